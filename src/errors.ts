@@ -1,0 +1,87 @@
+/**
+ * Errors that end a command. Each carries the exit code the CLI uses and a message that is
+ * one line, names the culprit (key, file, path, a cap's redacted form) and never a cap.
+ */
+
+/** Exit codes, documented in the README and in `--help`. */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  INCOMPLETE: 3,
+  UNHEALTHY: 4,
+  BUSY: 5,
+  SIGINT: 130,
+  SIGTERM: 143,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export class AppError extends Error {
+  readonly exitCode: number;
+  readonly code: string;
+  constructor(message: string, code = 'failure', exitCode: number = EXIT.FAILURE, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad flags, bad configuration, bad arguments: the user must change something. */
+export class UsageError extends AppError {
+  constructor(message: string, code = 'usage') {
+    super(message, code, EXIT.USAGE);
+  }
+}
+
+export class ConfigError extends UsageError {
+  constructor(message: string) {
+    super(message, 'config');
+  }
+}
+
+/** Another process holds the cache lock. */
+export class BusyError extends AppError {
+  constructor(message: string) {
+    super(message, 'busy', EXIT.BUSY);
+  }
+}
+
+/** The run was asked to stop by a signal; it stopped cleanly. */
+export class InterruptedError extends AppError {
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`, 'interrupted', signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
+  }
+}
+
+/** A Node system error's code (ENOENT, EACCES, …), if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
+
+/** A short reason for a system error, without the path Node puts into its messages. */
+export function describeErrno(err: unknown): string {
+  const code = errnoCode(err);
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOTDIR: 'not a directory',
+    EISDIR: 'is a directory',
+    ELOOP: 'too many levels of symbolic links',
+    ENAMETOOLONG: 'name too long',
+    ENOSPC: 'no space left on device',
+    EROFS: 'read-only file system',
+    EIO: 'input/output error',
+    EMFILE: 'too many open files',
+    EEXIST: 'already exists',
+    ENOTEMPTY: 'directory not empty',
+  };
+  if (code && reasons[code]) return `${reasons[code]} (${code})`;
+  if (code) return code;
+  return err instanceof Error ? err.message : String(err);
+}
