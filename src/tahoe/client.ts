@@ -1,0 +1,397 @@
+/**
+ * The Tahoe-LAFS web-API client: the only module that speaks HTTP.
+ *
+ * It hides retries (connection failures and 5xx, never 4xx), time limits, streamed bodies
+ * and the web API's JSON shapes. It never logs a cap: operations are named by what they do,
+ * and a cap, where one must be mentioned, by `redact(cap)`.
+ */
+import { readFileSync } from 'node:fs';
+import { pipeline, Readable, Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import { log, logs } from '../log.js';
+import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
+import { codeForStatus, TahoeError } from './errors.js';
+import { parseNodeJson } from './nodejson.js';
+import { ndjsonUnits } from './ndjson.js';
+import type { ChildEntry, NodeInfo, StreamUnit } from './types.js';
+
+export interface RetryPolicy {
+  /** How many times a failed call is tried again (0: never). */
+  attempts: number;
+  /** Seconds to wait before each retry; the last one repeats. */
+  delays: number[];
+}
+
+export interface ClientOptions {
+  /** The gateway's `/uri` endpoint, e.g. `http://127.0.0.1:3456/uri`. */
+  url: string;
+  retry?: RetryPolicy;
+  /** Seconds without progress (waiting for headers or body data) before a call is abandoned. */
+  idleTimeout?: number;
+  /** `operation.timeouts.updates`: per-attempt limits (seconds) for uploads; the last repeats. */
+  uploadTimeouts?: number[];
+  /** PEM files with the CAs to trust for an https gateway (in addition to none: only these). */
+  caFiles?: string[] | null;
+  /** Connections kept open to the gateway. */
+  connections?: number;
+  /** Log each request and answer at debug level (caps redacted like everywhere else). */
+  debugRequests?: boolean;
+  /** Called before each request goes out (rate limiting by objects). */
+  beforeRequest?: () => Promise<void>;
+}
+
+/** A body that can be produced again for a retry. */
+export type BodyFactory = () => Readable | Promise<Readable>;
+
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+interface CallSpec {
+  op: string;
+  method: Method;
+  /** Path and query below `/uri`, already encoded. */
+  path: string;
+  body?: string | BodyFactory;
+  /** Upload time limits apply (stall while sending; wait for the answer). */
+  upload?: boolean;
+  /** 404 is an answer, not an error (unlink). */
+  accept404?: boolean;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 4, delays: [10, 60, 600] };
+
+export class TahoeClient {
+  readonly base: URL;
+  private readonly agent: Agent;
+  private readonly retry: RetryPolicy;
+  private readonly idleMs: number;
+  private readonly uploadTimeouts: number[];
+  private readonly debugRequests: boolean;
+  private readonly beforeRequest?: () => Promise<void>;
+
+  constructor(opts: ClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(opts.url);
+    } catch {
+      throw new TahoeError('gateway URL', 'bad-request', `not a URL: ${JSON.stringify(scrubCaps(opts.url))}`);
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new TahoeError('gateway URL', 'bad-request', `unsupported scheme ${base.protocol}`);
+    }
+    this.base = new URL(base.href.replace(/\/+$/, ''));
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.idleMs = Math.max(1, (opts.idleTimeout ?? 300) * 1000);
+    this.uploadTimeouts = opts.uploadTimeouts?.length ? opts.uploadTimeouts : [1200, 2400, 3600];
+    this.debugRequests = opts.debugRequests ?? false;
+    this.beforeRequest = opts.beforeRequest;
+    const ca = opts.caFiles?.length ? opts.caFiles.map((f) => readFileSync(f)) : undefined;
+    this.agent = new Agent({
+      connections: opts.connections ?? 8,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+      connect: ca ? { ca } : undefined,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  // ---- immutable uploads -------------------------------------------------------------
+
+  /** `PUT /uri` with a streamed body of unknown length; returns the file's cap. */
+  async putFile(body: BodyFactory): Promise<string> {
+    const text = await this.callText({ op: 'PUT /uri (upload)', method: 'PUT', path: '', body, upload: true });
+    return this.expectCap(text, 'PUT /uri (upload)', (c) => !c.isDir && c.isImmutable && !c.isVerifier);
+  }
+
+  /** `POST /uri?t=mkdir-immutable`; every child cap is validated before anything is sent. */
+  async mkdirImmutable(children: ChildEntry[]): Promise<string> {
+    const op = 'POST /uri?t=mkdir-immutable';
+    const body = serializeChildren(children);
+    const text = await this.callText({ op, method: 'POST', path: '?t=mkdir-immutable', body, upload: true });
+    return this.expectCap(text, op, (c) => c.isDir && c.isImmutable && !c.isVerifier);
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+
+  /** `GET /uri/CAP[/PATH…]?t=json`, parsed into a typed node. */
+  async info(cap: string, path: string[] = []): Promise<NodeInfo> {
+    const op = `GET ?t=json of ${redact(cap)}${path.length ? ' (a path inside it)' : ''}`;
+    const text = await this.callText({ op, method: 'GET', path: `/${capPath(cap, path)}?t=json` });
+    return parseNodeJson(text, op);
+  }
+
+  /** `GET /uri/CAP[/PATH…]`: the contents, as a stream. The caller must consume or destroy it. */
+  async download(cap: string, path: string[] = []): Promise<Readable> {
+    const op = `GET (download) of ${redact(cap)}`;
+    return this.withRetries(op, async (signal) => {
+      const res = await this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, signal);
+      return res.body as unknown as Readable;
+    });
+  }
+
+  // ---- mutable directories (result destination) ---------------------------------------
+
+  /** `POST /uri?t=mkdir`: a new, empty mutable directory; returns its write cap. */
+  async mkdirMutable(): Promise<string> {
+    const op = 'POST /uri?t=mkdir';
+    const text = await this.callText({ op, method: 'POST', path: '?t=mkdir' });
+    return this.expectCap(text, op, (c) => c.isDir && c.isWrite);
+  }
+
+  /** `PUT /uri/DIRCAP/NAME?t=uri`: links `cap` under `name` (replacing by default). */
+  async link(dircap: string, name: string, cap: string, replace = true): Promise<void> {
+    assertWritableDirCap(dircap, 'link target directory');
+    parseCap(cap, `link '${name}'`);
+    const op = `PUT ?t=uri (link '${name}')`;
+    const query = replace ? '?t=uri' : '?t=uri&replace=false';
+    await this.callText({ op, method: 'PUT', path: `/${capPath(dircap, [name])}${query}`, body: cap });
+  }
+
+  /** `DELETE /uri/DIRCAP/NAME`; returns false when the name was already gone (404). */
+  async unlink(dircap: string, name: string): Promise<boolean> {
+    assertWritableDirCap(dircap, 'unlink directory');
+    const op = `DELETE (unlink '${name}')`;
+    return this.withRetries(op, async (signal) => {
+      const res = await this.send({ op, method: 'DELETE', path: `/${capPath(dircap, [name])}`, accept404: true }, signal);
+      await res.body.dump();
+      return res.statusCode !== 404;
+    });
+  }
+
+  // ---- streams: deep-check and manifest -------------------------------------------------
+
+  /** `POST /uri/CAP?t=stream-deep-check`: one unit per node, then stats (or an ERROR unit). */
+  deepCheck(cap: string, opts: { addLease?: boolean; repair?: boolean; verify?: boolean } = {}): AsyncIterable<StreamUnit> {
+    let q = '?t=stream-deep-check';
+    if (opts.addLease) q += '&add-lease=true';
+    if (opts.repair) q += '&repair=true';
+    if (opts.verify) q += '&verify=true';
+    return this.stream(`POST ?t=stream-deep-check of ${redact(cap)}`, `/${capPath(cap, [])}${q}`);
+  }
+
+  /** `POST /uri/CAP?t=stream-manifest`: one unit per node (cap, storage index…), then stats. */
+  manifest(cap: string): AsyncIterable<StreamUnit> {
+    return this.stream(`POST ?t=stream-manifest of ${redact(cap)}`, `/${capPath(cap, [])}?t=stream-manifest`);
+  }
+
+  private async *stream(op: string, path: string): AsyncIterable<StreamUnit> {
+    // Retries are only possible before the first unit was handed out.
+    const res = await this.withRetries(op, (signal) => this.send({ op, method: 'POST', path }, signal));
+    yield* ndjsonUnits(res.body as unknown as AsyncIterable<Buffer>, op);
+  }
+
+  // ---- plumbing -----------------------------------------------------------------------
+
+  private expectCap(text: string, op: string, ok: (c: NonNullable<ReturnType<typeof tryParseCap>>) => boolean): string {
+    const cap = tryParseCap(text.trim());
+    if (!cap || !ok(cap)) {
+      throw new TahoeError(op, 'protocol', `the gateway answered something that is not the expected cap (${text.length} bytes)`);
+    }
+    return cap.text;
+  }
+
+  private async callText(spec: CallSpec): Promise<string> {
+    return this.withRetries(spec.op, async (signal, n) => {
+      const res = await this.send(spec, signal, n);
+      return res.body.text();
+    });
+  }
+
+  /** Runs `attempt` with the retry policy; each attempt gets its own abort signal. */
+  private async withRetries<T>(op: string, attempt: (signal: AbortSignal, n: number) => Promise<T>): Promise<T> {
+    for (let n = 0; ; n++) {
+      const ctl = new AbortController();
+      try {
+        return await attempt(ctl.signal, n);
+      } catch (err) {
+        ctl.abort();
+        const e = toTahoeError(op, err);
+        // A local failure (reading the file being uploaded, say) is not the gateway's doing.
+        if (!e) throw err;
+        if (!e.retryable || n >= this.retry.attempts) throw e;
+        const delays = this.retry.delays.length ? this.retry.delays : [0];
+        const delay = delays[Math.min(n, delays.length - 1)]!;
+        log.warn({ op, attempt: n + 1, retryIn: delay }, `${e.message}; retrying`);
+        await sleep(delay * 1000);
+      }
+    }
+  }
+
+  /** One HTTP exchange; non-2xx answers become TahoeErrors carrying the gateway's reason. */
+  private async send(spec: CallSpec, signal: AbortSignal, attemptNo = 0): Promise<Dispatcher.ResponseData> {
+    if (this.beforeRequest) await this.beforeRequest();
+    const url = this.base.href + spec.path;
+    let body: string | Readable | undefined;
+    let guard: UploadGuard | undefined;
+    if (typeof spec.body === 'function') body = await spec.body();
+    else body = spec.body;
+    if (spec.upload) {
+      const limit = this.uploadTimeouts[Math.min(attemptNo, this.uploadTimeouts.length - 1)]!;
+      guard = new UploadGuard(limit * 1000, signal);
+      if (body instanceof Readable) body = guard.watch(body);
+      else guard.bodyDone();
+    }
+    if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, method: spec.method }, 'request');
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: spec.method,
+        body,
+        dispatcher: this.agent,
+        signal: guard ? guard.signal : signal,
+        headersTimeout: guard ? 0 : this.idleMs,
+        bodyTimeout: this.idleMs,
+        headers: typeof spec.body === 'string' ? { 'content-type': 'text/plain; charset=utf-8' } : undefined,
+      });
+    } catch (err) {
+      if (body instanceof Readable) body.destroy();
+      throw guard?.timedOut ? new TahoeError(spec.op, 'timeout', guard.reason()) : err;
+    } finally {
+      guard?.stop();
+    }
+    if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, status: res.statusCode }, 'answer');
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    if (res.statusCode === 404 && spec.accept404) return res;
+    const detail = await gatewayReason(res);
+    throw new TahoeError(spec.op, codeForStatus(res.statusCode), `gateway answered ${res.statusCode}${detail}`, res.statusCode);
+  }
+}
+
+/** The gateway's reason from an error body: first meaningful line, caps scrubbed, short. */
+async function gatewayReason(res: Dispatcher.ResponseData): Promise<string> {
+  let text = '';
+  try {
+    text = (await res.body.text()).slice(0, 4096);
+  } catch {
+    return '';
+  }
+  const json = /^\s*\{"error":\s*("(?:[^"\\]|\\.)*")/.exec(text);
+  if (json) text = JSON.parse(json[1]!) as string;
+  const title = /<title>([^<]*)<\/title>/i.exec(text);
+  const para = /<p>([^<]*)<\/p>/i.exec(text);
+  const errLine = /error: ([^;\]\n]*)/.exec(text);
+  let line = para?.[1] ?? (errLine && title ? errLine[1] : undefined) ?? text.split('\n').find((l) => l.trim() && !l.startsWith('<')) ?? '';
+  line = scrubCaps(line.trim()).replace(/\s+/g, ' ');
+  if (line.length > 200) line = `${line.slice(0, 197)}...`;
+  return line ? `: ${line}` : '';
+}
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** The gateway-side failure `err` stands for, or undefined when it is a local one. */
+function toTahoeError(op: string, err: unknown): TahoeError | undefined {
+  if (err instanceof TahoeError) return err;
+  const code = (err as { code?: string })?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new TahoeError(op, 'timeout', 'the gateway stopped answering (time limit reached)', undefined, err);
+  }
+  if (code && NET_CODES.has(code)) {
+    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${code})`, undefined, err);
+  }
+  const cause = (err as { cause?: { code?: string } })?.cause;
+  if (cause?.code && NET_CODES.has(cause.code)) {
+    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${cause.code})`, undefined, err);
+  }
+  if ((err as Error)?.name === 'AbortError') return new TahoeError(op, 'timeout', 'aborted', undefined, err);
+  return undefined;
+}
+
+/**
+ * Time limits for an upload: the body must keep moving (no stall longer than the limit),
+ * and once it is all sent the gateway must answer within the limit.
+ */
+class UploadGuard {
+  private readonly ctl = new AbortController();
+  private timer: NodeJS.Timeout;
+  timedOut = false;
+  private finished = false;
+  readonly signal: AbortSignal;
+
+  constructor(
+    private readonly limitMs: number,
+    outer: AbortSignal,
+  ) {
+    this.signal = AbortSignal.any([outer, this.ctl.signal]);
+    this.timer = setTimeout(() => this.fire(), limitMs);
+  }
+
+  /** Passes the body through, noting progress; errors of the source reach the request. */
+  watch(body: Readable): Readable {
+    const timer = this.timer;
+    const meter = new Transform({
+      transform(chunk, _enc, cb) {
+        timer.refresh();
+        cb(null, chunk);
+      },
+      flush: (cb) => {
+        this.bodyDone();
+        cb();
+      },
+    });
+    return pipeline(body, meter, () => {});
+  }
+
+  bodyDone(): void {
+    this.finished = true;
+    this.timer.refresh();
+  }
+
+  reason(): string {
+    const secs = Math.round(this.limitMs / 1000);
+    return this.finished
+      ? `the gateway did not answer within ${secs} s of the end of the upload`
+      : `the upload stalled for ${secs} s`;
+  }
+
+  private fire(): void {
+    this.timedOut = true;
+    this.ctl.abort(new Error('upload time limit'));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** Encodes `CAP/seg/seg` for a URL path: the cap as-is (it is URL-safe), names encoded. */
+function capPath(cap: string, path: string[]): string {
+  return [cap, ...path.map((p) => encodeURIComponent(p))].join('/');
+}
+
+/**
+ * The JSON body of `mkdir-immutable`. Children are validated first (a gateway accepts a
+ * non-cap string as an "unknown" node without complaint). Metadata objects keep the key
+ * order they were built with: the resulting dircap depends on it.
+ */
+export function serializeChildren(children: ChildEntry[]): string {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const c of children) {
+    const what = `child ${JSON.stringify(c.name)}`;
+    if (seen.has(c.name)) throw new TahoeError('mkdir-immutable', 'bad-request', `${what} appears twice`);
+    seen.add(c.name);
+    const cap = assertImmutableReadCap(c.cap, what);
+    if (cap.isDir !== (c.type === 'dirnode')) {
+      throw new TahoeError('mkdir-immutable', 'bad-request', `${what} is a ${c.type} but its cap is a ${cap.kind}`);
+    }
+    parts.push(`${JSON.stringify(c.name)}: ["${c.type}", {"ro_uri": ${JSON.stringify(c.cap)}, "metadata": ${JSON.stringify(c.metadata)}}]`);
+  }
+  return `{${parts.join(', ')}}`;
+}
