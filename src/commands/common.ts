@@ -1,0 +1,41 @@
+/** What every command shares: global flags, loading the configuration, logging set-up. */
+import type { Argv } from 'yargs';
+import { loadConfig, type Config } from '../config/load.js';
+import { configureLogging, type LogLevel } from '../log.js';
+
+export interface GlobalArgs {
+  config?: string[];
+  debug?: boolean;
+  noise?: boolean;
+}
+
+/** A command: its yargs definition and what it runs (returning the exit code). */
+export interface CommandSpec<A = Record<string, unknown>> {
+  command: string | string[];
+  describe: string;
+  builder?: (y: Argv) => Argv;
+  run: (args: A & GlobalArgs) => Promise<number>;
+}
+
+export function defineCommand<A>(spec: CommandSpec<A>): CommandSpec<A> {
+  return spec;
+}
+
+/**
+ * Loads the configuration (defaults, -c files, then `flags` by dotted key) and applies its
+ * logging settings, with --debug / --noise winning over `logging.level`.
+ */
+export function loadContext(args: GlobalArgs, flags: Record<string, unknown> = {}): Config {
+  const config = loadConfig({ files: args.config ?? [], flags });
+  const level: LogLevel = args.noise ? 'noise' : args.debug ? 'debug' : config.logging.level;
+  configureLogging({ level, format: config.logging.format, file: config.logging.file });
+  return config;
+}
+
+/** Writes a line to stdout and waits until it is flushed (output may be a pipe). */
+export function out(text: string): Promise<void> {
+  return new Promise((ok) => {
+    if (process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)) ok();
+    else process.stdout.once('drain', () => ok());
+  });
+}

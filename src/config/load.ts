@@ -1,0 +1,173 @@
+/**
+ * Layered configuration: config/default.yaml, then each `-c` file in order, then flags.
+ * Every layer is checked on its own, so an error names the key and the file that set it.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { ConfigError, describeErrno } from '../errors.js';
+import { isLeaf, SCHEMA, type Node } from './schema.js';
+
+export type Command = string | string[] | null;
+
+export interface Config {
+  source: {
+    path: string | null;
+    pick_policy: 'alphasort_last';
+    queue: { path: string | null; check_mtime: boolean };
+    entry_cache: { path: string | null; commit_after: { queries: number; seconds: number } };
+  };
+  destination: {
+    url: string;
+    result: { print_to_stdout: boolean; append_to_file: string | null; append_to_lafs_dir: string | null };
+    encoding: {
+      xz: {
+        enabled: boolean;
+        options: { preset?: number; extreme?: boolean; check?: 'none' | 'crc32' | 'crc64' | 'sha256' };
+        min_size: number;
+        path_filter: (string | [number, string])[];
+      };
+    };
+  };
+  http: {
+    ca_certs_files: string[] | null;
+    debug_requests: boolean;
+    timeout: number;
+    retry: { attempts: number; delay: number[] };
+  };
+  filter: string[];
+  operation: {
+    queue_only: boolean;
+    reuse_queue: boolean;
+    disable_deduplication: boolean;
+    try_resume: boolean;
+    concurrency: number;
+    timeouts: { updates: number[] };
+    rate_limit: { bytes: string | number | null; objects: string | number | null };
+  };
+  logging: { level: 'error' | 'warn' | 'info' | 'debug' | 'noise'; format: 'text' | 'json'; file: string | null };
+  hooks: { before_backup: Command; after_backup: Command; timeout: number };
+}
+
+export const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+
+type Tree = Record<string, unknown>;
+
+/** Reads and parses one YAML file into a mapping; errors name the file (and line). */
+export function readYamlFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read configuration: ${describeErrno(e)}`);
+  }
+  const doc = YAML.parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`${file}${where}: invalid YAML: ${reason}`);
+  }
+  const data = doc.toJS() as unknown;
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file}: the configuration must be a mapping of keys`);
+  return data as Tree;
+}
+
+/** Checks one layer against the schema; `base` resolves its relative paths (null: as given). */
+function checkLayer(layer: Tree, origin: string, base: string | null, node: Node = SCHEMA, prefix = ''): Tree {
+  const out: Tree = {};
+  for (const [k, v] of Object.entries(layer)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const spec = (node as Record<string, Node>)[k];
+    if (!spec || !Object.hasOwn(node, k)) throw new ConfigError(`${origin}: unknown key '${key}'`);
+    if (isLeaf(spec)) {
+      if (!spec.ok(v)) throw new ConfigError(`${origin}: ${key}: expected ${spec.expect}, got ${show(v)}`);
+      out[k] = spec.path && base !== null ? resolvePaths(v, base) : v;
+    } else {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        throw new ConfigError(`${origin}: ${key}: expected a mapping of keys, got ${show(v)}`);
+      }
+      out[k] = checkLayer(v as Tree, origin, base, spec, key);
+    }
+  }
+  return out;
+}
+
+function resolvePaths(v: unknown, base: string): unknown {
+  if (typeof v === 'string') return isAbsolute(v) ? v : resolve(base, v);
+  if (Array.isArray(v)) return v.map((x) => resolvePaths(x, base));
+  return v;
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function merge(into: Tree, layer: Tree): Tree {
+  for (const [k, v] of Object.entries(layer)) {
+    const cur = into[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) && k !== 'options') {
+      into[k] = merge({ ...(cur as Tree) }, v as Tree);
+    } else into[k] = v;
+  }
+  return into;
+}
+
+/** Turns `{"a.b.c": 1}` (flags) into `{a: {b: {c: 1}}}`. */
+export function dotted(flags: Record<string, unknown>): Tree {
+  const out: Tree = {};
+  for (const [key, v] of Object.entries(flags)) {
+    if (v === undefined) continue;
+    const parts = key.split('.');
+    let t = out;
+    for (const p of parts.slice(0, -1)) t = (t[p] ??= {}) as Tree;
+    t[parts[parts.length - 1]!] = v;
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  files?: string[];
+  /** Values from command-line flags, by dotted key. */
+  flags?: Record<string, unknown>;
+  cwd?: string;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const cwd = opts.cwd ?? process.cwd();
+  let merged = checkLayer(readYamlFile(DEFAULTS_FILE), DEFAULTS_FILE, null);
+  for (const f of opts.files ?? []) {
+    const file = resolve(cwd, f);
+    merged = merge(merged, checkLayer(readYamlFile(file), file, dirname(file)));
+  }
+  if (opts.flags) merged = merge(merged, checkLayer(dotted(opts.flags), 'command line', cwd));
+  return normalize(merged);
+}
+
+const asList = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [v as number]);
+
+function normalize(t: Tree): Config {
+  const c = structuredClone(t) as unknown as Config;
+  c.http.retry.delay = asList(c.http.retry.delay);
+  c.operation.timeouts.updates = asList(c.operation.timeouts.updates);
+  const ca = c.http.ca_certs_files as unknown;
+  c.http.ca_certs_files = ca === null ? null : Array.isArray(ca) ? (ca as string[]) : [ca as string];
+  c.destination.encoding.xz.options ??= {};
+  return c;
+}
+
+/** The value of a required key, or an error naming it and the command that needs it. */
+export function required<T>(value: T | null | undefined, key: string, command: string): T {
+  if (value === null || value === undefined) {
+    throw new ConfigError(`${key} is required for '${command}' (set it in a -c file)`);
+  }
+  return value;
+}
+
+/** The configuration as YAML, for `dump-config`. */
+export function dumpConfig(c: Config): string {
+  return YAML.stringify(c, { lineWidth: 0 });
+}

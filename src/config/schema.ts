@@ -1,0 +1,95 @@
+/**
+ * The configuration's types. Defaults live in config/default.yaml (documented there, one
+ * comment per key); this file only says what each key may hold. A test keeps the two in step.
+ *
+ * Hand-written rather than a schema library: every error must name the key *and* the layer
+ * file it came from, and that is a few lines here against a translation layer over a
+ * library's messages.
+ */
+
+/** A leaf check: returns undefined when fine, else what was expected. */
+export interface Leaf {
+  leaf: true;
+  expect: string;
+  ok: (v: unknown) => boolean;
+  /** Relative paths are resolved against the directory of the file that set them. */
+  path?: 'single' | 'list';
+}
+
+export type Node = Leaf | { [key: string]: Node };
+
+export function isLeaf(n: Node): n is Leaf {
+  return (n as Leaf).leaf === true;
+}
+
+const leaf = (expect: string, ok: (v: unknown) => boolean, path?: Leaf['path']): Leaf => ({ leaf: true, expect, ok, path });
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const bool = leaf('true or false', (v) => typeof v === 'boolean');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  leaf(`a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`, (v) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+const num = (min: number) => leaf(`a number ≥ ${min}`, (v) => isNum(v) && v >= min);
+const nullableStr = (path?: Leaf['path']) => leaf('a string or null', (v) => v === null || (typeof v === 'string' && v.length > 0), path);
+const secondsList = leaf('a number of seconds or a non-empty list of them', (v) => (isNum(v) && v >= 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => isNum(x) && x >= 0)));
+const rules = leaf("a list of '+REGEX' / '-REGEX' strings", (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'));
+const sizeRules = leaf("a list of '+REGEX' / '-REGEX' strings or [SIZE, 'REGEX'] pairs", (v) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string' || (Array.isArray(x) && x.length === 2 && Number.isInteger(x[0]) && (x[0] as number) >= 0 && typeof x[1] === 'string')),
+);
+const rate = leaf("null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:50'", (v) => v === null || (isNum(v) && v > 0) || (typeof v === 'string' && v.length > 0));
+const command = leaf('null, a command string, or a list of strings (argv)', (v) =>
+  v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')),
+);
+const XZ_CHECKS = ['none', 'crc32', 'crc64', 'sha256'];
+const xzOptions = leaf('a mapping with preset (0-9), extreme (true/false), check (none, crc32, crc64, sha256)', (v) => {
+  if (v === null) return true;
+  if (typeof v !== 'object' || Array.isArray(v)) return false;
+  return Object.entries(v as Record<string, unknown>).every(([k, x]) =>
+    k === 'preset' ? Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 9 : k === 'extreme' ? typeof x === 'boolean' : k === 'check' ? XZ_CHECKS.includes(x as string) : false,
+  );
+});
+
+export const SCHEMA: Node = {
+  source: {
+    path: nullableStr('single'),
+    pick_policy: leaf("'alphasort_last'", (v) => v === 'alphasort_last'),
+    queue: { path: nullableStr('single'), check_mtime: bool },
+    entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: num(0) } },
+  },
+  destination: {
+    url: leaf('an http:// or https:// URL', (v) => typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v)),
+    result: {
+      print_to_stdout: bool,
+      append_to_file: nullableStr('single'),
+      append_to_lafs_dir: leaf('null or a URI:DIR2: cap', (v) => v === null || (typeof v === 'string' && v.startsWith('URI:'))),
+    },
+    encoding: { xz: { enabled: bool, options: xzOptions, min_size: int(0), path_filter: sizeRules } },
+  },
+  http: {
+    ca_certs_files: leaf('null, a path, or a list of paths', (v) => v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)), 'list'),
+    debug_requests: bool,
+    timeout: num(0.001),
+    retry: { attempts: int(0, 1000), delay: secondsList },
+  },
+  filter: rules,
+  operation: {
+    queue_only: bool,
+    reuse_queue: bool,
+    disable_deduplication: bool,
+    try_resume: bool,
+    concurrency: int(1, 256),
+    timeouts: { updates: secondsList },
+    rate_limit: { bytes: rate, objects: rate },
+  },
+  logging: {
+    level: leaf('one of error, warn, info, debug, noise', (v) => ['error', 'warn', 'info', 'debug', 'noise'].includes(v as string)),
+    format: leaf('text or json', (v) => v === 'text' || v === 'json'),
+    file: nullableStr('single'),
+  },
+  hooks: { before_backup: command, after_backup: command, timeout: num(0.001) },
+};
+
+/** Every leaf key, dotted (for tests and the README reference). */
+export function leafKeys(node: Node = SCHEMA, prefix = ''): string[] {
+  if (isLeaf(node)) return [prefix];
+  return Object.entries(node).flatMap(([k, child]) => leafKeys(child, prefix ? `${prefix}.${k}` : k));
+}
