@@ -1,0 +1,70 @@
+/** Runs the built CLI (dist/cli.js) as a user would, in a child process. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  input?: string;
+  timeoutMs?: number;
+  /** Run as this uid/gid (tests of permission-denied paths when the suite runs as root). */
+  uid?: number;
+  gid?: number;
+}
+
+function assertBuilt(): void {
+  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` (npm test does it first)');
+}
+
+export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
+  assertBuilt();
+  return spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    uid: opts.uid,
+    gid: opts.gid,
+  });
+}
+
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const child = spawnCli(args, opts);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin!.end(opts.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+  return new Promise((ok) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      ok({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Waits until the child printed a line matching `re` on stdout; returns the match. */
+export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  return new Promise((ok, fail) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(new Error(`no line matching ${re} within ${timeoutMs} ms: ${buf}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) {
+        clearTimeout(timer);
+        ok(m);
+      }
+    });
+  });
+}
