@@ -1,0 +1,74 @@
+/**
+ * Ordered include/exclude rules on paths: `+REGEX` includes, `-REGEX` excludes; the path
+ * matched is the relative path with a leading `/`, and a directory's has a trailing `/`.
+ * The first rule whose regex is found in the path (a search, not a full match) decides; a
+ * path no rule matches is included.
+ *
+ * The same machinery selects files for xz compression (`destination.encoding.xz.path_filter`),
+ * where a rule may also be `[SIZE, 'REGEX']`: matching files are compressed from SIZE bytes.
+ */
+import { ConfigError } from '../errors.js';
+import { pyRegex, PyRegexError } from './pyregex.js';
+
+export interface Rule {
+  include: boolean;
+  re: RegExp;
+  /** Compression rules only: the size from which a matching file is compressed. */
+  minSize?: number;
+}
+
+function compileOne(text: string, where: string, allowBare: boolean): Omit<Rule, 'minSize'> {
+  const sign = text[0];
+  if (sign !== '+' && sign !== '-' && !allowBare) {
+    throw new ConfigError(`${where}: rule ${JSON.stringify(text)} must start with '+' (include) or '-' (exclude)`);
+  }
+  const source = sign === '+' || sign === '-' ? text.slice(1) : text;
+  try {
+    return { include: sign !== '-', re: pyRegex(source) };
+  } catch (e) {
+    const reason = e instanceof PyRegexError ? e.message : String(e);
+    throw new ConfigError(`${where}: rule ${JSON.stringify(text)} is not a valid regular expression: ${reason}`);
+  }
+}
+
+/** Compiles `filter` rules; `key` names the configuration key in errors. */
+export function compileRules(rules: string[], key = 'filter'): Rule[] {
+  return rules.map((r, i) => compileOne(r, `${key}[${i}]`, false));
+}
+
+/** Compiles `path_filter` rules: strings as in `filter`, or `[SIZE, 'REGEX']` pairs. */
+export function compileSizeRules(rules: (string | [number, string])[], key = 'destination.encoding.xz.path_filter'): Rule[] {
+  return rules.map((r, i) => {
+    if (typeof r === 'string') return compileOne(r, `${key}[${i}]`, false);
+    const [size, text] = r;
+    return { ...compileOne(text, `${key}[${i}]`, true), minSize: size };
+  });
+}
+
+/** The first rule matching `path` decides; undefined when none does. */
+export function firstMatch(rules: Rule[], path: string): Rule | undefined {
+  for (const r of rules) {
+    r.re.lastIndex = 0;
+    if (r.re.test(path)) return r;
+  }
+  return undefined;
+}
+
+/** Whether the walk keeps `path` (`/rel/path`, or `/rel/dir/` for a directory). */
+export function included(rules: Rule[], path: string): boolean {
+  return firstMatch(rules, path)?.include ?? true;
+}
+
+export interface XzPolicy {
+  enabled: boolean;
+  minSize: number;
+  rules: Rule[];
+}
+
+/** Whether a file (`/rel/path`, `size` bytes) is compressed. */
+export function compressible(policy: XzPolicy, path: string, size: number): boolean {
+  if (!policy.enabled) return false;
+  const rule = firstMatch(policy.rules, path);
+  if (rule && !rule.include) return false;
+  return size >= (rule?.minSize ?? policy.minSize);
+}

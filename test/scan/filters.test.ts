@@ -1,0 +1,99 @@
+/** Filter rules: the SPEC's examples, the original README's, directory slashes, Python habits. */
+import { describe, expect, it } from 'vitest';
+import { compileRules, compileSizeRules, compressible, included } from '../../src/scan/filters.js';
+import { pyRegex } from '../../src/scan/pyregex.js';
+
+/**
+ * Simulates the walk's decisions over a list of paths (directories end with '/'): a path is
+ * kept when it and every ancestor directory are included — excluded directories are never
+ * entered, so nothing below one can be included again.
+ */
+function kept(rules: string[], paths: string[]): string[] {
+  const compiled = compileRules(rules);
+  return paths.filter((p) => {
+    const parts = p.replace(/\/$/, '').split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) if (!included(compiled, `/${parts.slice(0, i).join('/')}/`)) return false;
+    return included(compiled, p.startsWith('/') ? p : `/${p}`);
+  });
+}
+
+const TREE = [
+  '/proj/', '/proj/.git/', '/proj/.git/config', '/proj/.git/info/', '/proj/.git/info/exclude', '/proj/.git/objects/',
+  '/proj/.git/objects/ab/', '/proj/.git/objects/ab/cdef', '/proj/.git/HEAD', '/proj/main.c',
+  '/proj/.svn/', '/proj/.svn/entries', '/proj/SVN/', '/proj/.svnignore', '/proj/svnkit.jar',
+  '/tmp/', '/tmp/x', '/home/', '/home/tmp/', '/home/tmp/y',
+];
+
+describe('filters', () => {
+  it("the original README's example does NOT keep .git/config: /…/.git/ is excluded first", () => {
+    const rules = ['+/\\.git/config$', '+/\\.git/info/', '-/\\.git/', '-/(?i)\\.?svn(/|ignore)$', '-^/tmp/'];
+    expect(kept(rules, TREE)).toEqual(['/proj/', '/proj/main.c', '/proj/svnkit.jar', '/home/', '/home/tmp/', '/home/tmp/y']);
+  });
+
+  it('the form that works keeps .git/config and .git/info/, nothing else of .git', () => {
+    const rules = ['+/\\.git/$', '+/\\.git/config$', '+/\\.git/info/', '-/\\.git/.', '-/(?i)\\.?svn(/|ignore)$', '-^/tmp/'];
+    expect(kept(rules, TREE)).toEqual([
+      '/proj/', '/proj/.git/', '/proj/.git/config', '/proj/.git/info/', '/proj/.git/info/exclude', '/proj/main.c',
+      '/proj/svnkit.jar', '/home/', '/home/tmp/', '/home/tmp/y',
+    ]);
+  });
+
+  it("(?i) applies to the whole pattern wherever it stands (Python 2), and '-^/tmp/' only at the top", () => {
+    expect(kept(['-/(?i)\\.?svn(/|ignore)$'], ['/a/.SVN/', '/a/svn/', '/a/.svnignore', '/a/.SvnIgnore', '/a/svnx/'])).toEqual(['/a/svnx/']);
+    expect(kept(['-^/tmp/'], ['/tmp/', '/tmp/a', '/x/tmp/', '/x/tmp/a'])).toEqual(['/x/tmp/', '/x/tmp/a']);
+  });
+
+  it('the first matching rule decides; no match means include; a search, not a full match', () => {
+    const rules = compileRules(['+\\.log$', '-^/var/log/', '-cache']);
+    expect(included(rules, '/var/log/syslog.log')).toBe(true);
+    expect(included(rules, '/var/log/syslog')).toBe(false);
+    expect(included(rules, '/home/u/.cache/')).toBe(false);
+    expect(included(rules, '/home/u/notes')).toBe(true);
+  });
+
+  it('the original example config: only /var/log/security/ of /var/log, no /tmp, no Downloads', () => {
+    const rules = ['+^/var/log/($|security/)', '-^/var/(tmp|cache|log|spool)/', '-^/home/\\w+/Downloads/', '-^/tmp/'];
+    const paths = ['/var/', '/var/log/', '/var/log/security/', '/var/log/security/a', '/var/log/syslog', '/var/cache/', '/var/lib/', '/home/', '/home/bob/', '/home/bob/Downloads/', '/home/bob/Downloads/x.iso', '/home/bob/doc', '/tmp/'];
+    expect(kept(rules, paths)).toEqual(['/var/', '/var/log/', '/var/log/security/', '/var/log/security/a', '/var/lib/', '/home/', '/home/bob/', '/home/bob/doc']);
+  });
+
+  it('directories are matched with a trailing slash, so a rule can tell a dir from a file', () => {
+    const rules = compileRules(['-/build/$']);
+    expect(included(rules, '/src/build/')).toBe(false);
+    expect(included(rules, '/src/build')).toBe(true);
+  });
+
+  it('bad rules and bad regexes are configuration errors that name the rule', () => {
+    expect(() => compileRules(['+ok', 'no-sign'])).toThrow(/^filter\[1\]: rule "no-sign" must start with '\+' \(include\) or '-' \(exclude\)$/);
+    expect(() => compileRules(['-(unclosed'])).toThrow(/^filter\[0\]: rule "-\(unclosed" is not a valid regular expression: /);
+    expect(() => compileRules(['+a[b'])).toThrow(/filter\[0\]/);
+  });
+});
+
+describe('Python regex habits', () => {
+  it('named groups, \\A, \\Z, Python $ before a final newline, verbose mode, ] first in a class', () => {
+    expect(pyRegex('(?P<x>ab)(?P=x)').test('abab')).toBe(true);
+    expect(pyRegex('\\Afoo').test('xfoo')).toBe(false);
+    expect(pyRegex('foo\\Z').test('foo\n')).toBe(false);
+    expect(pyRegex('foo$').test('foo\n')).toBe(true);
+    expect(pyRegex('foo$').test('foo\nbar')).toBe(false);
+    expect(pyRegex('(?m)^bar$').test('foo\nbar\nbaz')).toBe(true);
+    expect(pyRegex('(?x) a b  # comment\n c').test('abc')).toBe(true);
+    expect(pyRegex('[]a]').test(']')).toBe(true);
+    expect(pyRegex('x(?s).y').test('x\ny')).toBe(true);
+  });
+});
+
+describe('xz selection', () => {
+  it('min_size, [SIZE, REGEX] overrides, - rules, disabled', () => {
+    const policy = { enabled: true, minSize: 5120, rules: compileSizeRules(['-\\.(gz|xz|jpe?g)$', [500, '\\.(txt|log)$'], [2000, '+^/etc/']]) };
+    expect(compressible(policy, '/a.bin', 5120)).toBe(true);
+    expect(compressible(policy, '/a.bin', 5119)).toBe(false);
+    expect(compressible(policy, '/a.txt', 500)).toBe(true);
+    expect(compressible(policy, '/a.txt', 499)).toBe(false);
+    expect(compressible(policy, '/etc/passwd', 2000)).toBe(true);
+    expect(compressible(policy, '/big.tar.gz', 10_000_000)).toBe(false);
+    expect(compressible({ ...policy, enabled: false }, '/a.bin', 1 << 20)).toBe(false);
+    expect(() => compileSizeRules([[10, '(bad']])).toThrow(/path_filter\[0\]/);
+  });
+});
