@@ -1,0 +1,166 @@
+/**
+ * The queue file's line format: `PATH UID:GID:MODE[/CAPS[/ACLS]]`, one entry per line.
+ *
+ * PATH is relative to the source root (the root itself is the empty path, so its line starts
+ * with a space) and is written as text a person can read: valid UTF-8 stays as it is, while
+ * `\` becomes `\\`, a newline `\n`, and control bytes, invalid UTF-8 and a leading `#` become
+ * `\xNN`. Decoding gives back exactly the bytes. MODE is the full st_mode in octal, empty for
+ * a symlink. CAPS (libcap text, spaces written `;`) and ACLS (abbreviated, `,`-joined, `d:`
+ * for default entries) never contain spaces or `/`, so the line splits at its last space.
+ * Lines starting with `#` are comments (the file's header).
+ */
+
+export interface QueueEntry {
+  /** Relative path bytes; empty for the root. */
+  path: Buffer;
+  uid: number;
+  gid: number;
+  /** Full st_mode; null for a symlink. */
+  mode: number | null;
+  caps?: string;
+  acls?: string;
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export function isDirEntry(e: QueueEntry): boolean {
+  return e.mode !== null && (e.mode & S_IFMT) === S_IFDIR;
+}
+
+export function isSymlinkEntry(e: QueueEntry): boolean {
+  return e.mode === null;
+}
+
+export class QueueFormatError extends Error {}
+
+const HEX = '0123456789abcdef';
+
+/** Length of the valid UTF-8 sequence starting at `i`, or 0 when the bytes there are not one. */
+function utf8Len(b: Buffer, i: number): number {
+  const c = b[i]!;
+  let n: number;
+  let min: number;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) [n, min] = [2, 0x80];
+  else if (c >= 0xe0 && c <= 0xef) [n, min] = [3, 0x800];
+  else if (c >= 0xf0 && c <= 0xf4) [n, min] = [4, 0x10000];
+  else return 0;
+  if (i + n > b.length) return 0;
+  let cp = c & (0xff >> (n + 1));
+  for (let k = 1; k < n; k++) {
+    const cc = b[i + k]!;
+    if ((cc & 0xc0) !== 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+const PLAIN_ASCII = /^[\x20-\x5b\x5d-\x7e]*$/;
+
+export function encodePath(p: Buffer): string {
+  // Fast path: printable ASCII without backslash needs no escaping (but a leading '#' does).
+  const latin1 = p.toString('latin1');
+  if (PLAIN_ASCII.test(latin1) && latin1[0] !== '#') return latin1;
+  let out = '';
+  let plainStart = -1;
+  const flush = (end: number) => {
+    if (plainStart >= 0) out += p.toString('utf8', plainStart, end);
+    plainStart = -1;
+  };
+  for (let i = 0; i < p.length; ) {
+    const c = p[i]!;
+    if (c === 0x5c) {
+      flush(i);
+      out += '\\\\';
+      i++;
+    } else if (c === 0x0a) {
+      flush(i);
+      out += '\\n';
+      i++;
+    } else if (c < 0x20 || c === 0x7f || (c === 0x23 && i === 0)) {
+      flush(i);
+      out += `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
+      i++;
+    } else {
+      const n = utf8Len(p, i);
+      if (n === 0) {
+        flush(i);
+        out += `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
+        i++;
+      } else {
+        if (plainStart < 0) plainStart = i;
+        i += n;
+      }
+    }
+  }
+  flush(p.length);
+  return out;
+}
+
+export function decodePath(s: string): Buffer {
+  if (!s.includes('\\')) return Buffer.from(s, 'utf8');
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\\') continue;
+    parts.push(Buffer.from(s.slice(start, i), 'utf8'));
+    const e = s[i + 1];
+    if (e === '\\') parts.push(Buffer.from([0x5c]));
+    else if (e === 'n') parts.push(Buffer.from([0x0a]));
+    else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 2, i + 4))) {
+      parts.push(Buffer.from([parseInt(s.slice(i + 2, i + 4), 16)]));
+      i += 2;
+    } else throw new QueueFormatError(`bad escape ${JSON.stringify(s.slice(i, i + 4))} in a path`);
+    i++;
+    start = i + 1;
+  }
+  parts.push(Buffer.from(s.slice(start), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+export function formatLine(e: QueueEntry): string {
+  let meta = `${e.uid}:${e.gid}:${e.mode === null ? '' : e.mode.toString(8)}`;
+  if (e.caps !== undefined || e.acls !== undefined) meta += `/${e.caps ?? ''}`;
+  if (e.acls !== undefined) meta += `/${e.acls}`;
+  return `${encodePath(e.path)} ${meta}`;
+}
+
+const META = /^(\d+):(\d+):([0-7]*)(?:\/([^/ ]*)(?:\/([^/ ]*))?)?$/;
+
+/** Parses one line (without its newline). Returns undefined for a comment or empty line. */
+export function parseLine(line: string): QueueEntry | undefined {
+  if (line === '' || line.startsWith('#')) return undefined;
+  const sp = line.lastIndexOf(' ');
+  if (sp < 0) throw new QueueFormatError('no space between path and metadata');
+  const m = META.exec(line.slice(sp + 1));
+  if (!m) throw new QueueFormatError(`bad metadata ${JSON.stringify(line.slice(sp + 1, sp + 41))} (want UID:GID:MODE[/CAPS[/ACLS]])`);
+  const entry: QueueEntry = {
+    path: decodePath(line.slice(0, sp)),
+    uid: Number(m[1]),
+    gid: Number(m[2]),
+    mode: m[3] === '' ? null : parseInt(m[3]!, 8),
+  };
+  if (m[4] !== undefined && m[4] !== '') entry.caps = m[4];
+  if (m[5] !== undefined && m[5] !== '') entry.acls = m[5];
+  if (entry.mode !== null) {
+    const type = entry.mode & S_IFMT;
+    if (type !== S_IFDIR && type !== S_IFREG) throw new QueueFormatError(`mode ${m[3]} is neither a directory nor a regular file`);
+  }
+  return entry;
+}
+
+/** The entry's parent path (`a/b` → `a`, `a` → empty, root → null). */
+export function parentOf(path: Buffer): Buffer | null {
+  if (path.length === 0) return null;
+  const slash = path.lastIndexOf(0x2f);
+  return slash < 0 ? Buffer.alloc(0) : path.subarray(0, slash);
+}
+
+export function baseName(path: Buffer): Buffer {
+  const slash = path.lastIndexOf(0x2f);
+  return slash < 0 ? path : path.subarray(slash + 1);
+}

@@ -1,0 +1,123 @@
+/**
+ * Writing and reading the queue file. Writing streams to a temporary file (mode 0600
+ * whatever the umask), syncs it, and renames it into place: a crash leaves the old queue or
+ * the new one, never half of one. Reading streams line by line. A header comment records the
+ * source the queue was built from, so a queue of another tree is not uploaded by mistake.
+ */
+import { createReadStream } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { AppError, describeErrno, EXIT } from '../errors.js';
+import { decodePath, encodePath, formatLine, parseLine, QueueFormatError, type QueueEntry } from './queue-codec.js';
+
+const MAGIC = '# lafs-backup queue v1';
+
+export class QueueFileError extends AppError {
+  constructor(message: string) {
+    super(message, 'queue', EXIT.USAGE);
+  }
+}
+
+export interface QueueHeader {
+  /** The source directory the queue describes. */
+  source: Buffer;
+}
+
+export interface WriteResult {
+  entries: number;
+  bytes: number;
+}
+
+export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>): Promise<WriteResult> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fh;
+  try {
+    fh = await open(tmp, 'w', 0o600);
+  } catch (e) {
+    throw new AppError(`cannot write queue file ${tmp}: ${describeErrno(e)}`);
+  }
+  let entries = 0;
+  let bytes = 0;
+  try {
+    await fh.chmod(0o600);
+    let buf = `${MAGIC}\n# source: ${encodePath(header.source)}\n# created: ${new Date().toISOString()}\n`;
+    for await (const batch of batches) {
+      for (const e of batch) buf += `${formatLine(e)}\n`;
+      entries += batch.length;
+      if (buf.length >= 1 << 18) {
+        bytes += (await fh.write(buf)).bytesWritten;
+        buf = '';
+      }
+    }
+    bytes += (await fh.write(buf)).bytesWritten;
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, path);
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    if (e instanceof AppError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code) throw new AppError(`cannot write queue file ${path}: ${describeErrno(e)}`);
+    throw e;
+  }
+  return { entries, bytes };
+}
+
+export interface QueueLine {
+  entry: QueueEntry;
+  lineNo: number;
+}
+
+/** Reads the header only (for the reuse rules); undefined for a file without one. */
+export async function readQueueHeader(path: string): Promise<QueueHeader | undefined> {
+  for await (const item of readQueueRaw(path)) {
+    if ('header' in item) return item.header;
+    return undefined;
+  }
+  return undefined;
+}
+
+async function* readQueueRaw(path: string): AsyncGenerator<QueueLine | { header: QueueHeader }> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  let lineNo = 0;
+  let sawMagic = false;
+  let headerDone = false;
+  try {
+    for await (const line of rl) {
+      lineNo++;
+      if (line.startsWith('#')) {
+        if (lineNo === 1 && line === MAGIC) sawMagic = true;
+        else if (sawMagic && !headerDone && line.startsWith('# source: ')) {
+          headerDone = true;
+          yield { header: { source: decodePath(line.slice('# source: '.length)) } };
+        }
+        continue;
+      }
+      let entry: QueueEntry | undefined;
+      try {
+        entry = parseLine(line);
+      } catch (e) {
+        if (e instanceof QueueFormatError) throw new QueueFileError(`${path}:${lineNo}: ${e.message}`);
+        throw e;
+      }
+      if (entry) yield { entry, lineNo };
+    }
+  } catch (e) {
+    if (e instanceof QueueFileError) throw e;
+    if ((e as { code?: string }).code) throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);
+    throw e;
+  } finally {
+    rl.close();
+    stream.destroy();
+  }
+}
+
+/** Streams a queue file's entries, with their line numbers for error messages. */
+export async function* readQueue(path: string): AsyncGenerator<QueueLine> {
+  for await (const item of readQueueRaw(path)) {
+    if (!('header' in item)) yield item;
+  }
+}
