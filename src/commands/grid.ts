@@ -1,6 +1,5 @@
 /** `lafs-backup grid`: run the embedded web-API-compatible stand-in until interrupted. */
 import { EXIT } from '../errors.js';
-import { startGrid } from '../grid/server.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 export default defineCommand<{ port: number; host: string; dir?: string }>({
@@ -15,6 +14,7 @@ export default defineCommand<{ port: number; host: string; dir?: string }>({
       .option('dir', { type: 'string', describe: 'Keep the contents in this directory (default: in memory only)' }),
   run: async (args) => {
     loadContext(args);
+    const { startGrid } = await import('../grid/server.js');
     const grid = await startGrid({ port: args.port, host: args.host, dir: args.dir });
     process.stderr.write('lafs-backup grid: a stand-in gateway for tests and trials; it encrypts nothing.\n');
     await out(grid.url);

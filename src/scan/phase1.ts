@@ -1,0 +1,53 @@
+/** Phase 1: walk the source tree, apply the filters, and write the queue file. */
+import { log, logs } from '../log.js';
+import { compileRules } from './filters.js';
+import { encodePath } from './queue-codec.js';
+import { writeQueue } from './queue-file.js';
+import { walk, type SkipReason, type WalkOptions } from './walk.js';
+
+export interface ScanReport {
+  entries: number;
+  /** Entries left out, by reason. `unreadable` and `vanished` make the backup incomplete. */
+  skipped: Record<SkipReason, number>;
+  elapsedMs: number;
+}
+
+export interface ScanOptions {
+  source: string;
+  queuePath: string;
+  filter: string[];
+  readMeta?: WalkOptions['readMeta'];
+  /** Progress: entries queued so far. */
+  onProgress?: (entries: number) => void;
+}
+
+/** How a relative path is shown to people: escaped as in the queue file, quoted. */
+export function showPath(rel: Buffer): string {
+  return JSON.stringify(rel.length ? encodePath(rel) : '.');
+}
+
+export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
+  const started = Date.now();
+  const rules = compileRules(opts.filter);
+  const skipped: Record<SkipReason, number> = { excluded: 0, special: 0, unreadable: 0, vanished: 0 };
+  const onSkip = (rel: Buffer, reason: SkipReason, detail?: string) => {
+    skipped[reason]++;
+    if (reason === 'unreadable') log.warn({ path: encodePath(rel) }, `cannot read ${showPath(rel)}: ${detail ?? 'error'}; skipped`);
+    else if (reason === 'vanished') log.warn({ path: encodePath(rel) }, `${showPath(rel)} vanished while the tree was read; skipped`);
+    else if (reason === 'special') log.info({ path: encodePath(rel) }, `skipping special file ${showPath(rel)} (socket, FIFO or device)`);
+    else if (logs('noise')) log.noise({ path: encodePath(rel) }, 'excluded by filter');
+  };
+  let entries = 0;
+  async function* counted() {
+    for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip })) {
+      entries += batch.length;
+      if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');
+      opts.onProgress?.(entries);
+      yield batch;
+    }
+  }
+  await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted());
+  const report = { entries, skipped, elapsedMs: Date.now() - started };
+  log.debug({ ...report.skipped, entries, ms: report.elapsedMs }, 'queue built');
+  return report;
+}

@@ -1,0 +1,92 @@
+/** Layered configuration: defaults, -c files in order, flags; errors name the key and the file. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS_FILE, loadConfig, readYamlFile, required } from '../../src/config/load.js';
+import { leafKeys } from '../../src/config/schema.js';
+import { runCli } from '../support/cli.js';
+import { tempDir } from '../support/tree.js';
+
+function file(dir: string, name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('configuration', () => {
+  it('default.yaml documents every key of the schema, each with a comment, and nothing else', () => {
+    const doc = YAML.parseDocument(readFileSync(DEFAULTS_FILE, 'utf8'));
+    const keys: string[] = [];
+    const visit = (node: unknown, prefix: string) => {
+      if (YAML.isMap(node)) {
+        for (const pair of node.items) {
+          const k = `${prefix}${String((pair.key as YAML.Scalar).value)}`;
+          const isSection = YAML.isMap(pair.value) && !['options'].includes(String((pair.key as YAML.Scalar).value));
+          if (isSection) visit(pair.value, `${k}.`);
+          else {
+            keys.push(k);
+            // The comment before a map's first key belongs to the map node in `yaml`'s model.
+            const comment = (pair.key as YAML.Scalar).commentBefore ?? (node.items[0] === pair ? node.commentBefore : undefined);
+            expect(comment ?? '', `comment for ${k}`).not.toBe('');
+          }
+        }
+      }
+    };
+    visit(doc.contents, '');
+    expect(keys.sort()).toEqual(leafKeys().sort());
+    expect(() => loadConfig()).not.toThrow();
+  });
+
+  it('layers -c files in order and flags over them; relative paths follow their file', () => {
+    const dir = tempDir();
+    const a = file(dir, 'a.yaml', 'source: {path: src, queue: {path: q1}}\noperation: {concurrency: 2}\n');
+    const b = file(dir, 'b.yaml', 'source: {queue: {path: /abs/q2}}\nhttp: {retry: {delay: 5}}\n');
+    const c = loadConfig({ files: [a, b], flags: { 'operation.concurrency': 7 }, cwd: '/' });
+    expect(c.source.path).toBe(join(dir, 'src'));
+    expect(c.source.queue.path).toBe('/abs/q2');
+    expect(c.operation.concurrency).toBe(7);
+    expect(c.http.retry.delay).toEqual([5]);
+    expect(c.source.queue.check_mtime).toBe(true);
+  });
+
+  it('rejects unknown keys, wrong types, bad YAML — one line naming key and file', () => {
+    const dir = tempDir();
+    const cases: [string, RegExp][] = [
+      ['source: {queue: {pth: x}}', /b\.yaml: unknown key 'source\.queue\.pth'$/],
+      ['operation: {concurrency: "4"}', /b\.yaml: operation\.concurrency: expected a whole number from 1 to 256, got "4"$/],
+      ['source: nope', /b\.yaml: source: expected a mapping of keys, got "nope"$/],
+      ['filter: "-x"', /b\.yaml: filter: expected a list of '\+REGEX' \/ '-REGEX' strings/],
+      ['destination: {encoding: {xz: {options: {preset: 12}}}}', /b\.yaml: destination\.encoding\.xz\.options: expected/],
+      ['source:\n  path: [\n', /b\.yaml:3:1: invalid YAML: /],
+      ['a: 1\na: 2\n', /b\.yaml:2:1: invalid YAML: Map keys must be unique/],
+      ['- just\n- a list\n', /b\.yaml: the configuration must be a mapping of keys$/],
+    ];
+    for (const [text, re] of cases) {
+      const b = file(dir, 'b.yaml', text);
+      let msg = '';
+      try {
+        loadConfig({ files: [b] });
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      expect(msg, text).toMatch(re);
+      expect(msg).not.toContain('\n');
+    }
+  });
+
+  it('a missing required key names the key and the command', () => {
+    expect(() => required(loadConfig().source.path, 'source.path', 'backup')).toThrow("source.path is required for 'backup' (set it in a -c file)");
+  });
+
+  it('dump-config prints the effective configuration as YAML', async () => {
+    const dir = tempDir();
+    const a = file(dir, 'a.yaml', 'operation: {concurrency: 3}\n');
+    const r = await runCli(['-c', a, 'dump-config']);
+    expect(r.code).toBe(0);
+    const dumped = YAML.parse(r.stdout);
+    expect(dumped.operation.concurrency).toBe(3);
+    expect(dumped.destination.url).toBe('http://localhost:3456/uri');
+    expect(readYamlFile(a)).toEqual({ operation: { concurrency: 3 } });
+  });
+});
