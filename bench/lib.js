@@ -1,0 +1,71 @@
+// Benchmark helpers: generated trees, timing of child processes with their peak RSS.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+export const BENCH_DIR = process.env.LAFS_BENCH_DIR ?? '/tmp/lafs-backup-bench';
+
+/** A tree of `dirs` directories × `files` small files (cached between runs by a marker). */
+export function generateTree(name, dirs, files, size = 32) {
+  const root = join(BENCH_DIR, name);
+  const marker = `${root}.done`;
+  if (existsSync(marker)) return root;
+  const old = new Date(Date.now() - 86400_000);
+  for (let d = 0; d < dirs; d++) {
+    const dir = join(root, `d${String(d).padStart(4, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < files; f++) {
+      const p = join(dir, `file-${f}.txt`);
+      writeFileSync(p, `${d}:${f}:`.padEnd(size, 'x'));
+      utimesSync(p, old, old);
+    }
+  }
+  writeFileSync(marker, '');
+  return root;
+}
+
+/** Runs a command; resolves with wall seconds, peak RSS (MiB, polled from /proc) and output. */
+export function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    let peakKb = 0;
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch {
+        /* exited */
+      }
+    }, 20);
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(poll);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`));
+      else resolve({ seconds, peakMiB: peakKb / 1024, out, err, code });
+    });
+  });
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Best-of-n style: runs `fn` n times, returns the run with the median time. */
+export async function medianRun(n, fn) {
+  const runs = [];
+  for (let i = 0; i < n; i++) runs.push(await fn(i));
+  runs.sort((a, b) => a.seconds - b.seconds);
+  return runs[Math.floor(runs.length / 2)];
+}
+
+export function fmt(n, digits = 0) {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
