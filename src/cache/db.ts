@@ -1,0 +1,275 @@
+/**
+ * The entry cache (SQLite through better-sqlite3): what is known about local entries and the
+ * caps they were uploaded as, the generation that last used each row, and finished backups.
+ * The only module that speaks SQL. It holds caps: the file is created mode 0600.
+ *
+ * Writes are batched in transactions (`commit_after`: so many statements or seconds), in WAL
+ * mode: a crash loses at most the last batch, never the database.
+ *
+ * Generation bumps of reused rows are different: an unchanged tree bumps every row, on keys
+ * scattered all over the table, and committing those 50 at a time rewrote ~100 pages per
+ * commit. They are buffered and written in large batches instead (and always before a
+ * backup is recorded). Losing buffered bumps in a crash costs nothing: the next run bumps
+ * the rows again.
+ */
+import { closeSync, fchmodSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { AppError, describeErrno, errnoCode, EXIT } from '../errors.js';
+import { log } from '../log.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+export class CacheError extends AppError {
+  constructor(message: string, exitCode: number = EXIT.FAILURE) {
+    super(message, 'cache', exitCode);
+  }
+}
+
+export type EntryKind = 'file' | 'symlink' | 'dir';
+const KIND_CODE: Record<EntryKind, number> = { file: 0, symlink: 1, dir: 2 };
+
+export interface FileRow {
+  cap: string;
+  ctimeNs: string | null;
+  sha256: Buffer | null;
+}
+
+export interface BackupRow {
+  id: number;
+  name: string;
+  source: string;
+  cap: string;
+  generation: number;
+  ts: number;
+  tsCheck: number | null;
+}
+
+export interface CacheOptions {
+  commitAfter?: { queries: number; seconds: number };
+  readonly?: boolean;
+}
+
+type Stmt = Database.Statement;
+
+export class EntryCache {
+  readonly db: Database.Database;
+  private readonly commitQueries: number;
+  private readonly commitMs: number;
+  private pending = 0;
+  private txStarted = 0;
+  private timer?: NodeJS.Timeout;
+  generation = 0;
+  private readonly stmts: Record<string, Stmt>;
+  /** Keys of reused rows whose generation bump is not written yet. */
+  private uses: Buffer[] = [];
+  static readonly USE_BATCH = 20_000;
+
+  private constructor(
+    readonly path: string,
+    db: Database.Database,
+    opts: CacheOptions,
+  ) {
+    this.db = db;
+    this.commitQueries = opts.commitAfter?.queries ?? 50;
+    this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
+    this.stmts = {
+      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256 FROM entries WHERE key = ? AND kind = ?'),
+      use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
+      useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = ? WHERE key = ?'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, ts) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
+      finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
+      startGen: db.prepare('INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)'),
+      meta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      addBackup: db.prepare('INSERT INTO backups (name, source, cap, generation, ts, ts_check) VALUES (?, ?, ?, ?, ?, NULL)'),
+    };
+  }
+
+  /** Opens (creating it 0600 if needed) and migrates the cache; errors name the file. */
+  static open(path: string, opts: CacheOptions = {}): EntryCache {
+    if (!opts.readonly) {
+      try {
+        const fd = openSync(path, 'a', 0o600);
+        fchmodSync(fd, 0o600);
+        closeSync(fd);
+      } catch (e) {
+        throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, timeout: 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('cache_size = -8000');
+      db.pragma('foreign_keys = ON');
+    } catch (e) {
+      throw describeDbError(path, e);
+    }
+    try {
+      migrate(db, path, opts.readonly ?? false);
+      return new EntryCache(path, db, opts);
+    } catch (e) {
+      db.close();
+      throw e instanceof AppError ? e : describeDbError(path, e);
+    }
+  }
+
+  // ---- generations ----------------------------------------------------------------------
+
+  /**
+   * The generation this run writes: one more than any seen — or, with `tryResume`, the last
+   * one again when no finished backup carries it (an interrupted run).
+   */
+  startGeneration(tryResume: boolean, source: string): number {
+    const max = (this.stmts.maxGen.get() as { g: number | null }).g ?? 0;
+    const resume = tryResume && max > 0 && !this.stmts.finished.get(max);
+    this.generation = resume ? max : max + 1;
+    this.write(() => this.stmts.startGen.run(this.generation, Date.now() / 1000, source));
+    this.commit();
+    log.debug({ generation: this.generation, resumed: resume }, 'generation');
+    return this.generation;
+  }
+
+  // ---- questions ------------------------------------------------------------------------
+
+  /** A file uploaded before under this key: its cap, and the ctime and hash it had then. */
+  checkFile(key: Buffer): FileRow | undefined {
+    return this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
+  }
+
+  /** The cap of a symlink or directory known under this key. */
+  checkEntry(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
+    return (this.stmts.get.get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
+  }
+
+  /** Marks a row as used by this run (raises it to the current generation; buffered). */
+  use(key: Buffer): void {
+    this.uses.push(key);
+    if (this.uses.length >= EntryCache.USE_BATCH) this.flushUses();
+  }
+
+  /** Writes the buffered generation bumps, in one transaction of their own. */
+  flushUses(): void {
+    if (!this.uses.length) return;
+    // In key order, consecutive updates touch the same B-tree pages.
+    const keys = this.uses.sort(Buffer.compare);
+    this.uses = [];
+    this.commit();
+    try {
+      this.db.transaction(() => {
+        for (const k of keys) this.stmts.use.run(this.generation, k, this.generation);
+      })();
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
+  }
+
+  /** Marks a file row as used, recording the ctime its (unchanged) contents now have. */
+  useFile(key: Buffer, ctimeNs: bigint): void {
+    this.write(() => this.stmts.useFile.run(this.generation, String(ctimeNs), key));
+  }
+
+  remember(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer }): void {
+    this.write(() =>
+      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, Date.now() / 1000),
+    );
+  }
+
+  /** Records a finished backup; every row the run used carries its generation first. */
+  addBackup(b: { name: string; source: string; cap: string }): void {
+    this.flushUses();
+    this.write(() => this.stmts.addBackup.run(b.name, b.source, b.cap, this.generation, Date.now() / 1000));
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.stmts.meta.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.write(() => this.stmts.setMeta.run(key, value));
+  }
+
+  // ---- transactions ---------------------------------------------------------------------
+
+  /** Runs a write inside the current batch, committing when the batch is full or old. */
+  write<T>(fn: () => T): T {
+    if (!this.db.inTransaction) {
+      this.db.exec('BEGIN');
+      this.txStarted = Date.now();
+      this.pending = 0;
+      this.timer ??= setInterval(() => this.maybeCommit(), Math.max(50, Math.min(this.commitMs, 1000)));
+      this.timer.unref();
+    }
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
+    this.pending++;
+    this.maybeCommit();
+    return result;
+  }
+
+  private maybeCommit(): void {
+    if (!this.db.inTransaction) return;
+    if (this.pending >= this.commitQueries || Date.now() - this.txStarted >= this.commitMs) this.commit();
+  }
+
+  commit(): void {
+    if (!this.db.inTransaction) return;
+    try {
+      this.db.exec('COMMIT');
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
+    this.pending = 0;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.db.open) {
+      this.commit();
+      this.flushUses();
+      this.db.close();
+    }
+  }
+}
+
+function describeDbError(path: string, e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  const code = (e as { code?: string }).code ?? errnoCode(e) ?? '';
+  const msg = (e as Error).message ?? String(e);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/.test(msg)) {
+    return new CacheError(`entry cache ${path} is not a valid SQLite database (corrupt?); move it away to start a new one`);
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new CacheError(`entry cache ${path} is locked by another process`, EXIT.BUSY);
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES') {
+    return new CacheError(`entry cache ${path} cannot be written (read-only file or directory)`);
+  }
+  if (code === 'SQLITE_CANTOPEN') return new CacheError(`entry cache ${path} cannot be opened`);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return new CacheError(`entry cache ${path}: no space left on device`);
+  return new CacheError(`entry cache ${path}: ${msg.split('\n')[0]}`);
+}
+
+function migrate(db: Database.Database, path: string, readonly: boolean): void {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  const version = hasMeta ? Number((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value ?? 0) : 0;
+  if (!hasMeta) {
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (tables.n > 0) throw new CacheError(`entry cache ${path} is an SQLite database of something else (no lafs-backup schema)`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new CacheError(`entry cache ${path} was written by a newer lafs-backup (schema ${version}, this one knows ${SCHEMA_VERSION}); refusing to touch it`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  if (readonly) throw new CacheError(`entry cache ${path} needs a schema upgrade (${version} → ${SCHEMA_VERSION}); run a command that writes to it first`);
+  db.transaction(() => {
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+  })();
+}

@@ -1,0 +1,77 @@
+/**
+ * One writer at a time per entry cache: a lock next to the database (`DB.lock`, a directory
+ * made by proper-lockfile, refreshed while held). Beside it, `DB.lock-owner` records the
+ * holder's pid and host (not inside: proper-lockfile checks that the directory's mtime is the
+ * one it set). A lock is stale when its owner is a dead process on this host (a run killed with
+ * SIGKILL: the next run may start at once), or when nobody refreshed it for 30 s (a holder on
+ * another host, or a reused pid). Released on every normal exit path.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import lockfile from 'proper-lockfile';
+import { BusyError } from '../errors.js';
+import { log } from '../log.js';
+
+export type Release = () => Promise<void>;
+
+interface Owner {
+  pid: number;
+  host: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+function readOwner(ownerFile: string): string | undefined {
+  try {
+    return readFileSync(ownerFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LockTimes {
+  /** A lock not refreshed for this long is stale (ms; proper-lockfile's minimum is 2000). */
+  staleMs?: number;
+  /** How often the holder refreshes it (ms; at most half of staleMs). */
+  updateMs?: number;
+}
+
+export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<Release> {
+  const lockDir = `${dbPath}.lock`;
+  const ownerFile = `${dbPath}.lock-owner`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const release = await lockfile.lock(dbPath, {
+        realpath: false,
+        stale: times.staleMs ?? 30_000,
+        update: times.updateMs ?? 10_000,
+        retries: 0,
+        onCompromised: (err) => log.error({ err: err.message }, 'the entry cache lock was lost; another run may be using the cache'),
+      });
+      writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, host: hostname() } satisfies Owner), { mode: 0o600 });
+      return async () => {
+        rmSync(ownerFile, { force: true });
+        await release();
+      };
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ELOCKED') throw new BusyError(`cannot lock the entry cache ${dbPath}: ${(e as Error).message}`);
+      const text = readOwner(ownerFile);
+      const owner = text ? (JSON.parse(text) as Owner) : undefined;
+      if (attempt === 0 && owner && owner.host === hostname() && !alive(owner.pid) && readOwner(ownerFile) === text) {
+        log.warn({ pid: owner.pid }, `removing a stale lock of the entry cache left by process ${owner.pid}, which is gone`);
+        rmSync(lockDir, { recursive: true, force: true });
+        rmSync(ownerFile, { force: true });
+        continue;
+      }
+      const who = owner ? ` (process ${owner.pid} on ${owner.host})` : '';
+      throw new BusyError(`another lafs-backup is using the entry cache ${dbPath}${who}; if none is running, its lock ${lockDir} goes stale after 30 s`);
+    }
+  }
+}

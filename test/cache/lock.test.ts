@@ -1,0 +1,35 @@
+/** The entry cache lock: held through its refreshes, refused to a second holder, stale when its owner died. */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lockCache } from '../../src/cache/lock.js';
+import { tempDir } from '../support/tree.js';
+
+describe('entry cache lock', () => {
+  it('stays held through several refreshes, and a second locker is refused naming the holder', async () => {
+    const db = join(tempDir(), 'cache.db');
+    const release = await lockCache(db, { staleMs: 2000, updateMs: 500 });
+    await new Promise((ok) => setTimeout(ok, 2600)); // > 5 refreshes, > the stale time
+    await expect(lockCache(db, { staleMs: 2000, updateMs: 500 })).rejects.toThrow(new RegExp(`another lafs-backup is using the entry cache .* \\(process ${process.pid} on `));
+    await release();
+    expect(existsSync(`${db}.lock`)).toBe(false);
+    expect(existsSync(`${db}.lock-owner`)).toBe(false);
+    const again = await lockCache(db);
+    await again();
+  });
+
+  it('a lock left by a process that is gone is taken over at once', async () => {
+    const db = join(tempDir(), 'cache.db');
+    const script = `import('${join(import.meta.dirname, '../../dist/cache/lock.js')}').then(async (m) => { await m.lockCache(${JSON.stringify(db)}); console.log('locked'); setInterval(() => {}, 1000); })`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((ok) => child.stdout.on('data', () => ok()));
+    const pid = JSON.parse(readFileSync(`${db}.lock-owner`, 'utf8')).pid;
+    expect(pid).toBe(child.pid);
+    child.kill('SIGKILL');
+    await new Promise((ok) => child.on('close', ok));
+    const release = await lockCache(db);
+    expect(JSON.parse(readFileSync(`${db}.lock-owner`, 'utf8')).pid).toBe(process.pid);
+    await release();
+  });
+});
