@@ -51,7 +51,7 @@ export class BusyError extends AppError {
 /** The run was asked to stop by a signal; it stopped cleanly. */
 export class InterruptedError extends AppError {
   constructor(signal: 'SIGINT' | 'SIGTERM') {
-    super(`interrupted by ${signal}`, 'interrupted', signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
+    super(`interrupted by ${signal}; what was done is kept, rerun to finish`, 'interrupted', signal === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
   }
 }
 

@@ -24,7 +24,7 @@ export interface Config {
     encoding: {
       xz: {
         enabled: boolean;
-        options: { preset?: number; extreme?: boolean; check?: 'none' | 'crc32' | 'crc64' | 'sha256' };
+        options: { preset?: number; extreme?: boolean; check?: 'crc32' | 'crc64' | 'sha256' };
         min_size: number;
         path_filter: (string | [number, string])[];
       };

@@ -39,8 +39,9 @@ const rate = leaf("null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:5
 const command = leaf('null, a command string, or a list of strings (argv)', (v) =>
   v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')),
 );
-const XZ_CHECKS = ['none', 'crc32', 'crc64', 'sha256'];
-const xzOptions = leaf('a mapping with preset (0-9), extreme (true/false), check (none, crc32, crc64, sha256)', (v) => {
+// 'none' is left out: lzma-native turns check 0 into CRC32 (`options.check || CHECK_CRC32`).
+const XZ_CHECKS = ['crc32', 'crc64', 'sha256'];
+const xzOptions = leaf('a mapping with preset (0-9), extreme (true/false), check (crc32, crc64, sha256)', (v) => {
   if (v === null) return true;
   if (typeof v !== 'object' || Array.isArray(v)) return false;
   return Object.entries(v as Record<string, unknown>).every(([k, x]) =>

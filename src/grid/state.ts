@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, createR
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import { newSecret, serverId } from './ids.js';
 
 export const LEASE_SECONDS = 31 * 24 * 3600;
@@ -97,6 +98,8 @@ export class GridState {
   readonly mutables = new Map<string, MutableDir>();
   private readonly blobs = new Map<string, Buffer>();
   stats: GridStats = emptyStats();
+  /** 'upload' (cap, bytes) after each PUT /uri; 'upload-start' when one begins. For tests. */
+  readonly events = new EventEmitter();
   private flushTimer?: NodeJS.Timeout;
 
   constructor(

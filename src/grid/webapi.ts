@@ -71,6 +71,7 @@ function unhappy(req: Req, res: Res, state: GridState): void {
 /** `PUT /uri`: streamed upload of unknown length. */
 export async function putUri(state: GridState, req: Req, res: Res): Promise<void> {
   state.stats.put_uri++;
+  state.events.emit('upload-start');
   const hash = createHash('sha256');
   const tmp = state.tmpPath(`up-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const file = tmp ? createWriteStream(tmp, { mode: 0o600 }) : undefined;
@@ -96,12 +97,15 @@ export async function putUri(state: GridState, req: Req, res: Res): Promise<void
   }
   if (size <= LIT_THRESHOLD) {
     if (tmp) await unlink(tmp).catch(() => {});
-    answerCap(res, `URI:LIT:${b32encode(Buffer.concat(chunks))}`);
+    const lit = `URI:LIT:${b32encode(Buffer.concat(chunks))}`;
+    state.events.emit('upload', lit, size);
+    answerCap(res, lit);
     return;
   }
   const { cap, kept } = storeImmutable(state, 'file', hash.digest(), size, tmp ? { tmpFile: tmp } : Buffer.concat(chunks));
   if (tmp && !kept) await unlink(tmp).catch(() => {});
   if (!cap) return unhappy(req, res, state);
+  state.events.emit('upload', cap, size);
   answerCap(res, cap);
 }
 

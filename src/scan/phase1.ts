@@ -19,7 +19,11 @@ export interface ScanOptions {
   readMeta?: WalkOptions['readMeta'];
   /** Progress: entries queued so far. */
   onProgress?: (entries: number) => void;
+  /** Checked between batches: true stops the walk (the old queue file stays as it was). */
+  shouldStop?: () => boolean;
 }
+
+class WalkStopped extends Error {}
 
 /** How a relative path is shown to people: escaped as in the queue file, quoted. */
 export function showPath(rel: Buffer): string {
@@ -40,13 +44,19 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
   let entries = 0;
   async function* counted() {
     for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip })) {
+      if (opts.shouldStop?.()) throw new WalkStopped();
       entries += batch.length;
       if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');
       opts.onProgress?.(entries);
       yield batch;
     }
   }
-  await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted());
+  try {
+    await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted());
+  } catch (e) {
+    if (e instanceof WalkStopped) return { entries, skipped, elapsedMs: Date.now() - started };
+    throw e;
+  }
   const report = { entries, skipped, elapsedMs: Date.now() - started };
   log.debug({ ...report.skipped, entries, ms: report.elapsedMs }, 'queue built');
   return report;

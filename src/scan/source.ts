@@ -8,10 +8,15 @@
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { minimatch, Minimatch } from 'minimatch';
+import { createRequire } from 'node:module';
 import { AppError, describeErrno } from '../errors.js';
 
+/** Glob characters minimatch gives a meaning to. A path without any is taken literally. */
+const GLOB_CHARS = /[*?[\]{}()!+@]/;
+
 function expand(pattern: string): string[] {
+  // Loaded only for a glob: a plain path does not pay for it.
+  const { minimatch, Minimatch } = createRequire(import.meta.url)('minimatch') as typeof import('minimatch');
   const absolute = pattern.startsWith('/');
   const segments = pattern.split('/').filter((s) => s !== '');
   let current = [absolute ? '/' : '.'];
@@ -38,7 +43,7 @@ function expand(pattern: string): string[] {
 
 /** The source directory to back up, as an absolute real path. */
 export function pickSource(pattern: string): string {
-  const candidates = new Minimatch(pattern).hasMagic() ? expand(pattern) : [pattern];
+  const candidates = GLOB_CHARS.test(pattern) ? expand(pattern) : [pattern];
   const existing = candidates.filter((c) => {
     try {
       statSync(c);

@@ -41,8 +41,8 @@ export interface ClientOptions {
   beforeRequest?: () => Promise<void>;
 }
 
-/** A body that can be produced again for a retry. */
-export type BodyFactory = () => Readable | Promise<Readable>;
+/** A body that can be produced again for a retry: a stream (unknown length) or bytes. */
+export type BodyFactory = () => Readable | Buffer | Promise<Readable | Buffer>;
 
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
@@ -68,6 +68,8 @@ export class TahoeClient {
   private readonly uploadTimeouts: number[];
   private readonly debugRequests: boolean;
   private readonly beforeRequest?: () => Promise<void>;
+  /** Aborted by abortAll(): every request in flight, and every one after it, fails at once. */
+  private readonly stop = new AbortController();
 
   constructor(opts: ClientOptions) {
     let base: URL;
@@ -98,6 +100,15 @@ export class TahoeClient {
     await this.agent.close();
   }
 
+  /** Stops everything: requests in flight fail with code 'aborted', and so do new ones. */
+  abortAll(): void {
+    this.stop.abort(new Error('stopping'));
+  }
+
+  get aborted(): boolean {
+    return this.stop.signal.aborted;
+  }
+
   // ---- immutable uploads -------------------------------------------------------------
 
   /** `PUT /uri` with a streamed body of unknown length; returns the file's cap. */
@@ -126,8 +137,8 @@ export class TahoeClient {
   /** `GET /uri/CAP[/PATH…]`: the contents, as a stream. The caller must consume or destroy it. */
   async download(cap: string, path: string[] = []): Promise<Readable> {
     const op = `GET (download) of ${redact(cap)}`;
-    return this.withRetries(op, async (signal) => {
-      const res = await this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, signal);
+    return this.withRetries(op, async (ctl) => {
+      const res = await this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, ctl);
       return res.body as unknown as Readable;
     });
   }
@@ -154,8 +165,8 @@ export class TahoeClient {
   async unlink(dircap: string, name: string): Promise<boolean> {
     assertWritableDirCap(dircap, 'unlink directory');
     const op = `DELETE (unlink '${name}')`;
-    return this.withRetries(op, async (signal) => {
-      const res = await this.send({ op, method: 'DELETE', path: `/${capPath(dircap, [name])}`, accept404: true }, signal);
+    return this.withRetries(op, async (ctl) => {
+      const res = await this.send({ op, method: 'DELETE', path: `/${capPath(dircap, [name])}`, accept404: true }, ctl);
       await res.body.dump();
       return res.statusCode !== 404;
     });
@@ -179,7 +190,7 @@ export class TahoeClient {
 
   private async *stream(op: string, path: string): AsyncIterable<StreamUnit> {
     // Retries are only possible before the first unit was handed out.
-    const res = await this.withRetries(op, (signal) => this.send({ op, method: 'POST', path }, signal));
+    const res = await this.withRetries(op, (ctl) => this.send({ op, method: 'POST', path }, ctl));
     yield* ndjsonUnits(res.body as unknown as AsyncIterable<Buffer>, op);
   }
 
@@ -194,20 +205,27 @@ export class TahoeClient {
   }
 
   private async callText(spec: CallSpec): Promise<string> {
-    return this.withRetries(spec.op, async (signal, n) => {
-      const res = await this.send(spec, signal, n);
+    return this.withRetries(spec.op, async (ctl, n) => {
+      const res = await this.send(spec, ctl, n);
       return res.body.text();
     });
   }
 
-  /** Runs `attempt` with the retry policy; each attempt gets its own abort signal. */
-  private async withRetries<T>(op: string, attempt: (signal: AbortSignal, n: number) => Promise<T>): Promise<T> {
+  /**
+   * Runs `attempt` with the retry policy. Each attempt gets its own controller, aborted by
+   * abortAll() too (a listener, not AbortSignal.any: that is slow and retains signals in Node 20).
+   */
+  private async withRetries<T>(op: string, attempt: (ctl: AbortController, n: number) => Promise<T>): Promise<T> {
     for (let n = 0; ; n++) {
+      if (this.stop.signal.aborted) throw new TahoeError(op, 'aborted', 'stopped before it was sent');
       const ctl = new AbortController();
+      const onStop = () => ctl.abort(this.stop.signal.reason);
+      this.stop.signal.addEventListener('abort', onStop, { once: true });
       try {
-        return await attempt(ctl.signal, n);
+        return await attempt(ctl, n);
       } catch (err) {
         ctl.abort();
+        if (this.stop.signal.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
         const e = toTahoeError(op, err);
         // A local failure (reading the file being uploaded, say) is not the gateway's doing.
         if (!e) throw err;
@@ -216,21 +234,23 @@ export class TahoeClient {
         const delay = delays[Math.min(n, delays.length - 1)]!;
         log.warn({ op, attempt: n + 1, retryIn: delay }, `${e.message}; retrying`);
         await sleep(delay * 1000);
+      } finally {
+        this.stop.signal.removeEventListener('abort', onStop);
       }
     }
   }
 
   /** One HTTP exchange; non-2xx answers become TahoeErrors carrying the gateway's reason. */
-  private async send(spec: CallSpec, signal: AbortSignal, attemptNo = 0): Promise<Dispatcher.ResponseData> {
+  private async send(spec: CallSpec, ctl: AbortController, attemptNo = 0): Promise<Dispatcher.ResponseData> {
     if (this.beforeRequest) await this.beforeRequest();
     const url = this.base.href + spec.path;
-    let body: string | Readable | undefined;
+    let body: string | Buffer | Readable | undefined;
     let guard: UploadGuard | undefined;
     if (typeof spec.body === 'function') body = await spec.body();
     else body = spec.body;
     if (spec.upload) {
       const limit = this.uploadTimeouts[Math.min(attemptNo, this.uploadTimeouts.length - 1)]!;
-      guard = new UploadGuard(limit * 1000, signal);
+      guard = new UploadGuard(limit * 1000, ctl);
       if (body instanceof Readable) body = guard.watch(body);
       else guard.bodyDone();
     }
@@ -241,7 +261,7 @@ export class TahoeClient {
         method: spec.method,
         body,
         dispatcher: this.agent,
-        signal: guard ? guard.signal : signal,
+        signal: ctl.signal,
         headersTimeout: guard ? 0 : this.idleMs,
         bodyTimeout: this.idleMs,
         headers: typeof spec.body === 'string' ? { 'content-type': 'text/plain; charset=utf-8' } : undefined,
@@ -318,17 +338,14 @@ function toTahoeError(op: string, err: unknown): TahoeError | undefined {
  * and once it is all sent the gateway must answer within the limit.
  */
 class UploadGuard {
-  private readonly ctl = new AbortController();
   private timer: NodeJS.Timeout;
   timedOut = false;
   private finished = false;
-  readonly signal: AbortSignal;
 
   constructor(
     private readonly limitMs: number,
-    outer: AbortSignal,
+    private readonly ctl: AbortController,
   ) {
-    this.signal = AbortSignal.any([outer, this.ctl.signal]);
     this.timer = setTimeout(() => this.fire(), limitMs);
   }
 

@@ -8,6 +8,7 @@ export type TahoeErrorCode =
   | 'gateway-error' // other 4xx
   | 'unavailable' // connection failures and 5xx, after the retries
   | 'timeout' // a time limit fired, after the retries
+  | 'aborted' // the run is stopping (SIGINT/SIGTERM): abortAll() was called
   | 'protocol'; // the gateway answered something this client does not understand
 
 /**

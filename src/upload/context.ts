@@ -1,0 +1,76 @@
+/** What the upload stages share: the client, the cache, limits, policies, and the run's counters. */
+import type { BigIntStats } from 'node:fs';
+import type { EntryCache } from '../cache/db.js';
+import type { XzPolicy } from '../scan/filters.js';
+import type { TahoeClient } from '../tahoe/client.js';
+import type { Metadata } from '../tahoe/types.js';
+import type { XzSettings } from './encoder.js';
+import type { Limiter } from './limiter.js';
+import type { TokenBucket } from './ratelimit.js';
+
+export interface RunStats {
+  filesUploaded: number;
+  filesReused: number;
+  symlinksUploaded: number;
+  symlinksReused: number;
+  dirsCreated: number;
+  dirsReused: number;
+  /** Bytes of file contents read for uploads (and for re-hashing). */
+  bytesRead: number;
+  /** Bytes sent to the gateway in upload bodies (after compression). */
+  bytesSent: number;
+  /** Bytes before and after xz, for the files that were compressed. */
+  xzIn: number;
+  xzOut: number;
+  /** Entries of the queue left out of the backup, by reason. */
+  skipped: { vanished: number; unreadable: number; changedType: number };
+  /** Files uploaded but not cached (changed while read, or modified too recently to trust). */
+  notCached: number;
+}
+
+export function emptyRunStats(): RunStats {
+  return {
+    filesUploaded: 0,
+    filesReused: 0,
+    symlinksUploaded: 0,
+    symlinksReused: 0,
+    dirsCreated: 0,
+    dirsReused: 0,
+    bytesRead: 0,
+    bytesSent: 0,
+    xzIn: 0,
+    xzOut: 0,
+    skipped: { vanished: 0, unreadable: 0, changedType: 0 },
+    notCached: 0,
+  };
+}
+
+/** Extended metadata read at upload time (the metadata module's xattrs). */
+export type ReadXattrs = (abs: Buffer, st: BigIntStats) => Record<string, string> | undefined;
+
+export interface UploadContext {
+  /** The source directory, absolute. */
+  root: Buffer;
+  client: TahoeClient;
+  /** Undefined with deduplication disabled: nothing is looked up or remembered. */
+  cache?: EntryCache;
+  limiter: Limiter;
+  xz: { policy: XzPolicy; settings: XzSettings; id: string };
+  bytes?: TokenBucket;
+  stats: RunStats;
+  /** A file modified less than this long before it was read is uploaded but not cached. */
+  trustNs: bigint;
+  readXattrs?: ReadXattrs;
+  /** True once the run is stopping: start nothing new. */
+  stopping(): boolean;
+}
+
+/** What a finished entry contributes to its parent directory. */
+export interface ChildResult {
+  /** The name bytes, for ordering; `name` is what the directory lists. */
+  nameBytes: Buffer;
+  name: string;
+  type: 'filenode' | 'dirnode';
+  cap: string;
+  metadata: Metadata;
+}

@@ -1,0 +1,45 @@
+/**
+ * Edge metadata: what a directory entry records about a child. Keys are always written in one
+ * order — uid, gid, mode, mtime, enc, caps, acls, xattrs, rawname — because a gateway's dircap
+ * depends on it, and the same tree must always give the same root cap.
+ *
+ * Values: uid, gid, mode as strings exactly as in the queue (mode in octal; no mode for a
+ * symlink), mtime as decimal seconds with nanoseconds ("1700000000.123456789"), enc "xz" for
+ * compressed files, caps and acls as in the queue, xattrs as {name: base64}, and rawname
+ * (base64) only for a name that is not valid UTF-8: the child is then listed under its
+ * escaped form and rawname keeps the exact bytes.
+ */
+import { encodePath, type QueueEntry } from '../scan/queue-codec.js';
+import type { Metadata } from '../tahoe/types.js';
+
+export function mtimeText(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  return `${s}.${String(frac).padStart(9, '0')}`;
+}
+
+export interface EdgeExtras {
+  mtimeNs?: bigint;
+  enc?: 'xz';
+  xattrs?: Record<string, string>;
+  rawname?: string;
+}
+
+export function edgeMetadata(e: QueueEntry, x: EdgeExtras): Metadata {
+  const m: Metadata = { uid: String(e.uid), gid: String(e.gid) };
+  if (e.mode !== null) m.mode = e.mode.toString(8);
+  if (x.mtimeNs !== undefined) m.mtime = mtimeText(x.mtimeNs);
+  if (x.enc) m.enc = x.enc;
+  if (e.caps) m.caps = e.caps;
+  if (e.acls) m.acls = e.acls;
+  if (x.xattrs && Object.keys(x.xattrs).length) m.xattrs = x.xattrs;
+  if (x.rawname) m.rawname = x.rawname;
+  return m;
+}
+
+/** The child name a directory lists for these name bytes, and rawname when they are not UTF-8. */
+export function childName(base: Buffer): { name: string; rawname?: string } {
+  const text = base.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(base)) return { name: text };
+  return { name: encodePath(base), rawname: base.toString('base64') };
+}

@@ -1,0 +1,66 @@
+/**
+ * Token buckets for `operation.rate_limit`: `INTERVAL[:BURST]`, INTERVAL being the seconds one
+ * token takes to come back, written as a number or a rate (`1/3e6`: 3 MB/s for bytes;
+ * `1/10:50`: 10 objects a second with bursts of 50). BURST defaults to one second's worth.
+ */
+import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError } from '../errors.js';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<unknown>;
+}
+
+const realClock: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    readonly perSecond: number,
+    readonly burst: number,
+    private readonly clock: Clock = realClock,
+  ) {
+    this.tokens = burst;
+    this.last = clock.now();
+  }
+
+  /** Takes n tokens, waiting as long as the debt takes to pay back. */
+  async take(n: number): Promise<void> {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    this.tokens -= n;
+    if (this.tokens < 0) await this.clock.sleep((-this.tokens / this.perSecond) * 1000);
+  }
+
+  /** A pass-through stream that pays one token per byte. */
+  meter(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.take(chunk.length).then(() => cb(null, chunk), cb);
+      },
+    });
+  }
+}
+
+function number(text: string, key: string): number {
+  const parts = text.split('/');
+  if (parts.length > 2 || parts.some((p) => p.trim() === '' || !Number.isFinite(Number(p)))) {
+    throw new ConfigError(`${key}: ${JSON.stringify(text)} is not a number or a rate like 1/10`);
+  }
+  return parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(parts[0]);
+}
+
+export function parseRate(spec: string | number | null, key: string): TokenBucket | undefined {
+  if (spec === null) return undefined;
+  const [intervalText, burstText] = String(spec).split(':');
+  const interval = number(intervalText!, key);
+  if (!(interval > 0)) throw new ConfigError(`${key}: the interval must be more than 0`);
+  const perSecond = 1 / interval;
+  const burst = burstText === undefined ? Math.max(1, Math.ceil(perSecond)) : number(burstText, key);
+  if (!(burst >= 1)) throw new ConfigError(`${key}: the burst must be at least 1`);
+  return new TokenBucket(perSecond, burst);
+}
