@@ -1,11 +1,9 @@
-/** `lafs-backup backup`: phase 1 builds the queue file, phase 2 uploads it. */
+/** `lafs-backup backup`: phase 1 builds the queue file, phase 2 uploads it, the root cap is printed. */
+import type { BackupOutcome } from '../upload/backup.js';
 import { required } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
-import { buildQueue } from '../scan/phase1.js';
-import { planQueue } from '../scan/plan.js';
-import { pickSource } from '../scan/source.js';
-import { defineCommand, loadContext } from './common.js';
+import { defineCommand, loadContext, out } from './common.js';
 
 interface BackupArgs {
   'queue-only'?: string;
@@ -13,6 +11,12 @@ interface BackupArgs {
   'force-queue-rebuild'?: boolean;
   'disable-deduplication'?: boolean;
   'try-resume'?: boolean;
+}
+
+function summaryLine(o: BackupOutcome): string {
+  const s = o.stats;
+  const skipped = s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType + (o.scan ? o.scan.skipped.unreadable + o.scan.skipped.vanished : 0);
+  return `files ${s.filesUploaded} uploaded / ${s.filesReused} reused, directories ${s.dirsCreated} created / ${s.dirsReused} reused, ${s.bytesSent} bytes sent, ${skipped} skipped, ${(o.elapsedMs / 1000).toFixed(1)} s`;
 }
 
 export default defineCommand<BackupArgs>({
@@ -44,24 +48,54 @@ export default defineCommand<BackupArgs>({
     if (op.reuse_queue && args['force-queue-rebuild']) throw new UsageError('--reuse-queue and -f/--force-queue-rebuild cannot be used together');
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
     const queuePath = required(config.source.queue.path, 'source.queue.path', 'backup');
+    const { pickSource } = await import('../scan/source.js');
     const source = pickSource(required(config.source.path, 'source.path', 'backup'));
+    const { StopRequest, queueOnly, runBackup } = await import('../upload/backup.js');
 
-    // --queue-only is a request to build the queue: it always rebuilds.
-    const plan = await planQueue({
-      queuePath,
-      source,
-      reuse: op.reuse_queue,
-      force: Boolean(args['force-queue-rebuild']) || op.queue_only,
-      checkMtime: config.source.queue.check_mtime,
-      consumed: () => false,
-    });
-    log.info({ reason: plan.why }, plan.rebuild ? 'building the queue file' : 'reusing the queue file');
-    let incomplete = false;
-    if (plan.rebuild) {
-      const report = await buildQueue({ source, queuePath, filter: config.filter });
-      incomplete = report.skipped.unreadable + report.skipped.vanished > 0;
+    const stop = new StopRequest();
+    const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+      if (stop.signal) return;
+      log.warn({ signal }, `${signal}: stopping; what is done is kept in the cache, rerun to finish`);
+      stop.request(signal);
+    };
+    const sigint = () => onSignal('SIGINT');
+    const sigterm = () => onSignal('SIGTERM');
+    process.on('SIGINT', sigint);
+    process.on('SIGTERM', sigterm);
+    try {
+      const plan = { config, source, queuePath, forceQueue: Boolean(args['force-queue-rebuild']), stop };
+      let outcome: BackupOutcome;
+      if (op.queue_only) outcome = await queueOnly(plan);
+      else {
+        const dbPath = required(config.source.entry_cache.path, 'source.entry_cache.path', 'backup');
+        const { lockCache } = await import('../cache/lock.js');
+        const { EntryCache } = await import('../cache/db.js');
+        const release = await lockCache(dbPath);
+        try {
+          const cache = EntryCache.open(dbPath, { commitAfter: config.source.entry_cache.commit_after });
+          try {
+            outcome = await runBackup(plan, cache);
+          } finally {
+            cache.close();
+          }
+          if (config.destination.result.print_to_stdout) await out(outcome.cap!);
+          const { deliver } = await import('../upload/result.js');
+          const { clientFor } = await import('../upload/backup.js');
+          const client = clientFor(config);
+          try {
+            await deliver(config, client, source, outcome.cap!);
+          } finally {
+            await client.close();
+          }
+        } finally {
+          await release();
+        }
+      }
+      log.info({ generation: outcome.generation }, summaryLine(outcome));
+      return outcome.incomplete ? EXIT.INCOMPLETE : EXIT.OK;
+    } finally {
+      process.off('SIGINT', sigint);
+      process.off('SIGTERM', sigterm);
     }
-    if (op.queue_only) return incomplete ? EXIT.INCOMPLETE : EXIT.OK;
-    throw new UsageError('phase 2 (upload) is not available yet: use --queue-only');
   },
 });

@@ -1,0 +1,81 @@
+/**
+ * The command line: yargs wiring, global flags, and the mapping of errors to one-line
+ * messages and exit codes. No backup logic lives here. (src/cli.ts is the executable.)
+ */
+import yargs, { type Argv } from 'yargs';
+import { commands } from './commands/index.js';
+import type { CommandSpec } from './commands/common.js';
+import { AppError, EXIT } from './errors.js';
+import { log } from './log.js';
+import { scrubCaps } from './tahoe/caps.js';
+
+export const EXIT_TABLE = `Exit status:
+  0    success
+  1    failure (gateway unreachable after retries, disk error, …); nothing cached is lost
+  2    usage or configuration error (bad flag, key, value, regex, cap argument)
+  3    backup finished but incomplete: some entries could not be read and were skipped
+  4    check found an unhealthy or unrecoverable backup
+  5    busy: another lafs-backup holds the entry cache's lock
+  130  interrupted by SIGINT (the cache is committed; rerun to finish)
+  143  interrupted by SIGTERM (the cache is committed; rerun to finish)`;
+
+function oneLine(text: string): string {
+  return scrubCaps(text).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export function report(err: unknown): number {
+  if (err instanceof AppError) {
+    process.stderr.write(`lafs-backup: ${oneLine(err.message)}\n`);
+    return err.exitCode;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stderr.write(`lafs-backup: internal error: ${oneLine(e.message)}\n`);
+  log.debug({ stack: scrubCaps(e.stack ?? '') }, 'internal error');
+  return EXIT.FAILURE;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.OK;
+  let usageError: string | undefined;
+  const register = (y: Argv, spec: CommandSpec): Argv =>
+    y.command(
+      spec.command,
+      spec.describe,
+      (b) => (spec.builder ? spec.builder(b) : b),
+      async (args) => {
+        code = await spec.run(args as never);
+      },
+    );
+  let y: Argv = yargs(argv)
+    .scriptName('lafs-backup')
+    .usage('$0 [-c CONFIG]... COMMAND [options]\n\nBack directory trees up to a Tahoe-LAFS grid.')
+    .option('config', { alias: 'c', type: 'string', describe: 'Configuration file (repeatable; later ones override earlier)', global: true })
+    .middleware((args) => {
+      // Repeated -c flags arrive as an array, a single one as a string.
+      if (args.config !== undefined) (args as { config: unknown }).config = ([] as string[]).concat(args.config as string | string[]);
+    })
+    .option('debug', { type: 'boolean', describe: 'Log at debug level', global: true })
+    .option('noise', { type: 'boolean', describe: 'Log one line per path (lower than debug); caps stay redacted', global: true })
+    .strict()
+    .demandCommand(1, 'Give a command; see --help.')
+    .recommendCommands()
+    .epilogue(EXIT_TABLE)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg: string, err: Error) => {
+      if (err) throw err;
+      usageError = msg;
+    });
+  for (const spec of commands) y = register(y, spec as CommandSpec);
+  try {
+    await y.parseAsync();
+  } catch (err) {
+    return report(err);
+  }
+  if (usageError) {
+    process.stderr.write(`lafs-backup: ${oneLine(usageError)} (see --help)\n`);
+    return EXIT.USAGE;
+  }
+  return code;
+}
+
