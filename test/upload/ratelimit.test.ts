@@ -1,0 +1,48 @@
+/** Rate-limit specs and token-bucket arithmetic (with a fake clock: nothing here is timed). */
+import { describe, expect, it } from 'vitest';
+import { parseRate, TokenBucket, type Clock } from '../../src/upload/ratelimit.js';
+
+function fakeClock(): Clock & { slept: number[]; t: number } {
+  const c = {
+    t: 0,
+    slept: [] as number[],
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.slept.push(Math.round(ms));
+      c.t += ms;
+    },
+  };
+  return c;
+}
+
+describe('rate limits', () => {
+  it('parses INTERVAL[:BURST] with rates like 1/10 and 1/3e6', () => {
+    expect(parseRate('1/10:50', 'k')).toMatchObject({ perSecond: 10, burst: 50 });
+    expect(parseRate('1/3e6', 'k')).toMatchObject({ perSecond: 3e6, burst: 3e6 });
+    expect(parseRate(0.5, 'k')).toMatchObject({ perSecond: 2, burst: 2 });
+    expect(parseRate(null, 'k')).toBeUndefined();
+    expect(() => parseRate('fast', 'operation.rate_limit.objects')).toThrow(/^operation\.rate_limit\.objects: "fast" is not a number or a rate like 1\/10$/);
+    expect(() => parseRate('1/10:0', 'k')).toThrow(/burst must be at least 1/);
+    expect(() => parseRate('0', 'k')).toThrow(/more than 0/);
+  });
+
+  it('lets a burst through, then paces to the rate', async () => {
+    const clock = fakeClock();
+    const b = new TokenBucket(10, 3, clock);
+    for (let i = 0; i < 3; i++) await b.take(1);
+    expect(clock.slept).toEqual([]);
+    await b.take(1);
+    await b.take(1);
+    expect(clock.slept).toEqual([100, 100]);
+    clock.t += 10_000; // idle: refills only up to the burst
+    for (let i = 0; i < 4; i++) await b.take(1);
+    expect(clock.slept).toEqual([100, 100, 100]);
+  });
+
+  it('charges big takes (bytes) as debt paid back at the rate', async () => {
+    const clock = fakeClock();
+    const b = new TokenBucket(1000, 1000, clock);
+    await b.take(3000);
+    expect(clock.slept).toEqual([2000]);
+  });
+});
