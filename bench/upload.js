@@ -1,0 +1,170 @@
+// Phase 2 benchmarks, each beside a baseline measured in the same run against the same grid
+// (the embedded grid in its own process, on loopback).
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { request } from 'undici';
+import { BENCH_DIR, CLI, fmt, generateTree, medianRun, run } from './lib.js';
+
+export const name = 'upload';
+
+async function startGrid() {
+  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise((ok, fail) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /http:\/\/\S+\/uri/.exec(buf);
+      if (m) ok(m[0]);
+    });
+    child.on('close', () => fail(new Error('grid exited')));
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+function config(dir, source, url, { xz = true } = {}) {
+  const cfg = join(dir, 'bench.yaml');
+  writeFileSync(cfg, `source: {path: ${source}, queue: {path: ${join(dir, 'queue.txt')}}, entry_cache: {path: ${join(dir, 'cache.db')}}}\ndestination: {url: '${url}', encoding: {xz: {enabled: ${xz}}}}\n`);
+  return cfg;
+}
+
+function fresh(dir) {
+  for (const f of ['cache.db', 'cache.db-wal', 'cache.db-shm', 'queue.txt']) rmSync(join(dir, f), { force: true });
+}
+
+async function bigFile(url) {
+  const dir = join(BENCH_DIR, 'big');
+  const src = join(dir, 'src');
+  const file = join(src, 'big.bin');
+  if (!existsSync(file)) {
+    mkdirSync(src, { recursive: true });
+    const chunk = randomBytes(1 << 20);
+    const parts = [];
+    for (let i = 0; i < 256; i++) parts.push(Buffer.concat([chunk.subarray(i), chunk.subarray(0, i)]));
+    writeFileSync(file, Buffer.concat(parts));
+    const old = new Date(Date.now() - 86400_000);
+    utimesSync(file, old, old);
+  }
+  const cfg = config(dir, src, url, { xz: false });
+  // Warm the grid (convergence: later uploads of the same bytes cost it the same) and the page cache.
+  await run('curl', ['-sS', '-o', '/dev/null', '-T', file, url]);
+  const curl = await medianRun(3, () => run('curl', ['-sS', '-o', '/dev/null', '-T', file, url]));
+  const putOne = await medianRun(3, () => run(process.execPath, [new URL('./put-one.js', import.meta.url).pathname, url, file]));
+  const ours = await medianRun(3, () => {
+    fresh(dir);
+    return run(process.execPath, [CLI, '-c', cfg, 'backup']);
+  });
+  // Steady state, without process start-up on either side: our upload path vs a raw PUT, both
+  // warm in this process.
+  const { loadConfig } = await import('../dist/config/load.js');
+  const { EntryCache } = await import('../dist/cache/db.js');
+  const { runBackup, StopRequest } = await import('../dist/upload/backup.js');
+  const oursWarm = await medianRun(3, async () => {
+    fresh(dir);
+    const config = loadConfig({ files: [cfg] });
+    const cache = EntryCache.open(join(dir, 'cache.db'));
+    const t = process.hrtime.bigint();
+    await runBackup({ config, source: src, queuePath: join(dir, 'queue.txt'), forceQueue: false, stop: new StopRequest() }, cache);
+    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    cache.close();
+    return { seconds };
+  });
+  const rawWarm = await medianRun(3, async () => {
+    const t = process.hrtime.bigint();
+    const res = await request(url, { method: 'PUT', body: createReadStream(file) });
+    await res.body.text();
+    return { seconds: Number(process.hrtime.bigint() - t) / 1e9 };
+  });
+  const mib = 256;
+  const baseline = Math.min(curl.seconds, putOne.seconds);
+  return {
+    rows: [
+      ['(a) lafs-backup backup, one 256 MiB file, xz off', fmt(mib / ours.seconds, 0), fmt(ours.seconds, 2), fmt(ours.peakMiB, 0)],
+      ['    baseline: curl -T (same file, same grid)', fmt(mib / curl.seconds, 0), fmt(curl.seconds, 2), fmt(curl.peakMiB, 0)],
+      ['    baseline: a bare undici program PUTting the file', fmt(mib / putOne.seconds, 0), fmt(putOne.seconds, 2), fmt(putOne.peakMiB, 0)],
+      ['    steady state: our upload path, warm, in process', fmt(mib / oursWarm.seconds, 0), fmt(oursWarm.seconds, 2), ''],
+      ['    steady state: a raw undici PUT, warm, in process', fmt(mib / rawWarm.seconds, 0), fmt(rawWarm.seconds, 2), ''],
+    ],
+    ratios: [
+      ['(a) throughput vs the faster baseline program', baseline / ours.seconds, 'target ≥ 0.9'],
+      ['(a) steady state vs a warm raw PUT (no start-up on either side)', rawWarm.seconds / oursWarm.seconds, ''],
+    ],
+  };
+}
+
+async function smallFiles(url) {
+  const dir = join(BENCH_DIR, 'small');
+  const src = join(dir, 'src');
+  if (!existsSync(join(dir, 'done'))) {
+    const old = new Date(Date.now() - 86400_000);
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) {
+        const p = join(src, `d${d}`, `f${f}.bin`);
+        writeFileSync(p, randomBytes(2048));
+        utimesSync(p, old, old);
+      }
+    }
+    writeFileSync(join(dir, 'done'), '');
+  }
+  const files = readdirSync(src).flatMap((d) => readdirSync(join(src, d)).map((f) => join(src, d, f)));
+  const cfg = config(dir, src, url);
+  // The baseline is a bare loop program in its own process, as ours runs in its own.
+  const loop = await medianRun(3, () => run(process.execPath, [new URL('./put-loop.js', import.meta.url).pathname, url, src]));
+  const ours = await medianRun(3, () => {
+    fresh(dir);
+    return run(process.execPath, [CLI, '-c', cfg, 'backup']);
+  });
+  return {
+    rows: [
+      ['(b) lafs-backup backup, 2,000 files of 2 KiB (+20 dirs)', fmt(files.length / ours.seconds, 0), fmt(ours.seconds, 2), fmt(ours.peakMiB, 0)],
+      ['    baseline: a bare program PUTting the same files one by one', fmt(files.length / loop.seconds, 0), fmt(loop.seconds, 2), fmt(loop.peakMiB, 0)],
+    ],
+    ratios: [['(b) speed vs the bare sequential loop', loop.seconds / ours.seconds, 'target > 1']],
+    unit: 'files/s',
+  };
+}
+
+async function unchangedTree(url) {
+  const tree = generateTree('tree-100k', 1000, 99);
+  const dir = join(BENCH_DIR, 'unchanged');
+  mkdirSync(dir, { recursive: true });
+  const cfg = config(dir, tree, url);
+  fresh(dir);
+  const first = await run(process.execPath, [CLI, '-c', cfg, 'backup']);
+  const again = await medianRun(3, () => run(process.execPath, [CLI, '-c', cfg, 'backup']));
+  const reuse = await medianRun(3, () => run(process.execPath, [CLI, '-c', cfg, 'backup', '--reuse-queue']));
+  const entries = 100_001;
+  return {
+    rows: [
+      ['(c) first backup of the 100,001-entry tree (for reference)', fmt(entries / first.seconds, 0), fmt(first.seconds, 2), fmt(first.peakMiB, 0)],
+      ['(c) the same tree again, unchanged (queue rebuilt)', fmt(entries / again.seconds, 0), fmt(again.seconds, 2), fmt(again.peakMiB, 0)],
+      ['    the same, with --reuse-queue (phase 2 only)', fmt(entries / reuse.seconds, 0), fmt(reuse.seconds, 2), fmt(reuse.peakMiB, 0)],
+    ],
+    ratios: [
+      ['(c) entries/s, unchanged tree', entries / again.seconds, 'target ≥ 20,000'],
+      ['(c) peak RSS MiB', again.peakMiB, 'target < 200'],
+    ],
+    unit: 'entries/s',
+  };
+}
+
+export async function bench() {
+  const only = process.env.LAFS_BENCH_ONLY ?? 'abc';
+  const grid = await startGrid();
+  const none = { rows: [], ratios: [] };
+  try {
+    const a = only.includes('a') ? await bigFile(grid.url) : none;
+    const b = only.includes('b') ? await smallFiles(grid.url) : none;
+    const c = only.includes('c') ? await unchangedTree(grid.url) : none;
+    return {
+      title: 'Phase 2: uploads against the embedded grid (own process, loopback)',
+      header: ['run', 'rate (MiB/s | files/s | entries/s)', 'seconds', 'peak RSS MiB'],
+      rows: [...a.rows, ...b.rows, ...c.rows],
+      ratios: [...a.ratios, ...b.ratios, ...c.ratios],
+    };
+  } finally {
+    grid.stop();
+  }
+}
