@@ -23,3 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+
+# npm ci built the extended-attribute addon (native/build.js); the tests need it.
+if [ ! -f native/build/Release/xattr.node ]; then
+  echo "setup: the native addon did not build (see the node-gyp output above); it needs g++, make, python3 and Node's headers" >&2
+  exit 1
+fi

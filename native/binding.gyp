@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "xattr",
+      "sources": ["xattr.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,223 @@
+/*
+ * lafs-backup's native addon: raw extended-attribute calls, nothing more.
+ *
+ * list(path), get(path, name), set(path, name, value, flags), remove(path, name) on paths
+ * (Buffers, any bytes), never following symlinks (the l* calls). Names are Buffers or strings;
+ * values are Buffers. Failures throw Errors with Node-style `code` ("ENODATA", "ENOTSUP"…),
+ * `errno` (negative) and `syscall`. The formats (ACLs, capabilities) are decoded in TypeScript.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case ENODATA: return "ENODATA";
+    case ENOTSUP: return "ENOTSUP";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
+    case ERANGE: return "ERANGE";
+    case E2BIG: return "E2BIG";
+    case ENOSPC: return "ENOSPC";
+    case EDQUOT: return "EDQUOT";
+    case EROFS: return "EROFS";
+    case EIO: return "EIO";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
+    case EINVAL: return "EINVAL";
+    case EEXIST: return "EEXIST";
+    case ENOMEM: return "ENOMEM";
+    case EBADF: return "EBADF";
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value throw_errno(napi_env env, int e, const char *syscall) {
+  char msg[128];
+  napi_value err, code, message, num, sc;
+  snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(e), errno_name(e));
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, message, &err);
+  napi_create_int32(env, -e, &num);
+  napi_set_named_property(env, err, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, err, "syscall", sc);
+  napi_throw(env, err);
+  return NULL;
+}
+
+/* Copies a Buffer or string argument into a NUL-terminated C string (caller frees). */
+static char *c_string(napi_env env, napi_value v, const char *what) {
+  bool is_buf = false;
+  napi_is_buffer(env, v, &is_buf);
+  if (is_buf) {
+    void *data;
+    size_t len;
+    napi_get_buffer_info(env, v, &data, &len);
+    if (memchr(data, 0, len) != NULL) {
+      napi_throw_type_error(env, "EINVAL", what);
+      return NULL;
+    }
+    char *s = malloc(len + 1);
+    if (!s) return NULL;
+    memcpy(s, data, len);
+    s[len] = 0;
+    return s;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", what);
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_status st = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (st == napi_ok && argc < want) {
+    napi_throw_type_error(env, "EINVAL", "missing arguments");
+    return napi_invalid_arg;
+  }
+  return st;
+}
+
+static napi_value List(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (args(env, info, 1, argv) != napi_ok) return NULL;
+  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
+  if (!path) return NULL;
+  char *buf = NULL;
+  ssize_t n;
+  for (;;) {
+    n = llistxattr(path, NULL, 0);
+    if (n < 0) break;
+    free(buf);
+    buf = malloc(n > 0 ? (size_t)n : 1);
+    if (!buf) { n = -1; errno = ENOMEM; break; }
+    ssize_t m = llistxattr(path, buf, (size_t)n);
+    if (m >= 0) { n = m; break; }
+    if (errno != ERANGE) { n = -1; break; }
+  }
+  free(path);
+  if (n < 0) {
+    int e = errno;
+    free(buf);
+    return throw_errno(env, e, "llistxattr");
+  }
+  napi_value result;
+  napi_create_array(env, &result);
+  uint32_t idx = 0;
+  for (ssize_t i = 0; i < n;) {
+    size_t len = strnlen(buf + i, (size_t)(n - i));
+    napi_value name;
+    void *copy;
+    napi_create_buffer_copy(env, len, buf + i, &copy, &name);
+    napi_set_element(env, result, idx++, name);
+    i += (ssize_t)len + 1;
+  }
+  free(buf);
+  return result;
+}
+
+static napi_value Get(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (args(env, info, 2, argv) != napi_ok) return NULL;
+  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
+  if (!path) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) { free(path); return NULL; }
+  char *buf = NULL;
+  ssize_t n;
+  for (;;) {
+    n = lgetxattr(path, name, NULL, 0);
+    if (n < 0) break;
+    free(buf);
+    buf = malloc(n > 0 ? (size_t)n : 1);
+    if (!buf) { n = -1; errno = ENOMEM; break; }
+    ssize_t m = lgetxattr(path, name, buf, (size_t)n);
+    if (m >= 0) { n = m; break; }
+    if (errno != ERANGE) { n = -1; break; }
+  }
+  int e = errno;
+  free(path);
+  free(name);
+  if (n < 0) {
+    free(buf);
+    return throw_errno(env, e, "lgetxattr");
+  }
+  napi_value result;
+  void *copy;
+  napi_create_buffer_copy(env, (size_t)n, buf, &copy, &result);
+  free(buf);
+  return result;
+}
+
+static napi_value Set(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, "EINVAL", "set(path, name, value[, flags])");
+    return NULL;
+  }
+  bool is_buf = false;
+  napi_is_buffer(env, argv[2], &is_buf);
+  if (!is_buf) {
+    napi_throw_type_error(env, "EINVAL", "value must be a Buffer");
+    return NULL;
+  }
+  int32_t flags = 0;
+  if (argc >= 4) napi_get_value_int32(env, argv[3], &flags);
+  void *value;
+  size_t len;
+  napi_get_buffer_info(env, argv[2], &value, &len);
+  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
+  if (!path) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) { free(path); return NULL; }
+  int r = lsetxattr(path, name, value, len, flags);
+  int e = errno;
+  free(path);
+  free(name);
+  if (r < 0) return throw_errno(env, e, "lsetxattr");
+  return NULL;
+}
+
+static napi_value Remove(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (args(env, info, 2, argv) != napi_ok) return NULL;
+  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
+  if (!path) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) { free(path); return NULL; }
+  int r = lremovexattr(path, name);
+  int e = errno;
+  free(path);
+  free(name);
+  if (r < 0) return throw_errno(env, e, "lremovexattr");
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "list", NULL, List, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "get", NULL, Get, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "set", NULL, Set, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "remove", NULL, Remove, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
