@@ -51,6 +51,7 @@ export default defineCommand<BackupArgs>({
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(required(config.source.path, 'source.path', 'backup'));
     const { StopRequest, queueOnly, runBackup } = await import('../upload/backup.js');
+    const { readAclsAndCaps, readUserXattrs, metaTrouble } = await import('../meta/entry.js');
 
     const stop = new StopRequest();
     const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
@@ -63,7 +64,7 @@ export default defineCommand<BackupArgs>({
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
     try {
-      const plan = { config, source, queuePath, forceQueue: Boolean(args['force-queue-rebuild']), stop };
+      const plan = { config, source, queuePath, forceQueue: Boolean(args['force-queue-rebuild']), stop, readMeta: readAclsAndCaps, readXattrs: readUserXattrs };
       let outcome: BackupOutcome;
       if (op.queue_only) outcome = await queueOnly(plan);
       else {
@@ -92,7 +93,8 @@ export default defineCommand<BackupArgs>({
         }
       }
       log.info({ generation: outcome.generation }, summaryLine(outcome));
-      return outcome.incomplete ? EXIT.INCOMPLETE : EXIT.OK;
+      // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
+      return outcome.incomplete || metaTrouble.count > 0 ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {
       process.off('SIGINT', sigint);
       process.off('SIGTERM', sigterm);

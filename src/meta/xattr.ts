@@ -1,0 +1,55 @@
+/**
+ * The native addon (native/xattr.c): raw extended-attribute calls on paths, never following
+ * symlinks. When it is missing, `available()` is false and callers go on without extended
+ * attributes (after one warning per run).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+interface Addon {
+  list(path: Buffer): Buffer[];
+  get(path: Buffer, name: string | Buffer): Buffer;
+  set(path: Buffer, name: string | Buffer, value: Buffer, flags?: number): void;
+  remove(path: Buffer, name: string | Buffer): void;
+}
+
+const ADDON = fileURLToPath(new URL('../../native/build/Release/xattr.node', import.meta.url));
+
+let addon: Addon | null | undefined;
+let loadError: string | undefined;
+
+function load(): Addon | null {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(ADDON) as Addon;
+    } catch (e) {
+      addon = null;
+      loadError = (e as Error).message.split('\n')[0];
+    }
+  }
+  return addon;
+}
+
+export function available(): boolean {
+  return load() !== null;
+}
+
+export function whyUnavailable(): string {
+  load();
+  return loadError ?? '';
+}
+
+function need(): Addon {
+  const a = load();
+  if (!a) throw Object.assign(new Error(`the extended-attribute addon is not built: ${loadError}`), { code: 'ENOADDON' });
+  return a;
+}
+
+export const listXattrs = (path: Buffer): Buffer[] => need().list(path);
+export const getXattr = (path: Buffer, name: string | Buffer): Buffer => need().get(path, name);
+export const setXattr = (path: Buffer, name: string | Buffer, value: Buffer, flags = 0): void => need().set(path, name, value, flags);
+export const removeXattr = (path: Buffer, name: string | Buffer): void => need().remove(path, name);
+
+/** lsetxattr flags */
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
