@@ -13,6 +13,8 @@ export interface CliResult {
 }
 
 export interface CliOptions {
+  /** Another build of the CLI to run (default: this checkout's dist/cli.js). */
+  cli?: string;
   cwd?: string;
   env?: Record<string, string>;
   input?: string;
@@ -27,8 +29,8 @@ function assertBuilt(): void {
 }
 
 export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
-  assertBuilt();
-  return spawn(process.execPath, [CLI, ...args], {
+  if (!opts.cli) assertBuilt();
+  return spawn(process.execPath, [opts.cli ?? CLI, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
