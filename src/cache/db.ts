@@ -182,6 +182,53 @@ export class EntryCache {
     this.write(() => this.stmts.addBackup.run(b.name, b.source, b.cap, this.generation, Date.now() / 1000));
   }
 
+  // ---- finished backups and generations (list, cleanup, check) --------------------------
+
+  listBackups(): BackupRow[] {
+    return this.db.prepare('SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck FROM backups ORDER BY ts, id').all() as BackupRow[];
+  }
+
+  /** Generations with cache rows or a start record but no finished backup (interrupted runs). */
+  danglingGenerations(): number[] {
+    const rows = this.db
+      .prepare(
+        `SELECT g FROM (SELECT DISTINCT generation AS g FROM entries UNION SELECT generation FROM generations)
+         WHERE g NOT IN (SELECT generation FROM backups) ORDER BY g`,
+      )
+      .all() as { g: number }[];
+    return rows.map((r) => r.g);
+  }
+
+  /** Cache rows of a generation: kind, key, cap (the caller decides what to show). */
+  *entriesOf(generation: number): Generator<{ kind: EntryKind; key: Buffer; cap: string }> {
+    const kinds: EntryKind[] = ['file', 'symlink', 'dir'];
+    for (const r of this.db.prepare('SELECT kind, key, cap FROM entries WHERE generation = ? ORDER BY key').iterate(generation) as Iterable<{ kind: number; key: Buffer; cap: string }>) {
+      yield { kind: kinds[r.kind]!, key: r.key, cap: r.cap };
+    }
+  }
+
+  countEntries(generation: number, upTo: boolean): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM entries WHERE generation ${upTo ? '<=' : '='} ?`).get(generation) as { n: number }).n;
+  }
+
+  /**
+   * Forgets generations: deletes their cache rows, backups rows and start records (the one
+   * given, or all up to it). Rows a newer run used carry its generation and stay.
+   */
+  forgetGeneration(generation: number, upTo: boolean): { entries: number; backups: number } {
+    const op = upTo ? '<=' : '=';
+    return this.db.transaction(() => {
+      const entries = this.db.prepare(`DELETE FROM entries WHERE generation ${op} ?`).run(generation).changes;
+      const backups = this.db.prepare(`DELETE FROM backups WHERE generation ${op} ?`).run(generation).changes;
+      this.db.prepare(`DELETE FROM generations WHERE generation ${op} ?`).run(generation);
+      return { entries, backups };
+    })();
+  }
+
+  markChecked(id: number, ts = Date.now() / 1000): void {
+    this.db.prepare('UPDATE backups SET ts_check = ? WHERE id = ?').run(ts, id);
+  }
+
   getMeta(key: string): string | undefined {
     return (this.stmts.meta.get(key) as { value: string } | undefined)?.value;
   }

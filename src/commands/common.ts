@@ -39,3 +39,33 @@ export function out(text: string): Promise<void> {
     else process.stdout.once('drain', () => ok());
   });
 }
+
+/**
+ * Caps named on the command line, or read from stdin when none (or `-`) are given: every
+ * token starting with `URI:` counts, so lines of a result file can be piped in as they are.
+ */
+export async function capsFromInput(args: string[], what: string): Promise<string[]> {
+  const { parseCap } = await import('../tahoe/caps.js');
+  const { UsageError } = await import('../errors.js');
+  let tokens = args.filter((a) => a !== '-');
+  if (!tokens.length) {
+    if (process.stdin.isTTY) throw new UsageError(`${what}: give caps as arguments, or pipe them on stdin`);
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    tokens = Buffer.concat(chunks).toString('utf8').split(/\s+/).filter((t) => t.startsWith('URI:'));
+  }
+  return tokens.map((t, i) => parseCap(t, `${what}: cap ${i + 1}`).text);
+}
+
+/** Opens the entry cache a maintenance command needs (it must exist already). */
+export async function openCache(path: string, command: string) {
+  const { existsSync } = await import('node:fs');
+  const { EntryCache } = await import('../cache/db.js');
+  const { UsageError } = await import('../errors.js');
+  if (!existsSync(path)) throw new UsageError(`source.entry_cache.path: ${path} does not exist (nothing to ${command}; has a backup run?)`);
+  return EntryCache.open(path);
+}
+
+export function isoTime(ts: number | null | undefined): string {
+  return ts ? new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : 'never';
+}

@@ -1,7 +1,10 @@
 /** Every command, in the order `--help` lists them. */
 import backup from './backup.js';
+import check from './check.js';
+import cleanup from './cleanup.js';
 import type { CommandSpec } from './common.js';
 import dumpConfig from './dump-config.js';
 import grid from './grid.js';
+import list from './list.js';
 
-export const commands: CommandSpec<never>[] = [backup, dumpConfig, grid] as CommandSpec<never>[];
+export const commands: CommandSpec<never>[] = [backup, list, check, cleanup, dumpConfig, grid] as CommandSpec<never>[];

@@ -1,0 +1,117 @@
+/** `lafs-backup check`: deep-check backups, renew their leases, report what is unhealthy. */
+import { EXIT } from '../errors.js';
+import { log } from '../log.js';
+import type { CheckOutcome, CheckTarget } from '../maintenance/check.js';
+import { capsFromInput, defineCommand, loadContext, out } from './common.js';
+
+interface CheckArgs {
+  caps?: string[];
+  lease?: boolean;
+  n?: boolean;
+  repair?: boolean;
+  'least-recently-checked'?: boolean;
+  format?: string;
+  'healthy-format'?: string;
+  'error-output'?: boolean;
+  json?: boolean;
+}
+
+export const DEFAULT_FORMAT = '{backup[name]}: /{0[path]} ({0[type]}): {0[summary]}';
+
+export default defineCommand<CheckArgs>({
+  command: 'check [caps..]',
+  describe:
+    'Deep-check backups (the caps given, or all in the entry cache), renewing their leases, and print unhealthy nodes. ' +
+    'Exit 0 when all are healthy, 4 when anything is unhealthy or a check failed, 1 when the gateway could not be asked',
+  builder: (y) =>
+    y
+      .positional('caps', { type: 'string', array: true, describe: 'Root caps to check (- reads them from stdin); default: every backup in the cache' })
+      .option('lease', { type: 'boolean', default: true, describe: 'Renew leases (add-lease=true); --no-lease or -n to skip' })
+      .option('n', { type: 'boolean', describe: 'Do not renew leases' })
+      .option('repair', { alias: 'r', type: 'boolean', describe: 'Repair what is unhealthy; report only repairs that failed' })
+      .option('least-recently-checked', { alias: 'a', type: 'boolean', describe: 'Check only the backup checked longest ago (of those given, else of all)' })
+      .option('format', { alias: 'f', type: 'string', default: DEFAULT_FORMAT, describe: 'How to print an unhealthy node: {0[path]}, {0[type]}, {0[summary]}, {0[check-results][results][count-good-share-hosts]}, {backup[name]}, {0} (the whole unit)…' })
+      .option('healthy-format', { type: 'string', describe: 'Also print healthy nodes, in this format' })
+      .option('error-output', { alias: 'e', type: 'boolean', describe: 'Print the report to stderr instead of stdout' })
+      .option('json', { type: 'boolean', describe: 'Print one JSON object per backup checked, as an array' }),
+  run: async (args) => {
+    const config = loadContext(args);
+    const { compileFormat } = await import('../maintenance/format.js');
+    const fmt = compileFormat(args.format ?? DEFAULT_FORMAT, '--format');
+    const healthyFmt = args['healthy-format'] ? compileFormat(args['healthy-format'], '--healthy-format') : undefined;
+    const { anonymousTarget, checkBackup, unitSummary } = await import('../maintenance/check.js');
+
+    let cache: import('../cache/db.js').EntryCache | undefined;
+    const dbPath = config.source.entry_cache.path;
+    const { existsSync } = await import('node:fs');
+    if (dbPath && existsSync(dbPath)) cache = (await import('../cache/db.js')).EntryCache.open(dbPath);
+    const client = (await import('../upload/backup.js')).clientFor(config);
+    const report: string[] = [];
+    const emit = (line: string) => (args['error-output'] ? process.stderr.write(`${line}\n`) : report.push(line));
+    const outcomes: CheckOutcome[] = [];
+    try {
+      const backups = cache?.listBackups() ?? [];
+      let targets: (CheckTarget & { tsCheck?: number | null; ts?: number })[];
+      if (args.caps?.length) {
+        const caps = await capsFromInput(args.caps, 'check');
+        targets = caps.map((cap) => {
+          const b = [...backups].reverse().find((x) => x.cap === cap);
+          return b ? { id: b.id, name: b.name, cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts } : anonymousTarget(cap);
+        });
+      } else {
+        if (!cache) {
+          const { UsageError } = await import('../errors.js');
+          throw new UsageError('check: no caps given and no entry cache (source.entry_cache.path) to take the backups from');
+        }
+        targets = backups.map((b) => ({ id: b.id, name: b.name, cap: b.cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts }));
+      }
+      if (args['least-recently-checked'] && targets.length) {
+        targets = [[...targets].sort((a, b) => (a.tsCheck ?? 0) - (b.tsCheck ?? 0) || (a.ts ?? 0) - (b.ts ?? 0))[0]!];
+      }
+      for (const target of targets) {
+        const backup = { name: target.name, generation: target.generation ?? '', cap: target.cap };
+        const outcome = await checkBackup(client, target, {
+          lease: Boolean(args.lease) && !args.n,
+          repair: Boolean(args.repair),
+          onUnit: (unit, problem) => {
+            if (args.json) return;
+            const data = { 0: { ...unit, summary: unitSummary(unit) }, backup };
+            if (problem) emit(fmt(data));
+            else if (healthyFmt) emit(healthyFmt(data));
+          },
+        });
+        outcomes.push(outcome);
+        if (outcome.error && !args.json) emit(`${target.name}: check failed: ${outcome.error}`);
+        if (outcome.ran && target.id !== undefined && cache) {
+          try {
+            cache.markChecked(target.id);
+          } catch (e) {
+            log.warn(`could not record the check time of ${JSON.stringify(target.name)}: ${(e as Error).message}`);
+          }
+        }
+        log.info({ healthy: outcome.healthy, nodes: outcome.nodes, problems: outcome.problems.length }, `checked ${JSON.stringify(target.name)}`);
+      }
+    } finally {
+      cache?.close();
+      await client.close();
+    }
+    if (args.json) {
+      await out(
+        JSON.stringify(
+          outcomes.map((o) => ({
+            name: o.target.name,
+            generation: o.target.generation ?? null,
+            healthy: o.healthy,
+            nodes: o.nodes,
+            problems: o.problems.map((p) => ({ path: p.path, type: p.type, summary: p.summary })),
+            error: o.error ?? null,
+          })),
+          null,
+          2,
+        ),
+      );
+    } else if (report.length) await out(report.join('\n'));
+    if (outcomes.some((o) => !o.ran)) return EXIT.FAILURE;
+    return outcomes.every((o) => o.healthy) ? EXIT.OK : EXIT.UNHEALTHY;
+  },
+});

@@ -1,0 +1,114 @@
+/** `lafs-backup cleanup`: forget backups locally (cache rows, result destinations). */
+import { writeFileSync } from 'node:fs';
+import { required } from '../config/load.js';
+import { EXIT, UsageError } from '../errors.js';
+import type { KeepPolicy } from '../maintenance/retention.js';
+import { capsFromInput, defineCommand, isoTime, loadContext, openCache, out } from './common.js';
+
+interface CleanupArgs {
+  caps?: string[];
+  generation?: number[];
+  'up-to'?: boolean;
+  'enumerate-shares'?: string;
+  'enumerate-only'?: boolean;
+  'dry-run'?: boolean;
+  'keep-last'?: number;
+  'keep-hourly'?: number;
+  'keep-daily'?: number;
+  'keep-weekly'?: number;
+  'keep-monthly'?: number;
+  'keep-yearly'?: number;
+}
+
+const KEEP = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+export default defineCommand<CleanupArgs>({
+  command: 'cleanup [caps..]',
+  describe:
+    'Forget backups LOCALLY: delete their cache generations and rows, and unlink them from the result file and directory. ' +
+    'It NEVER deletes data on the grid (shares stay until their leases expire; -e lists the storage indexes only they use). ' +
+    'Backups are chosen by cap (arguments, or stdin), by -g, or by --keep-* retention',
+  builder: (y) => {
+    let b = y
+      .positional('caps', { type: 'string', array: true, describe: 'Root caps of backups to forget (or - to read them from stdin)' })
+      .option('generation', { alias: 'g', type: 'number', array: true, describe: 'Forget this generation (repeatable; unfinished ones too)' })
+      .option('up-to', { type: 'boolean', describe: 'Also forget every older generation' })
+      .option('enumerate-shares', { alias: 'e', type: 'string', describe: 'Write the storage indexes only the forgotten backups use to FILE (or - / nothing: stdout)' })
+      .option('enumerate-only', { alias: 'n', type: 'boolean', describe: 'Only enumerate shares (-e); forget nothing' })
+      .option('dry-run', { type: 'boolean', describe: 'Print what would be forgotten; change nothing' });
+    for (const k of KEEP) b = b.option(`keep-${k}`, { type: 'number', describe: k === 'last' ? 'Keep the N newest backups (per source name)' : `Keep the newest backup of each of the last N ${k === 'daily' ? 'days' : k.replace(/ly$/, 's')} that have one` });
+    return b;
+  },
+  run: async (args) => {
+    const config = loadContext(args);
+    const policy: KeepPolicy = {};
+    for (const k of KEEP) {
+      const v = args[`keep-${k}`];
+      if (v === undefined) continue;
+      if (!Number.isInteger(v) || v < 1) throw new UsageError(`--keep-${k}: expected a whole number ≥ 1, got ${v}`);
+      policy[k] = v;
+    }
+    const { hasPolicy, selectKept } = await import('../maintenance/retention.js');
+    const usePolicy = hasPolicy(policy);
+    const gens = args.generation ?? [];
+    if (usePolicy && (args.caps?.length || gens.length)) throw new UsageError('--keep-* policies choose the backups themselves: give no caps and no -g with them');
+    if (args['enumerate-only'] && args['enumerate-shares'] === undefined) throw new UsageError('-n/--enumerate-only needs -e/--enumerate-shares');
+    const dbPath = required(config.source.entry_cache.path, 'source.entry_cache.path', 'cleanup');
+    const { lockCache } = await import('../cache/lock.js');
+    const release = args['dry-run'] ? async () => {} : await lockCache(dbPath);
+    const cache = await openCache(dbPath, 'clean up');
+    let client: import('../tahoe/client.js').TahoeClient | undefined;
+    try {
+      const all = cache.listBackups();
+      let chosen = [] as typeof all;
+      if (usePolicy) {
+        const sel = selectKept(all, policy);
+        const names = new Set(all.map((b) => b.name));
+        for (const name of names) {
+          if (!sel.keep.some((b) => b.name === name)) throw new UsageError(`the policy would forget every backup of ${JSON.stringify(name)}; refused`);
+        }
+        chosen = sel.forget;
+      } else if (!gens.length || args.caps?.length) {
+        const caps = await capsFromInput(args.caps ?? [], 'cleanup');
+        for (const cap of caps) {
+          const rows = all.filter((b) => b.cap === cap);
+          if (!rows.length) {
+            const { redact } = await import('../tahoe/caps.js');
+            throw new UsageError(`cleanup: ${redact(cap)} is not a backup in the entry cache ${dbPath}`);
+          }
+          chosen.push(...rows);
+        }
+      }
+      const known = new Set([...all.map((b) => b.generation), ...cache.danglingGenerations()]);
+      for (const g of gens) if (!known.has(g)) throw new UsageError(`-g ${g}: no such generation in ${dbPath}`);
+      if (!chosen.length && !gens.length) {
+        await out('nothing to forget');
+        return EXIT.OK;
+      }
+      const { executeCleanup, planCleanup, sharesOnlyIn } = await import('../maintenance/cleanup.js');
+      const plan = planCleanup(cache, { backups: chosen, generations: gens, upTo: Boolean(args['up-to']) });
+      const needClient = args['enumerate-shares'] !== undefined || (!args['dry-run'] && !args['enumerate-only'] && config.destination.result.append_to_lafs_dir);
+      if (needClient) client = (await import('../upload/backup.js')).clientFor(config);
+      if (args['enumerate-shares'] !== undefined) {
+        const forgotten = new Set(plan.backups.map((b) => b.id));
+        const sis = await sharesOnlyIn(client!, plan.backups, all.filter((b) => !forgotten.has(b.id)));
+        const target = args['enumerate-shares'];
+        if (!target || target === '-') await out(sis.join('\n'));
+        else writeFileSync(target, sis.length ? `${sis.join('\n')}\n` : '');
+      }
+      if (args['enumerate-only']) return EXIT.OK;
+      const verb = args['dry-run'] ? 'would forget' : 'forgetting';
+      const lines = plan.backups.map((b) => `${verb} backup ${JSON.stringify(b.name)}, generation ${b.generation}, finished ${isoTime(b.ts)}`);
+      const gensText = plan.upTo ? `generations up to ${plan.max}` : `generation${plan.generations.length > 1 ? 's' : ''} ${plan.generations.join(', ')}`;
+      lines.push(`${verb} ${gensText}: ${plan.entries} cache entries`);
+      await out(lines.join('\n'));
+      if (args['dry-run']) return EXIT.OK;
+      await executeCleanup(cache, config, client, plan);
+      return EXIT.OK;
+    } finally {
+      cache.close();
+      await client?.close();
+      await release();
+    }
+  },
+});

@@ -1,0 +1,110 @@
+/**
+ * `check`: a deep-check of each backup (renewing leases unless told not to, repairing when
+ * asked), reporting unhealthy nodes — or, with repair, only the repairs that failed.
+ *
+ * A gateway that ends the stream with `ERROR:` (an unrecoverable directory) makes that
+ * backup's check a failure with the gateway's message (caps scrubbed); a backup whose root is
+ * gone (404/410) is reported by name. Neither crashes the run: the next backup is checked.
+ */
+import { redact, scrubCaps } from '../tahoe/caps.js';
+import type { TahoeClient } from '../tahoe/client.js';
+import { TahoeError } from '../tahoe/errors.js';
+import type { NodeUnit, StreamUnit } from '../tahoe/types.js';
+
+export interface CheckTarget {
+  /** The cache's backups row id, when the backup is known there. */
+  id?: number;
+  name: string;
+  cap: string;
+  generation?: number;
+}
+
+export interface Problem {
+  path: string;
+  type: string;
+  summary: string;
+  unit: NodeUnit;
+}
+
+export interface CheckOutcome {
+  target: CheckTarget;
+  /** The deep-check ran to its end (stats, or the gateway's ERROR). */
+  ran: boolean;
+  healthy: boolean;
+  nodes: number;
+  problems: Problem[];
+  /** Why the check itself failed (gateway ERROR, backup gone, gateway unreachable). */
+  error?: string;
+  stats?: Record<string, unknown>;
+}
+
+export interface CheckOptions {
+  lease: boolean;
+  repair: boolean;
+  /** Called for each unit as it is judged (for the formatted report). */
+  onUnit?: (unit: NodeUnit, problem: boolean) => void;
+}
+
+/** The unit's one-line state, for reports: the gateway's summary, or what repair did. */
+export function unitSummary(u: NodeUnit): string {
+  const cr = u['check-results'];
+  if (cr) return cr.summary ?? (cr.results?.healthy ? 'Healthy' : 'Not healthy');
+  const rr = u['check-and-repair-results'];
+  if (rr) {
+    if (!rr['repair-attempted']) return rr['pre-repair-results']?.summary ?? 'Healthy';
+    return rr['repair-successful'] ? `repaired (${rr['pre-repair-results']?.summary ?? ''})` : `repair failed: ${rr['post-repair-results']?.summary ?? 'unhealthy'}`;
+  }
+  return 'unchecked';
+}
+
+/** Whether a unit is a problem: unhealthy, or — with repair — a repair that failed. */
+export function isProblem(u: NodeUnit, repair: boolean): boolean {
+  if (repair) {
+    const rr = u['check-and-repair-results'];
+    if (!rr) return false;
+    if (rr['repair-attempted'] && !rr['repair-successful']) return true;
+    const post = rr['post-repair-results']?.results;
+    return post ? post.healthy === false : false;
+  }
+  const r = u['check-results']?.results;
+  return r ? r.healthy === false : false;
+}
+
+export async function checkBackup(client: TahoeClient, target: CheckTarget, opts: CheckOptions): Promise<CheckOutcome> {
+  const outcome: CheckOutcome = { target, ran: false, healthy: true, nodes: 0, problems: [] };
+  try {
+    for await (const unit of client.deepCheck(target.cap, { addLease: opts.lease, repair: opts.repair }) as AsyncIterable<StreamUnit>) {
+      if (unit.type === 'stats') {
+        outcome.stats = (unit as { stats: Record<string, unknown> }).stats;
+        outcome.ran = true;
+      } else if (unit.type === 'error') {
+        outcome.ran = true;
+        outcome.healthy = false;
+        outcome.error = `the gateway stopped the check: ${scrubCaps((unit as { message: string }).message)}`;
+      } else {
+        const node = unit as NodeUnit;
+        outcome.nodes++;
+        const problem = isProblem(node, opts.repair);
+        if (problem) {
+          outcome.healthy = false;
+          outcome.problems.push({ path: node.path.join('/'), type: String(node.type), summary: unitSummary(node), unit: node });
+        }
+        opts.onUnit?.(node, problem);
+      }
+    }
+  } catch (e) {
+    outcome.healthy = false;
+    if (e instanceof TahoeError && (e.tahoeCode === 'gone' || e.tahoeCode === 'not-found')) {
+      outcome.ran = true;
+      outcome.error = `the backup is gone from the grid (${e.status}: no shares of its root directory)`;
+    } else if (e instanceof TahoeError) {
+      outcome.error = e.message;
+    } else throw e;
+  }
+  return outcome;
+}
+
+/** Names a cap that is not in the cache. */
+export function anonymousTarget(cap: string): CheckTarget {
+  return { name: redact(cap), cap };
+}
