@@ -4,7 +4,10 @@ import check from './check.js';
 import cleanup from './cleanup.js';
 import type { CommandSpec } from './common.js';
 import dumpConfig from './dump-config.js';
+import diff from './diff.js';
 import grid from './grid.js';
 import list from './list.js';
+import ls from './ls.js';
+import restore from './restore.js';
 
-export const commands: CommandSpec<never>[] = [backup, list, check, cleanup, dumpConfig, grid] as CommandSpec<never>[];
+export const commands: CommandSpec<never>[] = [backup, restore, ls, diff, list, check, cleanup, dumpConfig, grid] as CommandSpec<never>[];

@@ -1,0 +1,94 @@
+/**
+ * What a directory entry of a backup says, read from its edge metadata — ours (uid, gid, mode
+ * as strings, mtime "s.nnnnnnnnn", enc, caps, acls, xattrs, rawname) or `tahoe backup`'s
+ * (st_mode, st_uid, st_gid as numbers, mtime as a float). Values that are not what they should
+ * be are ignored, never trusted: a directory may be hostile or corrupted.
+ */
+import { AppError } from '../errors.js';
+import type { Metadata } from '../tahoe/types.js';
+import type { BackupNode } from './tree.js';
+
+export type EntryKind = 'file' | 'dir' | 'symlink';
+
+export interface EntryInfo {
+  kind: EntryKind;
+  /** The name bytes on disk (rawname when the listed name is an escaped form). */
+  nameBytes: Buffer;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtimeNs?: bigint;
+  enc?: 'xz';
+  caps?: string;
+  acls?: string;
+  xattrs?: Record<string, string>;
+}
+
+const S_IFMT = 0o170000;
+
+function int(v: unknown, radix = 10): number | undefined {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'string' && (radix === 8 ? /^[0-7]{1,7}$/ : /^\d{1,10}$/).test(v)) return parseInt(v, radix);
+  return undefined;
+}
+
+function mtime(v: unknown): bigint | undefined {
+  if (typeof v === 'string') {
+    const m = /^(\d{1,12})\.(\d{9})$/.exec(v);
+    return m ? BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]!) : undefined;
+  }
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v * 1e6)) * 1000n;
+  return undefined;
+}
+
+/** A child name that cannot be one path component is refused: it could reach outside DEST. */
+export class UnsafeNameError extends AppError {}
+
+export function checkName(name: Buffer, parent: string): void {
+  if (!name.length || name.includes(0x2f) || name.includes(0) || name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) {
+    throw new UnsafeNameError(`the backup directory ${JSON.stringify(parent || '/')} has a child named ${JSON.stringify(name.toString('utf8'))}: refusing it (a hostile or corrupted directory)`);
+  }
+}
+
+export function interpret(node: BackupNode, parent: string): EntryInfo {
+  const m: Metadata = node.metadata ?? {};
+  const listed = node.path[node.path.length - 1]!;
+  const raw = typeof m.rawname === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(m.rawname) ? Buffer.from(m.rawname, 'base64') : undefined;
+  const nameBytes = raw ?? Buffer.from(listed, 'utf8');
+  checkName(Buffer.from(listed, 'utf8'), parent);
+  checkName(nameBytes, parent);
+  const ours = typeof m.uid === 'string' && typeof m.gid === 'string';
+  const mode = int(m.mode, 8) ?? int(m.st_mode);
+  let kind: EntryKind = node.type === 'dirnode' ? 'dir' : 'file';
+  // Ours: a symlink is a small file with uid and gid but no mode.
+  if (kind === 'file' && ours && m.mode === undefined) kind = 'symlink';
+  const info: EntryInfo = { kind, nameBytes };
+  if (mode !== undefined && kind !== 'symlink') {
+    const type = mode & S_IFMT;
+    // Keep the permission bits; the type comes from the node itself.
+    if (type === 0 || type === (kind === 'dir' ? 0o040000 : 0o100000)) info.mode = mode & 0o7777;
+  }
+  info.uid = int(m.uid) ?? int(m.st_uid);
+  info.gid = int(m.gid) ?? int(m.st_gid);
+  info.mtimeNs = mtime(m.mtime);
+  if (m.enc === 'xz') info.enc = 'xz';
+  if (typeof m.caps === 'string' && m.caps) info.caps = m.caps.replace(/;/g, ' ');
+  if (typeof m.acls === 'string' && m.acls) info.acls = m.acls;
+  if (m.xattrs && typeof m.xattrs === 'object' && !Array.isArray(m.xattrs)) {
+    const x: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m.xattrs as Record<string, unknown>)) if (k.startsWith('user.') && typeof v === 'string') x[k] = v;
+    if (Object.keys(x).length) info.xattrs = x;
+  }
+  return info;
+}
+
+export function modeString(kind: EntryKind, mode: number | undefined): string {
+  const t = kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-';
+  if (kind === 'symlink') return 'lrwxrwxrwx';
+  if (mode === undefined) return `${t}?????????`;
+  const bits = ['r', 'w', 'x', 'r', 'w', 'x', 'r', 'w', 'x'].map((c, i) => (mode & (1 << (8 - i)) ? c : '-'));
+  if (mode & 0o4000) bits[2] = bits[2] === 'x' ? 's' : 'S';
+  if (mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
+  if (mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
+  return t + bits.join('');
+}

@@ -1,0 +1,41 @@
+/** `lafs-backup diff A B`: compare two backups, or a backup and a local directory. */
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EXIT } from '../errors.js';
+import { defineCommand, loadContext, out } from './common.js';
+
+export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: boolean }>({
+  command: 'diff <a> <b>',
+  describe:
+    'Compare A and B — each a backup (root cap, name, NAME@GENERATION) or a local directory — and print what was added (+), ' +
+    'removed (-) or changed (M, with what: contents, mode, uid, gid, mtime, acls, caps, xattrs, target, type)',
+  builder: (y) =>
+    y
+      .positional('a', { type: 'string', describe: 'The older side' })
+      .positional('b', { type: 'string', describe: 'The newer side' })
+      .option('checksum', { type: 'boolean', describe: 'Against a local directory, compare file contents byte for byte even when mtime and size agree' })
+      .option('json', { type: 'boolean', describe: 'Print {added, removed, changed} as JSON' }),
+  run: async (args) => {
+    const config = loadContext(args);
+    const { resolveBackup } = await import('../browse/resolve.js');
+    const { Differ } = await import('../browse/diff.js');
+    const side = async (arg: string) => {
+      if (!arg.startsWith('URI:') && existsSync(arg) && statSync(arg).isDirectory()) return { kind: 'local' as const, root: resolve(arg) };
+      return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
+    };
+    const [a, b] = [await side(args.a), await side(args.b)];
+    const client = (await import('../upload/backup.js')).clientFor(config);
+    try {
+      const r = await new Differ(client, Boolean(args.checksum)).compare(a, b);
+      if (args.json) await out(JSON.stringify(r, null, 2));
+      else {
+        const lines = [...r.added.map((p) => ({ p, l: `+ ${p}` })), ...r.removed.map((p) => ({ p, l: `- ${p}` })), ...r.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.what.join(', ')})` }))];
+        lines.sort((x, y) => (x.p < y.p ? -1 : x.p > y.p ? 1 : 0));
+        if (lines.length) await out(lines.map((x) => x.l).join('\n'));
+      }
+      return EXIT.OK;
+    } finally {
+      await client.close();
+    }
+  },
+});

@@ -1,0 +1,71 @@
+/** `lafs-backup restore BACKUP DEST`: get a backup (or a path in it) back, with its metadata. */
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EXIT, UsageError } from '../errors.js';
+import { log } from '../log.js';
+import { defineCommand, loadContext, out } from './common.js';
+
+interface RestoreArgs {
+  backup: string;
+  dest: string;
+  path?: string;
+  force?: boolean;
+  'dry-run'?: boolean;
+  owner?: boolean;
+}
+
+export default defineCommand<RestoreArgs>({
+  command: 'restore <backup> <dest>',
+  describe:
+    'Restore BACKUP (a root cap, a backup name for its newest backup, or NAME@GENERATION) into DEST, with modes, mtimes, ' +
+    'ACLs, capabilities, xattrs and (as root) owners. DEST must be empty unless --force',
+  builder: (y) =>
+    y
+      .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
+      .positional('dest', { type: 'string', describe: 'Directory to restore into (created if missing)' })
+      .option('path', { type: 'string', describe: 'Restore only this path inside the backup (it lands as DEST/ITS-NAME)' })
+      .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing what is in the way' })
+      .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
+      .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip' }),
+  run: async (args) => {
+    const config = loadContext(args);
+    const { resolveBackup } = await import('../browse/resolve.js');
+    const backup = await resolveBackup(args.backup, config);
+    let dest = resolve(args.dest);
+    if (existsSync(dest)) {
+      const st = lstatSync(dest);
+      if (!st.isDirectory() && !(st.isSymbolicLink() && lstatSync(realpathSync(dest)).isDirectory())) throw new UsageError(`DEST ${dest} is not a directory`);
+      dest = realpathSync(dest);
+      if (readdirSync(dest).length && !args.force && !args['dry-run']) throw new UsageError(`DEST ${dest} is not empty; use --force to restore into it`);
+    } else if (!args['dry-run']) mkdirSync(dest, { recursive: true, mode: 0o700 });
+    const { clientFor } = await import('../upload/backup.js');
+    const client = clientFor(config);
+    const { restoreDir, restoreEntry } = await import('../restore/restore.js');
+    const plan: string[] = [];
+    const opts = {
+      client,
+      dest,
+      force: Boolean(args.force),
+      dryRun: Boolean(args['dry-run']),
+      owner: Boolean(args.owner) && process.getuid?.() === 0,
+      concurrency: config.operation.concurrency,
+      onPlan: (path: string, kind: string) => plan.push(`${kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-'} ${path}${kind === 'dir' ? '/' : ''}`),
+    };
+    try {
+      let report;
+      if (args.path) {
+        const segments = args.path.split('/').filter(Boolean);
+        if (!segments.length) throw new UsageError('--path: give a path inside the backup');
+        const parent = await client.info(backup.cap, segments.slice(0, -1));
+        const child = parent.children?.[segments[segments.length - 1]!];
+        if (!child) throw new UsageError(`--path: ${JSON.stringify(args.path)} is not in the backup ${backup.label}`);
+        report = await restoreEntry({ path: segments, type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, opts);
+      } else report = await restoreDir(backup.cap, opts);
+      if (opts.dryRun) await out(plan.join('\n'));
+      log.info(report, `restored ${report.files} files (${report.bytes} bytes), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
+      return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
+    } finally {
+      await client.close();
+    }
+  },
+});

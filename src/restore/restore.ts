@@ -1,0 +1,198 @@
+/**
+ * `restore`: a backup (or a path inside it) back into a directory, with its metadata.
+ *
+ * Safety: every name of a directory is checked before anything in it is written (a name with
+ * '/' or NUL, '.', '..' or empty aborts the restore, naming the parent); entries are created
+ * as single names inside directories this restore made or checked with lstat, so nothing is
+ * written outside DEST and no symlink is followed. A file is written to a hidden temporary name
+ * (O_EXCL|O_NOFOLLOW), given its metadata, then renamed into place: a restore killed halfway
+ * leaves no partial file under a real name. Directories get their mode and mtime last.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeErrno, errnoCode } from '../errors.js';
+import { log, logs } from '../log.js';
+import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
+import type { BackupNode } from '../browse/tree.js';
+import { byNameBytes } from '../browse/tree.js';
+import type { TahoeClient } from '../tahoe/client.js';
+import { TahoeError } from '../tahoe/errors.js';
+import { createUnxz } from '../upload/encoder.js';
+import { Limiter } from '../upload/limiter.js';
+import { applyMeta } from './apply.js';
+
+export interface RestoreOptions {
+  client: TahoeClient;
+  /** The directory to restore into (absolute, existing). */
+  dest: string;
+  force: boolean;
+  dryRun: boolean;
+  owner: boolean;
+  concurrency: number;
+  /** Dry run: called with each path that would be written. */
+  onPlan?: (path: string, kind: EntryInfo['kind']) => void;
+  /** Progress: called after each entry is written. */
+  onEntry?: (bytes: number) => void;
+}
+
+export interface RestoreReport {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  /** Entries that could not be restored, or whose metadata could not be applied. */
+  troubles: number;
+}
+
+const SLASH = Buffer.from('/');
+
+class Restorer {
+  readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
+  private readonly limiter: Limiter;
+
+  constructor(private readonly o: RestoreOptions) {
+    this.limiter = new Limiter(o.concurrency);
+  }
+
+  private trouble = () => {
+    this.report.troubles++;
+  };
+
+  /** Restores the children of the directory `dircap` into `at` (`shown` in messages). */
+  async dir(dircap: string, at: Buffer, shown: string): Promise<void> {
+    const info = await this.limiter.run(() => this.o.client.info(dircap));
+    const names = Object.keys(info.children ?? {}).sort(byNameBytes);
+    // Every name is checked before anything of this directory is written.
+    const kids = names.map((name) => {
+      const child = info.children![name]!;
+      const node: BackupNode = { path: [name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} };
+      return { node, entry: interpret(node, shown) };
+    });
+    await Promise.all(kids.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`)));
+  }
+
+  async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
+    if (node.type === 'unknown' || !node.cap) {
+      this.trouble();
+      log.warn(`${JSON.stringify(shown)} is an unknown kind of node; skipped`);
+      return;
+    }
+    if (this.o.dryRun) {
+      this.o.onPlan?.(shown, entry.kind);
+      if (entry.kind === 'dir') await this.dir(node.cap, at, shown);
+      return;
+    }
+    try {
+      if (entry.kind === 'dir') {
+        this.ensureDir(at, shown);
+        await this.dir(node.cap, at, shown);
+        applyMeta(at, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+        this.report.dirs++;
+      } else {
+        await this.limiter.run(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown)));
+      }
+      if (logs('noise')) log.noise({ path: shown }, 'restored');
+    } catch (e) {
+      if (e instanceof UnsafeNameError) throw e;
+      if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
+      if (!(e instanceof TahoeError) && !errnoCode(e)) throw e;
+      this.trouble();
+      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e instanceof TahoeError ? e.message : describeErrno(e)}`);
+    }
+  }
+
+  /** A directory to write into: made here, or an existing real directory (never a symlink). */
+  private ensureDir(at: Buffer, shown: string): void {
+    try {
+      mkdirSync(at, { mode: 0o700 });
+      return;
+    } catch (e) {
+      if (errnoCode(e) !== 'EEXIST') throw e;
+    }
+    const st = lstatSync(at);
+    if (st.isDirectory()) return;
+    if (!this.o.force) throw Object.assign(new Error(`${shown} exists and is not a directory`), { code: 'EEXIST' });
+    unlinkSync(at);
+    mkdirSync(at, { mode: 0o700 });
+  }
+
+  private tempName(at: Buffer): Buffer {
+    const parent = at.subarray(0, at.lastIndexOf(0x2f));
+    return Buffer.concat([parent, Buffer.from(`/.lafs-restore-${randomBytes(6).toString('hex')}`)]);
+  }
+
+  private async file(cap: string, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
+    const tmp = this.tempName(at);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    let bytes = 0;
+    try {
+      const body = await this.o.client.download(cap);
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytes += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      // The write stream owns the handle and closes it when done (with autoClose off it would
+      // never emit 'close', and the pipeline would never settle).
+      const out = fh.createWriteStream();
+      await (entry.enc === 'xz' ? pipeline(body, createUnxz(), count, out) : pipeline(body, count, out));
+      applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+      this.replaceWith(tmp, at);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    this.report.files++;
+    this.report.bytes += bytes;
+    this.o.onEntry?.(bytes);
+  }
+
+  private async symlink(cap: string, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of await this.o.client.download(cap)) chunks.push(c as Buffer);
+    const target = Buffer.concat(chunks);
+    const tmp = this.tempName(at);
+    symlinkSync(target, tmp);
+    try {
+      applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+      this.replaceWith(tmp, at);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    this.report.symlinks++;
+    this.o.onEntry?.(0);
+  }
+
+  /** Renames into place; an existing directory in the way is only replaced with --force. */
+  private replaceWith(tmp: Buffer, at: Buffer): void {
+    try {
+      renameSync(tmp, at);
+    } catch (e) {
+      if ((errnoCode(e) === 'EISDIR' || errnoCode(e) === 'ENOTEMPTY' || errnoCode(e) === 'EEXIST') && this.o.force) {
+        rmSync(at, { recursive: true, force: true });
+        renameSync(tmp, at);
+      } else throw e;
+    }
+  }
+}
+
+/** Restores the directory `dircap`'s contents into `opts.dest`. */
+export async function restoreDir(dircap: string, opts: RestoreOptions): Promise<RestoreReport> {
+  const r = new Restorer(opts);
+  await r.dir(dircap, Buffer.from(opts.dest), '');
+  return r.report;
+}
+
+/** Restores one entry (a file, symlink or directory reached by a path) into `opts.dest`. */
+export async function restoreEntry(node: BackupNode, opts: RestoreOptions): Promise<RestoreReport> {
+  const r = new Restorer(opts);
+  const entry = interpret(node, node.path.slice(0, -1).join('/'));
+  await r.child(node, entry, Buffer.concat([Buffer.from(opts.dest), SLASH, entry.nameBytes]), node.path.join('/'));
+  return r.report;
+}
