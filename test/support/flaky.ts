@@ -5,8 +5,26 @@
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
 
-export type Fault = 'ok' | '503' | '400' | 'reset' | 'hang';
+export type Fault = 'ok' | '503' | '400' | 'reset' | 'hang' | 'slow';
+
+/** Passes a response body on in 64 KiB pieces, one every 20 ms (about 3 MB/s). */
+function trickle(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < chunk.length; i += 65536) pieces.push(chunk.subarray(i, i + 65536));
+      const next = () => {
+        const piece = pieces.shift();
+        if (!piece) return cb();
+        this.push(piece);
+        setTimeout(next, 20);
+      };
+      next();
+    },
+  });
+}
 
 export interface Flaky {
   url: string;
@@ -43,7 +61,8 @@ export async function startFlaky(upstream: string, plan: (n: number) => Fault): 
       { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
       (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
+        if (fault === 'slow') r.pipe(trickle()).pipe(res);
+        else r.pipe(res);
       },
     );
     fwd.on('error', () => res.destroy());

@@ -1,0 +1,270 @@
+/** restore, ls and diff, end to end against the embedded grid. */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getXattr, listXattrs } from '../../src/meta/xattr.js';
+import { TahoeClient } from '../../src/tahoe/client.js';
+import { backup, configArgs, project, type Project } from '../support/backup.js';
+import { runCli, spawnCli } from '../support/cli.js';
+import { startFlaky } from '../support/flaky.js';
+import { useGrid } from '../support/grid.js';
+import { isRoot, makeTree, tempDir, writeRaw } from '../support/tree.js';
+
+const env = useGrid();
+const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+const old = new Date(Date.now() - 3600_000);
+
+/**
+ * Everything about an entry the round trip must keep. Extended attributes (ACLs,
+ * capabilities, user xattrs) are compared as their raw bytes, through the addon: stricter than
+ * the tools' text, and it works for names that are not UTF-8 (which the tools cannot be given).
+ */
+function describeEntry(abs: Buffer): Record<string, unknown> {
+  const st = lstatSync(abs, { bigint: true });
+  // mtimes are compared within a microsecond (Node's utimes takes seconds as a double).
+  const d: Record<string, unknown> = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
+  if (st.isSymbolicLink()) d.target = readlinkSync(abs, { encoding: 'buffer' }).toString('hex');
+  else {
+    d.mode = (Number(st.mode) & 0o7777).toString(8);
+    d.xattrs = Object.fromEntries(listXattrs(abs).map((n) => [n.toString(), getXattr(abs, n).toString('hex')]));
+  }
+  if (st.isFile()) d.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
+  return d;
+}
+
+function tree(root: string): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  const visit = (dir: Buffer, rel: string) => {
+    for (const name of readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare)) {
+      const abs = Buffer.concat([dir, Buffer.from('/'), name]);
+      const r = `${rel}/${name.toString('hex')}`;
+      out.set(r, describeEntry(abs));
+      if (lstatSync(abs).isDirectory()) visit(abs, r);
+    }
+  };
+  visit(Buffer.from(root), '');
+  return out;
+}
+
+function richTree(root: string): void {
+  makeTree(root, {
+    'text.log': 'a line of text\n'.repeat(2000),
+    'random.bin': randomBytes(200_000),
+    empty: '',
+    'spaces in name ': 'x',
+    'ünïcödé': 'u',
+    'new\nline': 'n',
+    'empty dir': {},
+    deep: { er: { est: { 'f.txt': 'deep' } } },
+    acls: { 'named.txt': 'n' },
+    links: { rel: { symlink: '../text.log' }, dangling: { symlink: 'nowhere' }, abs: { symlink: '/etc/hostname' } },
+  });
+  writeRaw(root, Buffer.from([0x62, 0xff, 0x2d]), 'invalid utf-8 name');
+  sh('setfacl', '-m', 'u:1000:rwx,g:50:r-x', join(root, 'acls', 'named.txt'));
+  sh('setfacl', '-d', '-m', 'u::rwx,g::r-x,o::---,u:1000:r-x', join(root, 'acls'));
+  copyFileSync('/bin/true', join(root, 'ping'));
+  sh('setcap', 'cap_net_raw+ep', join(root, 'ping'));
+  sh('setfattr', '-n', 'user.note', '-v', 'kept', join(root, 'text.log'));
+  sh('setfattr', '-n', 'user.dir', '-v', 'on a dir', join(root, 'deep'));
+  chmodSync(join(root, 'random.bin'), 0o640);
+  chmodSync(join(root, 'deep', 'er'), 0o750);
+  if (isRoot) {
+    chownSync(join(root, 'text.log'), 1000, 1000);
+    chownSync(join(root, 'deep'), 1234, 50);
+    execFileSync('chown', ['-h', '4321:4321', join(root, 'links', 'rel')]);
+    sh('setcap', 'cap_net_raw+ep', join(root, 'ping')); // chown above does not touch ping
+  }
+  // Directories last (writing into them moved their mtimes), deepest first.
+  for (const rel of ['ping', 'text.log', 'random.bin', 'acls/named.txt', 'deep/er/est/f.txt', 'deep/er/est', 'deep/er', 'deep', 'acls', 'links', 'empty dir']) utimesSync(join(root, rel), old, old);
+}
+
+describe('restore', () => {
+  let p: Project;
+  let cap: string;
+  beforeAll(async () => {
+    const dir = tempDir();
+    richTree(join(dir, 'src'));
+    p = project(dir, join(dir, 'src'), env.url);
+    const r = await backup(p);
+    expect(r.code, r.stderr).toBe(0);
+    cap = r.cap;
+  });
+
+  it('round trip: every entry comes back with its bytes, mode, owner, mtime, ACL, capabilities, xattrs, symlink target', async () => {
+    const dest = join(tempDir(), 'restored');
+    const r = await runCli([...configArgs(p), 'restore', cap, dest]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const want = tree(p.source);
+    const got = tree(dest);
+    expect([...got.keys()]).toEqual([...want.keys()]);
+    for (const [k, v] of want) {
+      const name = Buffer.from(k.split('/').pop()!, 'hex').toString();
+      const { mtimeNs: gotTime, ...gotRest } = got.get(k)!;
+      const { mtimeNs: wantTime, ...wantRest } = v;
+      expect(gotRest, name).toEqual(wantRest);
+      const skew = (gotTime as bigint) - (wantTime as bigint);
+      expect(skew < 1000n && skew > -1000n, `${name}: mtime off by ${skew} ns`).toBe(true);
+    }
+    // And as the system tools see them:
+    expect(sh('getcap', join(dest, 'ping')).trim()).toBe(`${join(dest, 'ping')} cap_net_raw=ep`);
+    expect(sh('getfacl', '-n', '-p', '--omit-header', join(dest, 'acls', 'named.txt'))).toBe(sh('getfacl', '-n', '-p', '--omit-header', join(p.source, 'acls', 'named.txt')).replaceAll(p.source, dest));
+    expect(sh('getfattr', '-n', 'user.note', '--only-values', join(dest, 'text.log'))).toBe('kept');
+    expect(Object.keys(got.get(`/${Buffer.from('acls').toString('hex')}`)!.xattrs as object)).toContain('system.posix_acl_default');
+    expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
+  });
+
+  it('restores by backup name, and a subdirectory alone with --path', async () => {
+    const dest = join(tempDir(), 'part');
+    const r = await runCli([...configArgs(p), 'restore', 'src', dest, '--path', 'deep/er']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dest)).toEqual(['er']);
+    expect(readFileSync(join(dest, 'er', 'est', 'f.txt'), 'utf8')).toBe('deep');
+    expect((lstatSync(join(dest, 'er')).mode & 0o777).toString(8)).toBe('750');
+    const dry = await runCli([...configArgs(p), 'restore', cap, join(tempDir(), 'dry'), '--dry-run', '--path', 'deep']);
+    expect(dry.stdout.trim().split('\n')).toEqual(['d deep/', 'd deep/er/', 'd deep/er/est/', '- deep/er/est/f.txt']);
+  });
+
+  it('refuses a non-empty DEST without --force, writing nothing', async () => {
+    const dest = tempDir();
+    writeFileSync(join(dest, 'precious'), 'mine');
+    const r = await runCli([...configArgs(p), 'restore', cap, dest]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not empty; use --force to restore into it/);
+    expect(readdirSync(dest)).toEqual(['precious']);
+    const forced = await runCli([...configArgs(p), 'restore', cap, dest, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(readFileSync(join(dest, 'precious'), 'utf8')).toBe('mine');
+  });
+
+  it('with --force, a symlink where a directory belongs is replaced, never followed', async () => {
+    const base = tempDir();
+    const outside = join(base, 'outside');
+    mkdirSync(outside);
+    const dest = join(base, 'dest');
+    mkdirSync(dest);
+    symlinkSync(outside, join(dest, 'deep'));
+    const r = await runCli([...configArgs(p), 'restore', cap, dest, '--force']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(lstatSync(join(dest, 'deep')).isDirectory()).toBe(true);
+  });
+
+  it('SIGKILL during a restore leaves no partially written file under its final name', async () => {
+    const dir = tempDir();
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 4; i++) files[`big${i}.bin`] = randomBytes(3 * 1024 * 1024);
+    makeTree(join(dir, 'src'), files);
+    const q = project(dir, join(dir, 'src'), env.url, 'destination: {encoding: {xz: {enabled: false}}}\n');
+    const bigCap = (await backup(q)).cap;
+    const slow = await startFlaky(env.url, () => 'slow');
+    const dest = join(dir, 'dest');
+    const viaSlow = join(dir, 'slow.yaml');
+    writeFileSync(viaSlow, `destination: {url: '${slow.url}'}\n`);
+    const child = spawnCli(['-c', viaSlow, 'restore', bigCap, dest]);
+    child.stdin!.end();
+    const killed = new Promise((ok) => child.on('close', ok));
+    // Kill once a temporary file has some but not all of its bytes.
+    for (;;) {
+      await new Promise((ok) => setTimeout(ok, 20));
+      const tmp = existsSync(dest) ? readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-')) : [];
+      if (tmp.some((n) => lstatSync(join(dest, n)).size > 100_000)) break;
+    }
+    child.kill('SIGKILL');
+    await killed;
+    await slow.close();
+    for (const name of readdirSync(dest).filter((n) => !n.startsWith('.lafs-restore-'))) {
+      expect(readFileSync(join(dest, name)).equals(files[name]!), name).toBe(true);
+    }
+    expect(readdirSync(dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
+  }, 60_000);
+
+  it('refuses a hostile directory (a child named ../x, a/b, or .) and writes nothing outside DEST', async () => {
+    const c = new TahoeClient({ url: env.url });
+    const file = await c.putFile(() => Buffer.from('x'.repeat(100)));
+    for (const name of ['../x', 'a/b', '.', '..']) {
+      const inner = await c.mkdirImmutable([{ name, type: 'filenode', cap: file, metadata: {} }]);
+      const hostile = await c.mkdirImmutable([{ name: 'sub', type: 'dirnode', cap: inner, metadata: {} }]);
+      const base = tempDir();
+      const dest = join(base, 'dest');
+      const r = await runCli(['-c', p.config, 'restore', hostile, dest]);
+      expect(r.code, name).toBe(1);
+      expect(r.stderr).toBe(`lafs-backup: the backup directory "/sub" has a child named ${JSON.stringify(name)}: refusing it (a hostile or corrupted directory)\n`);
+      expect(readdirSync(base)).toEqual(['dest']);
+      expect(readdirSync(join(dest, 'sub'))).toEqual([]);
+    }
+    await c.close();
+  });
+
+  it("restores trees made by tahoe backup (st_mode, st_uid, float mtime, no enc)", async () => {
+    const c = new TahoeClient({ url: env.url });
+    const data = await c.putFile(() => Buffer.from('made by tahoe backup\n'.repeat(10)));
+    const mtime = 1_700_000_000.25;
+    const sub = await c.mkdirImmutable([{ name: 'file.txt', type: 'filenode', cap: data, metadata: { ctime: mtime, mtime, st_mode: 0o100640, st_ino: 12, st_dev: 5, st_uid: 1000, st_gid: 1000 } }]);
+    const root = await c.mkdirImmutable([{ name: 'Documents', type: 'dirnode', cap: sub, metadata: { ctime: mtime, mtime, st_mode: 0o40750 } }]);
+    await c.close();
+    const dest = join(tempDir(), 'tb');
+    const r = await runCli(['-c', p.config, 'restore', root, dest, '--no-owner']);
+    expect(r.code, r.stderr).toBe(0);
+    const f = join(dest, 'Documents', 'file.txt');
+    expect(readFileSync(f, 'utf8')).toBe('made by tahoe backup\n'.repeat(10));
+    expect((lstatSync(f).mode & 0o7777).toString(8)).toBe('640');
+    expect((lstatSync(join(dest, 'Documents')).mode & 0o7777).toString(8)).toBe('750');
+    expect(lstatSync(f).mtimeMs).toBe(mtime * 1000);
+  });
+
+  it('ls lists with metadata, -R goes down, --json has the fields', async () => {
+    const r = await runCli([...configArgs(p), 'ls', cap]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^-rw-r----- \S+ +\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d xz random\.bin$/m);
+    expect(r.stdout).toMatch(/^-rw-r--r-- .* new\\nline$/m);
+    expect(r.stdout).toMatch(/^drwxr-xr-x .* links\/$/m);
+    expect(r.stdout).not.toMatch(/deep\/er/);
+    const rec = await runCli([...configArgs(p), 'ls', '-R', cap, 'links']);
+    expect(rec.stdout).toMatch(/^lrwxrwxrwx \S+ +\d+ .{19} {4}links\/rel -> \.\.\/text\.log$/m);
+    const json = JSON.parse((await runCli([...configArgs(p), 'ls', '--json', '-R', cap])).stdout);
+    const log = json.find((e: { path: string }) => e.path === 'text.log');
+    expect(log).toMatchObject({ type: 'file', mode: '644', enc: 'xz', uid: isRoot ? 1000 : log.uid });
+    expect(json.find((e: { path: string }) => e.path === 'deep/er/est/f.txt')).toMatchObject({ type: 'file', enc: null, size: 4 });
+    expect(json.find((e: { path: string }) => e.path === 'links/abs')).toMatchObject({ type: 'symlink', target: '/etc/hostname' });
+  });
+});
+
+describe('diff', () => {
+  it('between two backups reports exactly the changes made between them; a restore equals its backup', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { keep: 'k', edit: 'e1', gone: 'g', mode: 'm', sub: { inner: 'i' }, meta: 'x' });
+    const p = project(dir, join(dir, 'src'), env.url);
+    const a = (await backup(p)).cap;
+    writeFileSync(join(dir, 'src', 'edit'), 'e2, longer');
+    utimesSync(join(dir, 'src', 'edit'), old, old);
+    rmSync(join(dir, 'src', 'gone'));
+    chmodSync(join(dir, 'src', 'mode'), 0o600);
+    makeTree(join(dir, 'src'), { added: 'new', newdir: { f: 'f' } });
+    sh('setfattr', '-n', 'user.tag', '-v', 'v', join(dir, 'src', 'meta'));
+    const b = (await backup(p)).cap;
+    const r = await runCli([...configArgs(p), 'diff', a, b, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      added: ['added', 'newdir/'],
+      removed: ['gone'],
+      changed: [
+        { path: 'edit', what: ['mtime', 'contents'] },
+        { path: 'meta', what: ['xattrs'] },
+        { path: 'mode', what: ['mode'] },
+      ],
+    });
+    const text = await runCli([...configArgs(p), 'diff', a, b]);
+    expect(text.stdout.trim().split('\n')).toEqual(['+ added', 'M edit (mtime, contents)', '- gone', 'M meta (xattrs)', 'M mode (mode)', '+ newdir/']);
+    const dest = join(tempDir(), 'r');
+    expect((await runCli([...configArgs(p), 'restore', b, dest])).code).toBe(0);
+    const same = await runCli([...configArgs(p), 'diff', b, dest, '--json']);
+    expect(JSON.parse(same.stdout)).toEqual({ added: [], removed: [], changed: [] });
+    writeFileSync(join(dest, 'keep'), 'K');
+    utimesSync(join(dest, 'keep'), old, old);
+    const local = await runCli([...configArgs(p), 'diff', b, dest, '--json']);
+    expect(JSON.parse(local.stdout).changed).toEqual([{ path: 'keep', what: ['mtime', 'contents'] }]);
+  });
+});
