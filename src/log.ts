@@ -3,7 +3,8 @@
  * (`--noise`, one line per path). Every line goes through `scrubCaps` before it is written,
  * so even a cap that slipped into a message or a field leaves only its redacted tag.
  */
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync } from 'node:fs';
+import { writeFullySync } from './fsutil.js';
 import pino from 'pino';
 import { scrubCaps } from './tahoe/caps.js';
 
@@ -28,7 +29,7 @@ class ScrubbingDestination {
     if (typeof this.sink === 'function') this.sink(out);
     else {
       try {
-        writeSync(this.sink.fd, out);
+        writeFullySync(this.sink.fd, out);
       } catch {
         // A log line that cannot be written (closed pipe, full disk) must not end the backup.
       }

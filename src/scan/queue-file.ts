@@ -5,9 +5,11 @@
  * source the queue was built from, so a queue of another tree is not uploaded by mistake.
  */
 import { createReadStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError, describeErrno, EXIT } from '../errors.js';
+import { writeFully } from '../fsutil.js';
 import { decodePath, encodePath, formatLine, parseLine, QueueFormatError, type QueueEntry } from './queue-codec.js';
 
 const MAGIC = '# lafs-backup queue v1';
@@ -28,7 +30,32 @@ export interface WriteResult {
   bytes: number;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+/** Removes temporary queue files left by writers that were killed (their pid is gone). */
+async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = n.startsWith(prefix) ? Number(n.slice(prefix.length)) : NaN;
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) await unlink(join(dirname(path), n)).catch(() => {});
+  }
+}
+
 export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>): Promise<WriteResult> {
+  await removeStaleTemps(path);
   const tmp = `${path}.tmp-${process.pid}`;
   let fh;
   try {
@@ -45,11 +72,11 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
       for (const e of batch) buf += `${formatLine(e)}\n`;
       entries += batch.length;
       if (buf.length >= 1 << 18) {
-        bytes += (await fh.write(buf)).bytesWritten;
+        bytes += await writeFully(fh, buf);
         buf = '';
       }
     }
-    bytes += (await fh.write(buf)).bytesWritten;
+    bytes += await writeFully(fh, buf);
     await fh.sync();
     await fh.close();
     fh = undefined;

@@ -3,11 +3,12 @@
  * `ISO-TIMESTAMP SOURCE-PATH ROOTCAP` appended under a lock, file mode 0600), and a mutable
  * Tahoe directory (linked under the source's basename, replacing an older link of that name).
  */
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync } from 'node:fs';
 import { basename } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Config } from '../config/load.js';
 import { AppError, describeErrno } from '../errors.js';
+import { writeFullySync } from '../fsutil.js';
 import { assertWritableDirCap } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 
@@ -40,7 +41,7 @@ export async function appendResult(file: string, line: string): Promise<void> {
     }
     try {
       fchmodSync(fd, 0o600);
-      writeSync(fd, line);
+      writeFullySync(fd, line);
     } catch (e) {
       throw new AppError(`destination.result.append_to_file: cannot write ${file}: ${describeErrno(e)}`);
     } finally {
