@@ -9,7 +9,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
-import { BusyError } from '../errors.js';
+import { AppError, BusyError, describeErrno } from '../errors.js';
 import { log } from '../log.js';
 
 export type Release = () => Promise<void>;
@@ -61,7 +61,8 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
         await release();
       };
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ELOCKED') throw new BusyError(`cannot lock the entry cache ${dbPath}: ${(e as Error).message}`);
+      // Only contention is "busy"; anything else (permissions, a full disk) is a failure.
+      if ((e as { code?: string }).code !== 'ELOCKED') throw new AppError(`cannot lock the entry cache ${dbPath} (lock ${lockDir}): ${describeErrno(e)}`);
       const text = readOwner(ownerFile);
       const owner = text ? (JSON.parse(text) as Owner) : undefined;
       if (attempt === 0 && owner && owner.host === hostname() && !alive(owner.pid) && readOwner(ownerFile) === text) {

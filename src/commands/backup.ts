@@ -50,7 +50,8 @@ export default defineCommand<BackupArgs>({
     const queuePath = required(config.source.queue.path, 'source.queue.path', 'backup');
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(required(config.source.path, 'source.path', 'backup'));
-    const { StopRequest, queueOnly, runBackup } = await import('../upload/backup.js');
+    const { StopRequest, queueOnly, runBackup, validateForBackup } = await import('../upload/backup.js');
+    validateForBackup(config);
     const { readAclsAndCaps, readUserXattrs, metaTrouble } = await import('../meta/entry.js');
 
     const stop = new StopRequest();

@@ -53,7 +53,7 @@ export default defineCommand<CheckArgs>({
       const backups = cache?.listBackups() ?? [];
       let targets: (CheckTarget & { tsCheck?: number | null; ts?: number })[];
       if (args.caps?.length) {
-        const caps = await capsFromInput(args.caps, 'check');
+        const caps = await capsFromInput(args.caps, 'check', { dirs: true });
         targets = caps.map((cap) => {
           const b = [...backups].reverse().find((x) => x.cap === cap);
           return b ? { id: b.id, name: b.name, cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts } : anonymousTarget(cap);

@@ -69,7 +69,7 @@ export default defineCommand<CleanupArgs>({
         }
         chosen = sel.forget;
       } else if (!gens.length || args.caps?.length) {
-        const caps = await capsFromInput(args.caps ?? [], 'cleanup');
+        const caps = await capsFromInput(args.caps ?? [], 'cleanup', { dirs: true });
         for (const cap of caps) {
           const rows = all.filter((b) => b.cap === cap);
           if (!rows.length) {

@@ -44,8 +44,8 @@ export function out(text: string): Promise<void> {
  * Caps named on the command line, or read from stdin when none (or `-`) are given: every
  * token starting with `URI:` counts, so lines of a result file can be piped in as they are.
  */
-export async function capsFromInput(args: string[], what: string): Promise<string[]> {
-  const { parseCap } = await import('../tahoe/caps.js');
+export async function capsFromInput(args: string[], what: string, opts: { dirs?: boolean } = {}): Promise<string[]> {
+  const { assertDirCap, parseCap } = await import('../tahoe/caps.js');
   const { UsageError } = await import('../errors.js');
   let tokens = args.filter((a) => a !== '-');
   if (!tokens.length) {
@@ -54,7 +54,8 @@ export async function capsFromInput(args: string[], what: string): Promise<strin
     for await (const c of process.stdin) chunks.push(c as Buffer);
     tokens = Buffer.concat(chunks).toString('utf8').split(/\s+/).filter((t) => t.startsWith('URI:'));
   }
-  return tokens.map((t, i) => parseCap(t, `${what}: cap ${i + 1}`).text);
+  // Backups are directories: with `dirs`, a file or verify cap is refused up front.
+  return tokens.map((t, i) => (opts.dirs ? assertDirCap(t, `${what}: cap ${i + 1}`) : parseCap(t, `${what}: cap ${i + 1}`)).text);
 }
 
 /** Opens the entry cache a maintenance command needs (it must exist already). */

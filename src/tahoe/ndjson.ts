@@ -22,13 +22,13 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
       if (unit) yield unit;
     }
     if (final && errorText === undefined && pending.trim()) {
-      const unit = parseLine(pending);
+      const unit = parseLine(pending, true);
       pending = '';
       if (unit) yield unit;
     }
   }
 
-  function parseLine(line: string): StreamUnit | undefined {
+  function parseLine(line: string, last = false): StreamUnit | undefined {
     if (!line.trim()) return undefined;
     if (line.startsWith('ERROR:')) {
       errorText = line + '\n' + pending;
@@ -39,6 +39,7 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
     try {
       unit = JSON.parse(line) as StreamUnit;
     } catch {
+      if (last) throw new TahoeError(op, 'protocol', 'the stream ended early (in the middle of a line): truncated answer');
       throw new TahoeError(op, 'protocol', `the gateway sent a line that is neither JSON nor ERROR: (${line.length} bytes)`);
     }
     if (!unit || typeof unit !== 'object' || typeof (unit as { type?: unknown }).type !== 'string') {

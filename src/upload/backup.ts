@@ -8,9 +8,10 @@ import { EntryCache } from '../cache/db.js';
 import type { Config } from '../config/load.js';
 import { InterruptedError } from '../errors.js';
 import { log } from '../log.js';
-import { compileSizeRules } from '../scan/filters.js';
+import { compileRules, compileSizeRules } from '../scan/filters.js';
 import { buildQueue, type ScanReport } from '../scan/phase1.js';
 import { planQueue } from '../scan/plan.js';
+import { assertWritableDirCap } from '../tahoe/caps.js';
 import { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
 import { emptyRunStats, type ReadXattrs, type RunStats, type UploadContext } from './context.js';
@@ -50,6 +51,19 @@ export interface BackupOutcome {
   /** Entries were left out (unreadable, vanished): exit code 3. */
   incomplete: boolean;
   elapsedMs: number;
+}
+
+/**
+ * Everything the configuration implies that can be wrong, checked before any work is done:
+ * a bad rule or rate must not surface after phase 1 has already written the queue.
+ */
+export function validateForBackup(config: Config): void {
+  compileRules(config.filter);
+  compileSizeRules(config.destination.encoding.xz.path_filter);
+  parseRate(config.operation.rate_limit.bytes, 'operation.rate_limit.bytes');
+  parseRate(config.operation.rate_limit.objects, 'operation.rate_limit.objects');
+  const dir = config.destination.result.append_to_lafs_dir;
+  if (dir) assertWritableDirCap(dir, 'destination.result.append_to_lafs_dir');
 }
 
 export function clientFor(config: Config, extra: { beforeRequest?: () => Promise<void> } = {}): TahoeClient {
