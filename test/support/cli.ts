@@ -47,10 +47,13 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin!.end(opts.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-  return new Promise((ok) => {
+  return new Promise((ok, fail) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      ok({ code, signal, stdout, stderr });
+      // Every CLI run in the suite is a secrets audit: stderr carries logs and error lines,
+      // and no cap may ever appear there.
+      if (/URI:[A-Z0-9-]+:/.test(stderr)) fail(new Error(`a cap reached stderr of lafs-backup ${args.join(' ')}:\n${stderr}`));
+      else ok({ code, signal, stdout, stderr });
     });
   });
 }

@@ -1,13 +1,29 @@
 /**
- * A small HTTP server in front of a real upstream (the embedded grid) that misbehaves on
- * purpose: answers 5xx or 4xx, resets connections, or never answers — for the first N
- * requests or all of them — and counts what it saw.
+ * A small HTTP proxy in front of a real upstream (the embedded grid) that misbehaves on
+ * purpose, per request: 5xx or 4xx answers, connections reset before or in the middle of the
+ * request body or in the middle of the answer, answers that never come or trickle in, and
+ * answers cut short (a clean end before the stats line of a stream). It counts what it did.
  */
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
 
-export type Fault = 'ok' | '503' | '400' | 'reset' | 'hang' | 'slow';
+export type Fault = 'ok' | '500' | '503' | '400' | 'reset' | 'reset-mid-request' | 'reset-mid-response' | 'hang' | 'slow' | 'truncate';
+
+export interface RequestInfo {
+  method: string;
+  url: string;
+}
+
+export interface Flaky {
+  url: string;
+  requests: number;
+  /** How many times each fault was applied. */
+  applied: Record<string, number>;
+  /** Decides the fault for the n-th request (0-based). */
+  plan: (n: number, req: RequestInfo) => Fault;
+  close(): Promise<void>;
+}
 
 /** Passes a response body on in 64 KiB pieces, one every 20 ms (about 3 MB/s). */
 function trickle(): Transform {
@@ -26,20 +42,56 @@ function trickle(): Transform {
   });
 }
 
-export interface Flaky {
-  url: string;
-  requests: number;
-  /** Decides the fault for the n-th request (0-based). */
-  plan: (n: number) => Fault;
-  close(): Promise<void>;
-}
-
-export async function startFlaky(upstream: string, plan: (n: number) => Fault): Promise<Flaky> {
+export async function startFlaky(upstream: string, plan: (n: number, req: RequestInfo) => Fault): Promise<Flaky> {
   const up = new URL(upstream);
-  const hung: import('node:http').ServerResponse[] = [];
-  const state: Flaky = { url: '', requests: 0, plan, close: async () => {} };
-  const server: Server = createServer((req, res) => {
-    const fault = state.plan(state.requests++);
+  const hung: ServerResponse[] = [];
+  const state: Flaky = { url: '', requests: 0, applied: {}, plan, close: async () => {} };
+
+  function forward(req: IncomingMessage, res: ServerResponse, fault: Fault): void {
+    const fwd = httpRequest({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      if (fault === 'reset-mid-response') {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.once('data', (chunk: Buffer) => {
+          res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
+          setTimeout(() => res.socket?.destroy(), 5);
+        });
+        return;
+      }
+      if (fault === 'truncate') {
+        const headers = { ...r.headers };
+        delete headers['content-length'];
+        res.writeHead(r.statusCode ?? 502, headers);
+        let sent = 0;
+        r.on('data', (chunk: Buffer) => {
+          if (sent < 200) res.write(chunk.subarray(0, 200 - sent));
+          sent += chunk.length;
+        });
+        r.on('end', () => res.end());
+        return;
+      }
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      if (fault === 'slow') r.pipe(trickle()).pipe(res);
+      else r.pipe(res);
+    });
+    fwd.on('error', () => res.destroy());
+    if (fault === 'reset-mid-request') {
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        fwd.write(chunk);
+        if (seen > 0) {
+          fwd.destroy();
+          req.socket.destroy();
+        }
+      });
+      return;
+    }
+    req.pipe(fwd);
+  }
+
+  const server = createServer((req, res) => {
+    const fault = state.plan(state.requests++, { method: req.method ?? 'GET', url: req.url ?? '' });
+    state.applied[fault] = (state.applied[fault] ?? 0) + 1;
     if (fault === 'reset') {
       req.socket.destroy();
       return;
@@ -49,24 +101,15 @@ export async function startFlaky(upstream: string, plan: (n: number) => Fault): 
       hung.push(res);
       return;
     }
-    if (fault === '503' || fault === '400') {
+    if (fault === '500' || fault === '503' || fault === '400') {
       req.resume();
       req.on('end', () => {
         res.writeHead(Number(fault), { 'content-type': 'text/plain' });
-        res.end(fault === '503' ? 'UploadUnhappinessError: not enough servers (URI:CHK:should-be-scrubbed)' : 'bad request');
+        res.end(fault === '400' ? 'bad request' : 'UploadUnhappinessError: not enough servers (URI:CHK:should-be-scrubbed)');
       });
       return;
     }
-    const fwd = httpRequest(
-      { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        if (fault === 'slow') r.pipe(trickle()).pipe(res);
-        else r.pipe(res);
-      },
-    );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
+    forward(req, res, fault);
   });
   server.on('connection', (s) => s.setNoDelay(true));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));

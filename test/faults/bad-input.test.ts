@@ -1,0 +1,156 @@
+/**
+ * Bad input: each case gets one line naming the culprit and a documented exit code — never a
+ * stack trace, never a partial write (no result file, no backups row, the old queue intact).
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
+import { runCli } from '../support/cli.js';
+import { useGrid } from '../support/grid.js';
+import { isRoot, makeTree, tempDir, unprivileged } from '../support/tree.js';
+
+const env = useGrid();
+
+function oneLine(r: { stderr: string }, re: RegExp): void {
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(re);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('bad configuration', () => {
+  const cases: [string, string, RegExp][] = [
+    ['malformed YAML', 'source: [unclosed\n', /^lafs-backup: .*bad\.yaml:\d+:\d+: invalid YAML: /],
+    ['unknown key', 'sourc: {path: x}\n', /^lafs-backup: .*bad\.yaml: unknown key 'sourc'$/],
+    ['wrong type', 'operation: {concurrency: many}\n', /^lafs-backup: .*bad\.yaml: operation\.concurrency: expected a whole number from 1 to 256, got "many"$/],
+    ['bad regex', "filter: ['-(?<oops']\n", /^lafs-backup: filter\[0\]: rule "-\(\?<oops" is not a valid regular expression: /],
+    ['bad rate', "operation: {rate_limit: {bytes: 'fast'}}\n", /^lafs-backup: operation\.rate_limit\.bytes: "fast" is not a number or a rate like 1\/10$/],
+    ['bad cap in config', "destination: {result: {append_to_lafs_dir: 'URI:DIR2:nope'}}\n", /^lafs-backup: destination\.result\.append_to_lafs_dir: not a valid Tahoe-LAFS cap: cap#[0-9a-f]{10}$/],
+  ];
+  it.each(cases)('%s: exit 2, one line naming the culprit, nothing written', async (_name, yaml, re) => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100) });
+    const p = project(dir, join(dir, 'src'), env.url);
+    writeFileSync(join(dir, 'bad.yaml'), yaml);
+    const results = join(dir, 'results.txt');
+    writeFileSync(join(dir, 'results.yaml'), `destination: {result: {append_to_file: '${results}'}}\n`);
+    const r = await runCli(['-c', p.config, '-c', join(dir, 'results.yaml'), '-c', join(dir, 'bad.yaml'), 'backup']);
+    expect(r.code, r.stderr).toBe(2);
+    oneLine(r, re);
+    expect(existsSync(results)).toBe(false);
+    expect(existsSync(p.queue)).toBe(false);
+  });
+});
+
+describe('bad queue files (--reuse-queue)', () => {
+  let p: Project;
+  let good: string;
+  beforeAll(async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100), sub: { b: 'b'.repeat(100), c: 'c' } });
+    p = project(dir, join(dir, 'src'), env.url);
+    await backup(p, ['--queue-only']);
+    good = readFileSync(p.queue, 'utf8');
+  });
+
+  const edits: [string, (q: string) => string, RegExp][] = [
+    ['truncated (no root line)', (q) => q.split('\n').slice(0, -2).join('\n') + '\n', /queue\.txt: no root line \(the last line, with an empty path\): the queue file is truncated$/],
+    ['a bad escape', (q) => q.replace(/^a /m, 'a\\q '), /queue\.txt:\d+: bad escape "\\\\q" in a path$/],
+    ['bad metadata', (q) => q.replace(/^a (\d+):(\d+):100644$/m, 'a $1:$2'), /queue\.txt:\d+: bad metadata "\d+:\d+" \(want UID:GID:MODE\[\/CAPS\[\/ACLS\]\]\)$/],
+    ['a directory before its contents', (q) => { const l = q.split('\n'); const i = l.findIndex((x) => x.startsWith('sub ')); const [d] = l.splice(i, 1); l.splice(i - 2, 0, d!); return l.join('\n'); }, /queue\.txt:\d+: the directory line of "sub" is missing or out of place/],
+    ['built for another source', (q) => q.replace(/^# source: .*$/m, '# source: /somewhere/else'), /queue file .*queue\.txt was built for "\/somewhere\/else", not ".*\/src"; rebuild it with -f$/],
+  ];
+  it.each(edits)('%s: exit 2, one line naming the file (and line), no backup recorded', async (_name, edit, re) => {
+    writeFileSync(p.queue, edit(good));
+    const r = await backup(p, ['--reuse-queue']);
+    expect(r.code, r.stderr).toBe(2);
+    oneLine(r, re);
+    expect(existsSync(p.cache) ? cacheRows(p.cache, 'SELECT count(*) AS n FROM backups')[0]!.n : 0).toBe(0);
+  });
+});
+
+describe('bad entry caches', () => {
+  function setup(): Project {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100) });
+    return project(dir, join(dir, 'src'), env.url);
+  }
+
+  it('corrupt: exit 1, named; the file is left alone', async () => {
+    const p = setup();
+    writeFileSync(p.cache, Buffer.alloc(8192, 7));
+    const r = await backup(p);
+    expect(r.code).toBe(1);
+    oneLine(r, /^lafs-backup: entry cache .*cache\.db is not a valid SQLite database \(corrupt\?\); move it away to start a new one$/);
+    expect(readFileSync(p.cache).equals(Buffer.alloc(8192, 7))).toBe(true);
+  });
+
+  it('from a future schema version: refused untouched', async () => {
+    const p = setup();
+    await backup(p);
+    const db = new Database(p.cache);
+    db.prepare("UPDATE meta SET value = '7' WHERE key = 'schema_version'").run();
+    db.close();
+    const r = await runCli([...configArgs(p), 'list']);
+    expect(r.code).toBe(1);
+    oneLine(r, /^lafs-backup: entry cache .*cache\.db was written by a newer lafs-backup \(schema 7, this one knows 1\); refusing to touch it$/);
+  });
+
+  it('an SQLite database of something else: refused', async () => {
+    const p = setup();
+    const db = new Database(p.cache);
+    db.exec('CREATE TABLE photos (id INTEGER)');
+    db.close();
+    const r = await backup(p);
+    expect(r.code).toBe(1);
+    oneLine(r, /is an SQLite database of something else \(no lafs-backup schema\)$/);
+  });
+
+  it.runIf(isRoot)('read-only (not writable by the user): exit 1, named', async () => {
+    const p = setup();
+    await backup(p);
+    chmodSync(p.dir, 0o755);
+    chownSync(p.queue, 65534, 65534);
+    const r = await backup(p, [], unprivileged());
+    expect(r.code).toBe(1);
+    oneLine(r, /^lafs-backup: cannot lock the entry cache .*cache\.db \(lock .*cache\.db\.lock\): permission denied \(EACCES\)$/);
+  });
+
+  it('a directory where the cache should be: exit 1, named', async () => {
+    const p = setup();
+    mkdirSync(p.cache);
+    const r = await backup(p);
+    expect(r.code).toBe(1);
+    oneLine(r, /^lafs-backup: entry cache .*cache\.db: cannot create or open it: is a directory \(EISDIR\)$/);
+  });
+});
+
+describe('garbage and non-backup caps', () => {
+  let p: Project;
+  beforeAll(async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100) });
+    p = project(dir, join(dir, 'src'), env.url);
+    await backup(p);
+  });
+
+  const LIT_FILE = 'URI:LIT:nbswy3dpeb3w64tmmqfa';
+  const cases: [string, string[], number, RegExp][] = [
+    ['check, garbage', ['check', 'garbage'], 2, /^lafs-backup: check: cap 1: not a valid Tahoe-LAFS cap: "garbage"$/],
+    ['check, a file cap', ['check', LIT_FILE], 2, /^lafs-backup: check: cap 1: cap#[0-9a-f]{10} is a LIT cap, not a directory$/],
+    ['cleanup, a malformed cap', ['cleanup', 'URI:DIR2-CHK:x'], 2, /^lafs-backup: cleanup: cap 1: not a valid Tahoe-LAFS cap: cap#[0-9a-f]{10}$/],
+    ['cleanup, a file cap', ['cleanup', LIT_FILE], 2, /^lafs-backup: cleanup: cap 1: cap#[0-9a-f]{10} is a LIT cap, not a directory$/],
+    ['restore, garbage', ['restore', 'nonsense', '/tmp/never-made'], 2, /^lafs-backup: BACKUP: no backup named "nonsense" in .*cache\.db$/],
+    ['restore, a file cap', ['restore', LIT_FILE, '/tmp/never-made'], 2, /^lafs-backup: BACKUP: cap#[0-9a-f]{10} is a LIT cap, not a directory$/],
+    ['restore, a dircap that is not there', ['restore', 'URI:DIR2-CHK:cwxvzzci5sjtxzlp7awbxeopjm:vl7lv7g4zmxychhonethqzrp2ljicgx4qpcvniyxz22vpaelolka:2:4:300', '/tmp/lb-restore-gone'], 1, /^lafs-backup: GET \?t=json of cap#[0-9a-f]{10}: gateway answered 410: NoSharesError: /],
+    ['ls, a name that is not a backup', ['ls', 'nope'], 2, /^lafs-backup: BACKUP: no backup named "nope" in /],
+  ];
+  it.each(cases)('%s: one line, the documented exit code', async (_n, args, code, re) => {
+    const r = await runCli([...configArgs(p), ...args]);
+    expect(r.code, r.stderr).toBe(code);
+    oneLine(r, re);
+    expect(existsSync('/tmp/never-made')).toBe(false);
+  });
+});

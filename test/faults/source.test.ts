@@ -1,0 +1,160 @@
+/** Source trouble: the tree changes under the tool, or is strange. Nothing crashes; gaps are reported. */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backup, cacheRows, configArgs, project, readBack } from '../support/backup.js';
+import { runCli, spawnCli } from '../support/cli.js';
+import { useGrid } from '../support/grid.js';
+import { handToUnprivileged, isRoot, makeTree, tempDir, unprivileged, type Spec } from '../support/tree.js';
+
+const env = useGrid();
+
+describe('source trouble', () => {
+  it('entries that vanish between the phases are reported and left out (exit 3)', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { keep: 'k', gone: 'g', olddir: { x: 'x', y: 'y' } });
+    const p = project(dir, join(dir, 'src'), env.url);
+    await backup(p, ['--queue-only']);
+    rmSync(join(dir, 'src', 'gone'));
+    rmSync(join(dir, 'src', 'olddir'), { recursive: true });
+    const r = await backup(p, ['--reuse-queue']);
+    expect(r.code).toBe(3);
+    for (const path of ['gone', 'olddir/x', 'olddir/y', 'olddir']) expect(r.stderr).toContain(`WARN "${path}" vanished since the queue was built; skipped`);
+    expect([...(await readBack(env.url, r.cap)).keys()]).toEqual(['keep']);
+  });
+
+  it('a file that shrinks while read is uploaded as read, not cached, named in a warning', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { 'shrinking.log': randomBytes(1_500_000) });
+    const p = project(dir, join(dir, 'src'), env.url, "operation: {rate_limit: {bytes: '1/1e6'}}\ndestination: {encoding: {xz: {enabled: false}}}\n");
+    const child = spawnCli([...configArgs(p), 'backup']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((ok) => env.grid.state.events.once('upload-start', () => ok()));
+    await new Promise((ok) => setTimeout(ok, 300));
+    truncateSync(join(dir, 'src', 'shrinking.log'), 1000);
+    expect(await new Promise((ok) => child.on('close', ok))).toBe(0);
+    expect(stderr).toMatch(/WARN "shrinking\.log" changed while it was read; uploaded as read, not cached/);
+    expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM entries WHERE kind = 0')[0]!.n).toBe(0);
+  });
+
+  it.runIf(isRoot)('a directory that becomes unreadable between the phases: its files are reported, the rest is backed up (exit 3)', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { open: { a: 'a' }, closing: { secret: 's'.repeat(100) } });
+    const work = join(dir, 'work');
+    mkdirSync(work);
+    handToUnprivileged(work);
+    const p = project(work, join(dir, 'src'), env.url);
+    expect((await backup(p, ['--queue-only'], unprivileged())).code).toBe(0);
+    chmodSync(join(dir, 'src', 'closing'), 0o000);
+    const r = await backup(p, ['--reuse-queue'], unprivileged());
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('WARN cannot read "closing/secret": permission denied (EACCES); skipped');
+    expect([...(await readBack(env.url, r.cap)).keys()]).toEqual(['closing', 'open', 'open/a']);
+  });
+
+  it('symlink loops are backed up as links, never followed, and restored as they were', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { sub: { f: 'f' } });
+    symlinkSync('b', join(dir, 'src', 'a'));
+    symlinkSync('a', join(dir, 'src', 'b'));
+    symlinkSync('self', join(dir, 'src', 'self'));
+    symlinkSync('..', join(dir, 'src', 'sub', 'up'));
+    const p = project(dir, join(dir, 'src'), env.url);
+    const r = await backup(p);
+    expect(r.code, r.stderr).toBe(0);
+    const dest = join(dir, 'restored');
+    expect((await runCli([...configArgs(p), 'restore', r.cap, dest])).code).toBe(0);
+    expect(readlinkSync(join(dest, 'a'))).toBe('b');
+    expect(readlinkSync(join(dest, 'self'))).toBe('self');
+    expect(readlinkSync(join(dest, 'sub', 'up'))).toBe('..');
+  });
+
+  it('a source that is a file, and one that does not exist: exit 1, one line', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plain'), 'x');
+    for (const [src, re] of [
+      [join(dir, 'plain'), /^lafs-backup: source\.path: ".*plain" is not a directory we can back up: not a directory \(ENOTDIR\)$/],
+      [join(dir, 'nowhere'), /^lafs-backup: source\.path: nothing matches ".*nowhere"$/],
+    ] as const) {
+      const r = await backup(project(dir, src, env.url));
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(re);
+    }
+  });
+
+  it('an empty source is backed up as an empty directory and restores to nothing', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'empty'));
+    const p = project(dir, join(dir, 'empty'), env.url);
+    const r = await backup(p);
+    expect(r.code).toBe(0);
+    expect(r.cap).toBe('URI:DIR2-LIT:');
+    const dest = join(dir, 'out');
+    expect((await runCli([...configArgs(p), 'restore', r.cap, dest])).code).toBe(0);
+    expect(readdirSync(dest)).toEqual([]);
+  });
+
+  it('names of 255 bytes and paths of about 4,000 bytes go and come back; paths beyond PATH_MAX are reported', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'src');
+    const long = 'n'.repeat(255);
+    makeTree(src, { [long]: 'a long name' });
+    let deep = src;
+    for (let i = 0; i < 30; i++) deep = join(deep, 'd'.repeat(120));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, 'f'), 'deep');
+    const p = project(dir, src, env.url);
+    const r = await backup(p);
+    expect(r.code, r.stderr).toBe(0);
+    const dest = join(dir, 'out');
+    expect((await runCli([...configArgs(p), 'restore', r.cap, dest])).code).toBe(0);
+    expect(readFileSync(join(dest, long), 'utf8')).toBe('a long name');
+    expect(readFileSync(join(deep.replace(src, dest), 'f'), 'utf8')).toBe('deep');
+    // Deeper than PATH_MAX (4096 bytes): made with relative mkdirs, reported, not a crash.
+    execFileSync('python3', ['-c', `import os\nos.chdir(${JSON.stringify(deep)})\nfor i in range(12):\n    os.mkdir('e'*120); os.chdir('e'*120)\nopen('f','w').write('x')`]);
+    const beyond = await backup(p);
+    expect(beyond.code).toBe(3);
+    expect(beyond.stderr).toMatch(/WARN cannot read ".*": name too long \(ENAMETOOLONG\); skipped/);
+    expect(beyond.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a directory with 20,000 entries', async () => {
+    const dir = tempDir();
+    const files: Spec = {};
+    for (let i = 0; i < 20_000; i++) files[`f${String(i).padStart(6, '0')}`] = '';
+    makeTree(join(dir, 'src'), { wide: files });
+    const p = project(dir, join(dir, 'src'), env.url);
+    const r = await backup(p);
+    expect(r.code, r.stderr).toBe(0);
+    const { TahoeClient } = await import('../../src/tahoe/client.js');
+    const c = new TahoeClient({ url: env.url });
+    expect(Object.keys((await c.info(r.cap, ['wide'])).children!)).toHaveLength(20_000);
+    await c.close();
+    env.grid.resetStats();
+    expect((await backup(p)).cap).toBe(r.cap);
+    expect(env.grid.stats.put_uri + env.grid.stats.mkdir_immutable).toBe(0);
+  }, 120_000);
+});
+
+describe('very wide directories (LAFS_SLOW_TESTS=1: takes minutes)', () => {
+  it.runIf(process.env.LAFS_SLOW_TESTS === '1')('a directory with 300,000 entries: backed up, then a second run reuses all of it', async () => {
+    const dir = tempDir();
+    const wide = join(dir, 'src', 'wide');
+    mkdirSync(wide, { recursive: true });
+    for (let i = 0; i < 300_000; i++) writeFileSync(join(wide, `f${String(i).padStart(6, '0')}`), '');
+    const p = project(dir, join(dir, 'src'), env.url);
+    const t0 = Date.now();
+    const r = await backup(p, [], { timeoutMs: 1_800_000 });
+    const first = Date.now() - t0;
+    expect(r.code, r.stderr).toBe(0);
+    env.grid.resetStats();
+    const t1 = Date.now();
+    const again = await backup(p, [], { timeoutMs: 1_800_000 });
+    console.log(`300,000 entries in one directory: first backup ${(first / 1000).toFixed(1)} s, unchanged rerun ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    expect(again.cap).toBe(r.cap);
+    expect(env.grid.stats.put_uri + env.grid.stats.mkdir_immutable).toBe(0);
+  }, 1_800_000);
+});
