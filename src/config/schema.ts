@@ -57,7 +57,8 @@ export const SCHEMA: Node = {
     entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: num(0) } },
   },
   destination: {
-    url: leaf('an http:// or https:// URL', (v) => typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v)),
+    // The gateway's /uri endpoint: a URL without it would have every call land on the welcome page.
+    url: leaf("the http:// or https:// URL of the gateway's /uri endpoint, like http://127.0.0.1:3456/uri", (v) => typeof v === 'string' && /^https?:\/\/[^\s?#]+\/uri\/?$/.test(v)),
     result: {
       print_to_stdout: bool,
       append_to_file: nullableStr('single'),
