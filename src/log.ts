@@ -22,17 +22,22 @@ class ScrubbingDestination {
   sink: Sink = { fd: 2, own: false };
   /** Tests: sees each line before scrubbing, to prove the code never emits a cap at all. */
   audit?: (raw: string) => void;
+  /** A progress line on stderr: cleared before a log line is written there, redrawn after. */
+  interlude?: { before(): void; after(): void };
 
   write(line: string): void {
     this.audit?.(line);
     const out = scrubCaps(this.format === 'json' ? line : toText(line));
     if (typeof this.sink === 'function') this.sink(out);
     else {
+      const interlude = this.sink.fd === 2 ? this.interlude : undefined;
+      interlude?.before();
       try {
         writeFullySync(this.sink.fd, out);
       } catch {
         // A log line that cannot be written (closed pipe, full disk) must not end the backup.
       }
+      interlude?.after();
     }
   }
 }
@@ -92,6 +97,11 @@ export function configureLogging(opts: LoggingOptions): void {
     destination.sink = { fd, own: true };
   } else destination.sink = { fd: 2, own: false };
   if (typeof old !== 'function' && old.own && old !== destination.sink) closeSync(old.fd);
+}
+
+/** Lets a progress display on stderr step aside for log lines written there. */
+export function setStderrInterlude(interlude: ScrubbingDestination['interlude']): void {
+  destination.interlude = interlude;
 }
 
 /** True when lines at `level` are written (to skip building costly per-path messages). */

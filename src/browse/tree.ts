@@ -36,3 +36,22 @@ export async function* walkBackup(client: TahoeClient, dircap: string, path: str
     if (opts.recursive !== false && child.type === 'dirnode' && child.ro_uri) yield* walkBackup(client, child.ro_uri, node.path, opts);
   }
 }
+
+/**
+ * How big a tree is: its nodes (the directory itself included) and the stored size of its
+ * files, from one `t=stream-manifest` (directory reads only). For progress totals; a stream
+ * the gateway cuts short gives undefined rather than a wrong total.
+ */
+export async function treeTotals(client: TahoeClient, cap: string, seen = { objects: 0 }): Promise<{ objects: number; bytes: number } | undefined> {
+  for await (const unit of client.manifest(cap)) {
+    if (unit.type === 'error') return undefined;
+    if (unit.type !== 'stats') {
+      seen.objects++;
+      continue;
+    }
+    const s = (unit as { stats: Record<string, unknown> }).stats;
+    const size = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : 0);
+    return { objects: seen.objects, bytes: size('size-immutable-files') + size('size-literal-files') };
+  }
+  return undefined;
+}

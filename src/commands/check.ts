@@ -46,8 +46,14 @@ export default defineCommand<CheckArgs>({
     const { existsSync } = await import('node:fs');
     if (dbPath && existsSync(dbPath)) cache = (await import('../cache/db.js')).EntryCache.open(dbPath);
     const client = (await import('../upload/backup.js')).clientFor(config);
+    const { Progress } = await import('../progress.js');
+    const progress = Progress.create(args.progress);
     const report: string[] = [];
-    const emit = (line: string) => (args['error-output'] ? process.stderr.write(`${line}\n`) : report.push(line));
+    const emit = (line: string) => {
+      if (!args['error-output']) report.push(line);
+      else if (progress) progress.aside(line);
+      else process.stderr.write(`${line}\n`);
+    };
     const outcomes: CheckOutcome[] = [];
     try {
       const backups = cache?.listBackups() ?? [];
@@ -68,12 +74,23 @@ export default defineCommand<CheckArgs>({
       if (args['least-recently-checked'] && targets.length) {
         targets = [[...targets].sort((a, b) => (a.tsCheck ?? 0) - (b.tsCheck ?? 0) || (a.ts ?? 0) - (b.ts ?? 0))[0]!];
       }
-      for (const target of targets) {
+      for (const [i, target] of targets.entries()) {
         const backup = { name: target.name, generation: target.generation ?? '', cap: target.cap };
+        const live = { objects: 0, bytes: 0 };
+        if (progress) {
+          // Totals from a manifest (directory reads only, cheap beside the deep-check itself).
+          const label = `${JSON.stringify(target.name)} (${i + 1}/${targets.length})`;
+          const seen = { objects: 0 };
+          progress.phase({ label: `counting ${label}`, unit: 'nodes', read: () => ({ objects: seen.objects, bytes: 0 }) });
+          const { treeTotals } = await import('../browse/tree.js');
+          const totals = await treeTotals(client, target.cap, seen).catch(() => undefined);
+          progress.phase({ label: `checking ${label}`, unit: 'nodes', totals, read: () => live });
+        }
         const outcome = await checkBackup(client, target, {
           lease: Boolean(args.lease) && !args.n,
           repair: Boolean(args.repair),
           onUnit: (unit, problem) => {
+            live.objects++;
             if (args.json) return;
             const data = { 0: { ...unit, summary: unitSummary(unit) }, backup };
             if (problem) emit(fmt(data));
@@ -92,6 +109,7 @@ export default defineCommand<CheckArgs>({
         log.info({ healthy: outcome.healthy, nodes: outcome.nodes, problems: outcome.problems.length }, `checked ${JSON.stringify(target.name)}`);
       }
     } finally {
+      progress?.end();
       cache?.close();
       await client.close();
     }

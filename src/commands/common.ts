@@ -7,6 +7,8 @@ export interface GlobalArgs {
   config?: string[];
   debug?: boolean;
   noise?: boolean;
+  /** --progress / --no-progress; undefined: shown when stderr is a terminal. */
+  progress?: boolean;
 }
 
 /** A command: its yargs definition and what it runs (returning the exit code). */

@@ -41,6 +41,9 @@ export default defineCommand<RestoreArgs>({
     const { clientFor } = await import('../upload/backup.js');
     const client = clientFor(config);
     const { restoreDir, restoreEntry } = await import('../restore/restore.js');
+    const { Progress } = await import('../progress.js');
+    const progress = args['dry-run'] ? undefined : Progress.create(args.progress);
+    const counts = { objects: 0, bytes: 0 };
     const plan: string[] = [];
     const opts = {
       client,
@@ -50,6 +53,21 @@ export default defineCommand<RestoreArgs>({
       owner: Boolean(args.owner) && process.getuid?.() === 0,
       concurrency: config.operation.concurrency,
       onPlan: (path: string, kind: string) => plan.push(`${kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-'} ${path}${kind === 'dir' ? '/' : ''}`),
+      counts: progress ? counts : undefined,
+    };
+    /** Progress totals from a manifest of what will be restored (read only when shown). */
+    const showProgress = async (dircap: string | undefined, single: { size?: number }, rootCounted: boolean) => {
+      if (!progress) return;
+      let totals: { objects: number; bytes: number } | undefined = { objects: 1, bytes: single.size ?? 0 };
+      if (dircap) {
+        const seen = { objects: 0 };
+        progress.phase({ label: 'counting', unit: 'entries', read: () => ({ objects: seen.objects, bytes: 0 }) });
+        const { treeTotals } = await import('../browse/tree.js');
+        totals = await treeTotals(client, dircap, seen);
+        // The manifest lists the directory itself; restoring into DEST does not count it.
+        if (totals && !rootCounted) totals.objects -= 1;
+      }
+      progress.phase({ label: 'restoring', unit: 'entries', bytes: true, totals, read: () => counts });
     };
     try {
       let report;
@@ -59,12 +77,18 @@ export default defineCommand<RestoreArgs>({
         const parent = await client.info(backup.cap, segments.slice(0, -1));
         const child = parent.children?.[segments[segments.length - 1]!];
         if (!child) throw new UsageError(`--path: ${JSON.stringify(args.path)} is not in the backup ${backup.label}`);
+        await showProgress(child.type === 'dirnode' ? child.ro_uri : undefined, child, true);
         report = await restoreEntry({ path: segments, type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, opts);
-      } else report = await restoreDir(backup.cap, opts);
+      } else {
+        await showProgress(backup.cap, {}, false);
+        report = await restoreDir(backup.cap, opts);
+      }
+      progress?.end();
       if (opts.dryRun) await out(plan.join('\n'));
       log.info(report, `restored ${report.files} files (${report.bytes} bytes), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
       return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {
+      progress?.end();
       await client.close();
     }
   },

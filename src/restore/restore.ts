@@ -34,8 +34,8 @@ export interface RestoreOptions {
   concurrency: number;
   /** Dry run: called with each path that would be written. */
   onPlan?: (path: string, kind: EntryInfo['kind']) => void;
-  /** Progress: called after each entry is written. */
-  onEntry?: (bytes: number) => void;
+  /** Progress: entries finished (written, or given up on) and bytes downloaded, bumped live. */
+  counts?: { objects: number; bytes: number };
 }
 
 export interface RestoreReport {
@@ -95,11 +95,13 @@ class Restorer {
         await this.limiter.run(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown)));
       }
       if (logs('noise')) log.noise({ path: shown }, 'restored');
+      if (this.o.counts) this.o.counts.objects++;
     } catch (e) {
       if (e instanceof UnsafeNameError) throw e;
       if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
       if (!(e instanceof TahoeError) && !errnoCode(e)) throw e;
       this.trouble();
+      if (this.o.counts) this.o.counts.objects++;
       log.warn(`cannot restore ${JSON.stringify(shown)}: ${e instanceof TahoeError ? e.message : describeErrno(e)}`);
     }
   }
@@ -128,18 +130,33 @@ class Restorer {
     const tmp = this.tempName(at);
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let bytes = 0;
+    const counts = this.o.counts;
     try {
       const body = await this.o.client.download(cap);
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          bytes += chunk.length;
-          cb(null, chunk);
-        },
-      });
+      const stages: NodeJS.ReadWriteStream[] = [];
+      // Progress counts what came down the wire (stored sizes are what the totals know).
+      if (counts) {
+        stages.push(
+          new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              counts.bytes += chunk.length;
+              cb(null, chunk);
+            },
+          }),
+        );
+      }
+      if (entry.enc === 'xz') stages.push(createUnxz());
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length;
+            cb(null, chunk);
+          },
+        }),
+      );
       // The write stream owns the handle and closes it when done (with autoClose off it would
       // never emit 'close', and the pipeline would never settle).
-      const out = fh.createWriteStream();
-      await (entry.enc === 'xz' ? pipeline(body, createUnxz(), count, out) : pipeline(body, count, out));
+      await pipeline([body, ...stages, fh.createWriteStream()]);
       applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
       this.replaceWith(tmp, at);
     } catch (e) {
@@ -149,13 +166,13 @@ class Restorer {
     }
     this.report.files++;
     this.report.bytes += bytes;
-    this.o.onEntry?.(bytes);
   }
 
   private async symlink(cap: string, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of await this.o.client.download(cap)) chunks.push(c as Buffer);
     const target = Buffer.concat(chunks);
+    if (this.o.counts) this.o.counts.bytes += target.length;
     const tmp = this.tempName(at);
     symlinkSync(target, tmp);
     try {
@@ -166,7 +183,6 @@ class Restorer {
       throw e;
     }
     this.report.symlinks++;
-    this.o.onEntry?.(0);
   }
 
   /** Renames into place; an existing directory in the way is only replaced with --force. */

@@ -7,6 +7,8 @@ import { walk, type SkipReason, type WalkOptions } from './walk.js';
 
 export interface ScanReport {
   entries: number;
+  /** Total size of the regular files queued. */
+  bytes: number;
   /** Entries left out, by reason. `unreadable` and `vanished` make the backup incomplete. */
   skipped: Record<SkipReason, number>;
   elapsedMs: number;
@@ -17,8 +19,8 @@ export interface ScanOptions {
   queuePath: string;
   filter: string[];
   readMeta?: WalkOptions['readMeta'];
-  /** Progress: entries queued so far. */
-  onProgress?: (entries: number) => void;
+  /** Progress: entries queued so far, and the size of the files among them. */
+  onProgress?: (entries: number, bytes: number) => void;
   /** Checked between batches: true stops the walk (the old queue file stays as it was). */
   shouldStop?: () => boolean;
 }
@@ -42,22 +44,23 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
     else if (logs('noise')) log.noise({ path: encodePath(rel) }, 'excluded by filter');
   };
   let entries = 0;
+  const sizes = { bytes: 0 };
   async function* counted() {
-    for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip })) {
+    for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip, sizes })) {
       if (opts.shouldStop?.()) throw new WalkStopped();
       entries += batch.length;
       if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');
-      opts.onProgress?.(entries);
+      opts.onProgress?.(entries, sizes.bytes);
       yield batch;
     }
   }
   try {
-    await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted());
+    await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted(), () => ({ entries, bytes: sizes.bytes }));
   } catch (e) {
-    if (e instanceof WalkStopped) return { entries, skipped, elapsedMs: Date.now() - started };
+    if (e instanceof WalkStopped) return { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started };
     throw e;
   }
-  const report = { entries, skipped, elapsedMs: Date.now() - started };
+  const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started };
   log.debug({ ...report.skipped, entries, ms: report.elapsedMs }, 'queue built');
   return report;
 }

@@ -4,7 +4,7 @@
  * the new one, never half of one. Reading streams line by line. A header comment records the
  * source the queue was built from, so a queue of another tree is not uploaded by mistake.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,6 +23,37 @@ export class QueueFileError extends AppError {
 export interface QueueHeader {
   /** The source directory the queue describes. */
   source: Buffer;
+}
+
+/** What a queue holds, recorded in its last line (a comment): for progress totals only. */
+export interface QueueTotals {
+  entries: number;
+  /** Total size of the regular files listed. */
+  bytes: number;
+}
+
+const TOTALS = /^# totals: (\d+) entries, (\d+) bytes in files$/m;
+
+/**
+ * The totals a queue file's trailer records, or undefined (an older or hand-made queue).
+ * Reads only the file's tail. The numbers are never trusted for anything but display.
+ */
+export function readQueueTotals(path: string): QueueTotals | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(size, 256));
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+    const m = TOTALS.exec(tail.toString('utf8'));
+    return m ? { entries: Number(m[1]), bytes: Number(m[2]) } : undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface WriteResult {
@@ -54,7 +85,7 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
 }
 
-export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>): Promise<WriteResult> {
+export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>, totals?: () => QueueTotals): Promise<WriteResult> {
   await removeStaleTemps(path);
   const tmp = `${path}.tmp-${process.pid}`;
   let fh;
@@ -75,6 +106,10 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
         bytes += await writeFully(fh, buf);
         buf = '';
       }
+    }
+    if (totals) {
+      const t = totals();
+      buf += `# totals: ${t.entries} entries, ${t.bytes} bytes in files\n`;
     }
     bytes += await writeFully(fh, buf);
     await fh.sync();

@@ -36,6 +36,8 @@ export interface WalkOptions {
   /** Told about every entry left out, and why. `detail` says what failed for unreadable ones. */
   onSkip?: (rel: Buffer, reason: SkipReason, detail?: string) => void;
   batchSize?: number;
+  /** Sizes of the regular files queued are added here as the walk goes (totals for progress). */
+  sizes?: { bytes: number };
 }
 
 interface Frame {
@@ -171,6 +173,7 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     }
     const entry = entryFor(rel, st, meta);
     if (type !== S_IFDIR) {
+      if (type === S_IFREG && opts.sizes) opts.sizes.bytes += st.size;
       batch.push(entry);
       if (batch.length >= batchSize) {
         leave();

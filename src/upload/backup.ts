@@ -14,7 +14,9 @@ import { planQueue } from '../scan/plan.js';
 import { assertWritableDirCap } from '../tahoe/caps.js';
 import { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
-import { emptyRunStats, type ReadXattrs, type RunStats, type UploadContext } from './context.js';
+import type { Progress } from '../progress.js';
+import { readQueueTotals } from '../scan/queue-file.js';
+import { emptyRunStats, entriesDone, type ReadXattrs, type RunStats, type UploadContext } from './context.js';
 import { encodingId, xzSettings } from './encoder.js';
 import { Limiter } from './limiter.js';
 import { StoppedError, uploadQueue } from './pipeline.js';
@@ -41,6 +43,8 @@ export interface BackupPlan {
   stop: StopRequest;
   readXattrs?: ReadXattrs;
   readMeta?: Parameters<typeof buildQueue>[0]['readMeta'];
+  /** Shown on a terminal (or with --progress). */
+  progress?: Progress;
 }
 
 export interface BackupOutcome {
@@ -93,10 +97,27 @@ function queueConsumed(cache: EntryCache, path: string, st: Stats): boolean {
   return m.path === path && m.size === st.size && m.mtimeMs === st.mtimeMs && m.ino === st.ino;
 }
 
+/** Phase 1, with its progress line. */
+function scanTree(p: BackupPlan): Promise<ScanReport> {
+  const live = { objects: 0, bytes: 0 };
+  p.progress?.phase({ label: 'scanning', unit: 'entries', bytes: true, read: () => live });
+  return buildQueue({
+    source: p.source,
+    queuePath: p.queuePath,
+    filter: p.config.filter,
+    readMeta: p.readMeta,
+    shouldStop: () => p.stop.signal !== undefined,
+    onProgress: (entries, bytes) => {
+      live.objects = entries;
+      live.bytes = bytes;
+    },
+  });
+}
+
 /** Phase 1 only (`--queue-only`): no cache, no gateway. */
 export async function queueOnly(p: BackupPlan): Promise<BackupOutcome> {
   const started = Date.now();
-  const scan = await buildQueue({ source: p.source, queuePath: p.queuePath, filter: p.config.filter, readMeta: p.readMeta, shouldStop: () => p.stop.signal !== undefined });
+  const scan = await scanTree(p);
   if (p.stop.signal) throw new InterruptedError(p.stop.signal);
   return { scan, stats: emptyRunStats(), incomplete: scan.skipped.unreadable + scan.skipped.vanished > 0, elapsedMs: Date.now() - started };
 }
@@ -116,7 +137,7 @@ export async function runBackup(p: BackupPlan, cache: EntryCache): Promise<Backu
   log.info({ reason: plan.why }, plan.rebuild ? 'building the queue file' : 'reusing the queue file');
   let scan: ScanReport | undefined;
   if (plan.rebuild) {
-    scan = await buildQueue({ source: p.source, queuePath: p.queuePath, filter: config.filter, readMeta: p.readMeta, shouldStop: () => p.stop.signal !== undefined });
+    scan = await scanTree(p);
   }
   if (p.stop.signal) throw new InterruptedError(p.stop.signal);
 
@@ -138,6 +159,9 @@ export async function runBackup(p: BackupPlan, cache: EntryCache): Promise<Backu
     readXattrs: p.readXattrs,
     stopping: () => p.stop.signal !== undefined,
   };
+  // Totals for progress: from this run's phase 1, or the trailer of a reused queue file.
+  const totals = p.progress ? (scan ?? readQueueTotals(p.queuePath)) : undefined;
+  p.progress?.phase({ label: 'uploading', unit: 'entries', bytes: true, totals: totals && { objects: totals.entries, bytes: totals.bytes }, read: () => ({ objects: entriesDone(ctx.stats), bytes: ctx.stats.bytesDone }) });
   try {
     const root = await uploadQueue(ctx, p.queuePath);
     cache.addBackup({ name: basename(p.source), source: p.source, cap: root.cap });

@@ -17,6 +17,8 @@ export interface RunStats {
   dirsReused: number;
   /** Bytes of file contents read for uploads (and for re-hashing). */
   bytesRead: number;
+  /** Bytes of regular files dealt with so far, uploaded (counted as read) or reused: progress. */
+  bytesDone: number;
   /** Bytes sent to the gateway in upload bodies (after compression). */
   bytesSent: number;
   /** Bytes before and after xz, for the files that were compressed. */
@@ -37,12 +39,18 @@ export function emptyRunStats(): RunStats {
     dirsCreated: 0,
     dirsReused: 0,
     bytesRead: 0,
+    bytesDone: 0,
     bytesSent: 0,
     xzIn: 0,
     xzOut: 0,
     skipped: { vanished: 0, unreadable: 0, changedType: 0 },
     notCached: 0,
   };
+}
+
+/** Queue entries dealt with so far (done, reused or skipped): progress. */
+export function entriesDone(s: RunStats): number {
+  return s.filesUploaded + s.filesReused + s.symlinksUploaded + s.symlinksReused + s.dirsCreated + s.dirsReused + s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType;
 }
 
 /** Extended metadata read at upload time (the metadata module's xattrs). */

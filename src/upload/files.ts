@@ -107,6 +107,7 @@ async function uploadSmall(ctx: UploadContext, abs: Buffer, compress: boolean): 
   }
   const sha256 = createHash('sha256').update(data).digest();
   ctx.stats.bytesRead += data.length;
+  ctx.stats.bytesDone += data.length;
   let body = data;
   if (compress) {
     const chunks: Buffer[] = [];
@@ -131,6 +132,8 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, compress: boolean)
   let read = 0;
   let sent = 0;
   const body = () => {
+    // A retry reads the file again: progress counts it once.
+    ctx.stats.bytesDone -= read;
     hash = createHash('sha256');
     read = 0;
     sent = 0;
@@ -139,6 +142,7 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, compress: boolean)
         transform(chunk: Buffer, _enc, cb) {
           hash.update(chunk);
           read += chunk.length;
+          ctx.stats.bytesDone += chunk.length;
           cb(null, chunk);
         },
       }),
@@ -184,6 +188,7 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Chi
   if (cache && row && row.ctimeNs === String(st.ctimeNs)) {
     cache.use(key);
     ctx.stats.filesReused++;
+    ctx.stats.bytesDone += Number(st.size);
     if (logs('noise')) log.noise({ path: encodePath(e.path) }, 'unchanged');
     return result(e, row.cap, 'filenode', extras);
   }
@@ -193,6 +198,7 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Chi
       if (sha.equals(row.sha256)) {
         cache.useFile(key, st.ctimeNs);
         ctx.stats.filesReused++;
+        ctx.stats.bytesDone += Number(st.size);
         if (logs('noise')) log.noise({ path: encodePath(e.path) }, 'metadata changed, contents the same');
         return result(e, row.cap, 'filenode', extras);
       }
