@@ -11,6 +11,7 @@ export const EXIT = {
   INCOMPLETE: 3,
   UNHEALTHY: 4,
   BUSY: 5,
+  HOOK: 6,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;
@@ -45,6 +46,13 @@ export class ConfigError extends UsageError {
 export class BusyError extends AppError {
   constructor(message: string) {
     super(message, 'busy', EXIT.BUSY);
+  }
+}
+
+/** A `hooks.before_backup` / `hooks.after_backup` command failed, timed out or could not start. */
+export class HookError extends AppError {
+  constructor(message: string) {
+    super(message, 'hook', EXIT.HOOK);
   }
 }
 

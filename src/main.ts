@@ -16,6 +16,7 @@ export const EXIT_TABLE = `Exit status:
   3    backup finished but incomplete: some entries could not be read and were skipped
   4    check found an unhealthy or unrecoverable backup
   5    busy: another lafs-backup holds the entry cache's lock
+  6    a hook failed: before_backup (nothing was backed up) or after_backup (the backup itself is done)
   130  interrupted by SIGINT (the cache is committed; rerun to finish)
   143  interrupted by SIGTERM (the cache is committed; rerun to finish)`;
 
@@ -56,6 +57,12 @@ export async function main(argv: string[]): Promise<number> {
     })
     .option('debug', { type: 'boolean', describe: 'Log at debug level', global: true })
     .option('noise', { type: 'boolean', describe: 'Log one line per path (lower than debug); caps stay redacted', global: true })
+    .option('progress', {
+      type: 'boolean',
+      describe: 'Show progress on stderr (backup, restore, check). Default: only when stderr is a terminal; --no-progress hides it',
+      global: true,
+    })
+    .completion('completion', 'Print a bash/zsh completion script (add it to ~/.bashrc or ~/.zshrc)')
     .strict()
     .demandCommand(1, 'Give a command; see --help.')
     .recommendCommands()

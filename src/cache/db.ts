@@ -118,13 +118,19 @@ export class EntryCache {
   // ---- generations ----------------------------------------------------------------------
 
   /**
-   * The generation this run writes: one more than any seen — or, with `tryResume`, the last
-   * one again when no finished backup carries it (an interrupted run).
+   * The generation a run would write now: one more than any seen — or, with `tryResume`, the
+   * last one again when no finished backup carries it (an interrupted run).
    */
-  startGeneration(tryResume: boolean, source: string): number {
+  nextGeneration(tryResume: boolean): { generation: number; resume: boolean } {
     const max = (this.stmts.maxGen.get() as { g: number | null }).g ?? 0;
     const resume = tryResume && max > 0 && !this.stmts.finished.get(max);
-    this.generation = resume ? max : max + 1;
+    return { generation: resume ? max : max + 1, resume };
+  }
+
+  /** Starts the generation this run writes (see nextGeneration). */
+  startGeneration(tryResume: boolean, source: string): number {
+    const { generation, resume } = this.nextGeneration(tryResume);
+    this.generation = generation;
     this.write(() => this.stmts.startGen.run(this.generation, Date.now() / 1000, source));
     this.commit();
     log.debug({ generation: this.generation, resumed: resume }, 'generation');

@@ -1,8 +1,18 @@
-/** `lafs-backup backup`: phase 1 builds the queue file, phase 2 uploads it, the root cap is printed. */
+/**
+ * `lafs-backup backup`: phase 1 builds the queue file, phase 2 uploads it, the root cap is
+ * printed (or the JSON summary), and the hooks run around it all.
+ *
+ * Order: configuration checks, the cache lock, before_backup, the source (a glob is resolved
+ * after the hook, which may have made the snapshot it matches), the two phases, the result
+ * (stdout, result file, lafs dir), the summary, after_backup, the lock released.
+ */
+import { basename } from 'node:path';
 import type { BackupOutcome } from '../upload/backup.js';
 import { required } from '../config/load.js';
-import { EXIT, UsageError } from '../errors.js';
+import { AppError, EXIT, HookError, InterruptedError, UsageError } from '../errors.js';
+import type { HookVars, Outcome } from '../hooks.js';
 import { log } from '../log.js';
+import { scrubCaps } from '../tahoe/caps.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 interface BackupArgs {
@@ -11,12 +21,20 @@ interface BackupArgs {
   'force-queue-rebuild'?: boolean;
   'disable-deduplication'?: boolean;
   'try-resume'?: boolean;
+  json?: boolean;
+  quiet?: boolean;
 }
 
-function summaryLine(o: BackupOutcome): string {
-  const s = o.stats;
-  const skipped = s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType + (o.scan ? o.scan.skipped.unreadable + o.scan.skipped.vanished : 0);
-  return `files ${s.filesUploaded} uploaded / ${s.filesReused} reused, directories ${s.dirsCreated} created / ${s.dirsReused} reused, ${s.bytesSent} bytes sent, ${skipped} skipped, ${(o.elapsedMs / 1000).toFixed(1)} s`;
+/** What the after hook is told about how the backup ended. */
+function outcomeOf(code: number | undefined, err: unknown): Outcome {
+  if (err instanceof HookError) return 'aborted';
+  if (err instanceof InterruptedError) return 'interrupted';
+  if (err !== undefined) return 'failed';
+  return code === EXIT.INCOMPLETE ? 'incomplete' : 'success';
+}
+
+function oneLine(err: unknown): string {
+  return scrubCaps(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
 }
 
 export default defineCommand<BackupArgs>({
@@ -29,6 +47,8 @@ export default defineCommand<BackupArgs>({
       .option('force-queue-rebuild', { alias: 'f', type: 'boolean', describe: 'Rebuild the queue file even if it could be reused' })
       .option('disable-deduplication', { type: 'boolean', describe: 'Ignore the entry cache: upload everything again' })
       .option('try-resume', { alias: 'r', type: 'boolean', describe: 'Continue the unfinished last generation instead of starting a new one' })
+      .option('json', { type: 'boolean', describe: 'Print the summary and the root cap as one JSON object on stdout (instead of the cap line and the summary line)' })
+      .option('quiet', { alias: 'q', type: 'boolean', describe: 'No summary line on stderr (warnings and errors still)' })
       .conflicts('reuse-queue', 'force-queue-rebuild')
       .conflicts('reuse-queue', 'queue-only'),
   run: async (args) => {
@@ -48,11 +68,12 @@ export default defineCommand<BackupArgs>({
     if (op.reuse_queue && args['force-queue-rebuild']) throw new UsageError('--reuse-queue and -f/--force-queue-rebuild cannot be used together');
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
     const queuePath = required(config.source.queue.path, 'source.queue.path', 'backup');
-    const { pickSource } = await import('../scan/source.js');
-    const source = pickSource(required(config.source.path, 'source.path', 'backup'));
-    const { StopRequest, queueOnly, runBackup, validateForBackup } = await import('../upload/backup.js');
+    const configured = required(config.source.path, 'source.path', 'backup');
+    const dbPath = op.queue_only ? undefined : required(config.source.entry_cache.path, 'source.entry_cache.path', 'backup');
+    const { StopRequest, validateForBackup } = await import('../upload/backup.js');
     validateForBackup(config);
-    const { readAclsAndCaps, readUserXattrs, metaTrouble } = await import('../meta/entry.js');
+    const { Progress } = await import('../progress.js');
+    const progress = Progress.create(args.progress);
 
     const stop = new StopRequest();
     const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
@@ -64,41 +85,94 @@ export default defineCommand<BackupArgs>({
     const sigterm = () => onSignal('SIGTERM');
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
+    const { runHook } = await import('../hooks.js');
+    const hookOpts = { timeoutS: config.hooks.timeout, onStop: (kill: () => void) => stop.onRequest(kill) };
+    const vars: HookVars = { source: configured, name: basename(configured) };
+    let release: (() => Promise<void>) | undefined;
+    let hooked = false;
+    let code: number | undefined;
+    let failure: unknown;
     try {
-      const plan = { config, source, queuePath, forceQueue: Boolean(args['force-queue-rebuild']), stop, readMeta: readAclsAndCaps, readXattrs: readUserXattrs };
-      let outcome: BackupOutcome;
-      if (op.queue_only) outcome = await queueOnly(plan);
-      else {
-        const dbPath = required(config.source.entry_cache.path, 'source.entry_cache.path', 'backup');
+      let cache: import('../cache/db.js').EntryCache | undefined;
+      if (dbPath) {
         const { lockCache } = await import('../cache/lock.js');
         const { EntryCache } = await import('../cache/db.js');
-        const release = await lockCache(dbPath);
-        try {
-          const cache = EntryCache.open(dbPath, { commitAfter: config.source.entry_cache.commit_after });
-          try {
-            outcome = await runBackup(plan, cache);
-          } finally {
-            cache.close();
-          }
-          if (config.destination.result.print_to_stdout) await out(outcome.cap!);
+        release = await lockCache(dbPath);
+        cache = EntryCache.open(dbPath, { commitAfter: config.source.entry_cache.commit_after });
+        vars.generation = cache.nextGeneration(op.try_resume).generation;
+      }
+      try {
+        hooked = true;
+        await runHook('before_backup', config.hooks.before_backup, vars, hookOpts);
+        if (stop.signal) throw new InterruptedError(stop.signal);
+        const { pickSource } = await import('../scan/source.js');
+        const source = pickSource(configured);
+        vars.source = source;
+        vars.name = basename(source);
+        const { queueOnly, runBackup } = await import('../upload/backup.js');
+        const { readAclsAndCaps, readUserXattrs, metaTrouble } = await import('../meta/entry.js');
+        const plan = { config, source, queuePath, forceQueue: Boolean(args['force-queue-rebuild']), stop, readMeta: readAclsAndCaps, readXattrs: readUserXattrs, progress };
+        const outcome: BackupOutcome = cache ? await runBackup(plan, cache) : await queueOnly(plan);
+        cache?.close();
+        cache = undefined;
+        progress?.end();
+        // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
+        if (metaTrouble.count > 0) outcome.incomplete = true;
+        vars.cap = outcome.cap;
+        const { backupSummary, summaryLine } = await import('../upload/summary.js');
+        const summary = backupSummary(outcome, { name: vars.name, source, queuePath });
+        if (args.json) await out(JSON.stringify(summary));
+        else if (outcome.cap && config.destination.result.print_to_stdout) await out(outcome.cap);
+        if (outcome.cap) {
           const { deliver } = await import('../upload/result.js');
           const { clientFor } = await import('../upload/backup.js');
           const client = clientFor(config);
           try {
-            await deliver(config, client, source, outcome.cap!);
+            await deliver(config, client, source, outcome.cap);
           } finally {
             await client.close();
           }
-        } finally {
-          await release();
         }
+        if (!args.json && !args.quiet) process.stderr.write(`lafs-backup: ${summaryLine(summary)}\n`);
+        code = outcome.incomplete ? EXIT.INCOMPLETE : EXIT.OK;
+        return code;
+      } finally {
+        cache?.close();
       }
-      log.info({ generation: outcome.generation }, summaryLine(outcome));
-      // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
-      return outcome.incomplete || metaTrouble.count > 0 ? EXIT.INCOMPLETE : EXIT.OK;
+    } catch (e) {
+      failure = e;
+      throw e;
     } finally {
-      process.off('SIGINT', sigint);
-      process.off('SIGTERM', sigterm);
+      progress?.end();
+      try {
+        if (hooked) await afterHook(config.hooks.after_backup, vars, code, failure, hookOpts, runHook);
+      } finally {
+        process.off('SIGINT', sigint);
+        process.off('SIGTERM', sigterm);
+        await release?.();
+      }
     }
   },
 });
+
+/**
+ * Runs after_backup however the backup ended. Its failure is the command's error only when the
+ * backup itself went well; otherwise the backup's own error stays the one reported.
+ */
+async function afterHook(
+  command: import('../hooks.js').HookCommand,
+  vars: HookVars,
+  code: number | undefined,
+  failure: unknown,
+  opts: Parameters<typeof import('../hooks.js').runHook>[3],
+  runHook: typeof import('../hooks.js').runHook,
+): Promise<void> {
+  const outcome = outcomeOf(code, failure);
+  const exitCode = failure === undefined ? code : failure instanceof AppError ? failure.exitCode : EXIT.FAILURE;
+  try {
+    await runHook('after_backup', command, { ...vars, cap: failure === undefined ? vars.cap : undefined, outcome, exitCode, error: failure === undefined ? undefined : oneLine(failure) }, opts);
+  } catch (e) {
+    if (failure === undefined) throw e;
+    log.warn(oneLine(e));
+  }
+}

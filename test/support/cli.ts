@@ -73,3 +73,10 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 20_000)
     });
   });
 }
+
+const SUMMARY = /^lafs-backup: (backup "[^"\n]*" generation \d+ (done|INCOMPLETE) in [\d.]+ s: |queue "[^"\n]*" written in [\d.]+ s: ).*\n?/m;
+
+/** stderr without the one summary line a backup ends with: what is left are warnings and errors. */
+export function withoutSummary(stderr: string): string {
+  return stderr.replace(SUMMARY, '');
+}

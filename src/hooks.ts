@@ -1,0 +1,91 @@
+/**
+ * `hooks.before_backup` / `hooks.after_backup`: commands run around a backup (stop a service
+ * or dump a database before the copy; restart it, or ship the result, after).
+ *
+ * A list is an argv and runs without a shell; a string is how you ask for one, and runs with
+ * `/bin/sh -c`. The hook's stdout and stderr both go to our stderr, so stdout keeps holding
+ * only the cap or the JSON summary. What the hook needs to know arrives in LAFS_BACKUP_*
+ * environment variables. A hook that runs longer than `hooks.timeout` gets SIGTERM, then
+ * SIGKILL five seconds later; a stop request (SIGINT/SIGTERM to us) is passed on to it.
+ *
+ * Messages name the hook and the program, never the whole command line (it may hold a
+ * password) and never a cap.
+ */
+import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { HookError } from './errors.js';
+import { log } from './log.js';
+
+export type HookCommand = string | string[] | null;
+export type HookName = 'before_backup' | 'after_backup';
+
+/** How a backup ended, as the after hook is told (LAFS_BACKUP_OUTCOME). */
+export type Outcome = 'success' | 'incomplete' | 'failed' | 'interrupted' | 'aborted';
+
+export interface HookVars {
+  source: string;
+  name: string;
+  generation?: number;
+  outcome?: Outcome;
+  exitCode?: number;
+  /** The root cap, for an after hook of a backup that produced one. A secret. */
+  cap?: string;
+  /** The one-line error of a failed backup (caps already redacted). */
+  error?: string;
+}
+
+export function hookEnv(hook: HookName, v: HookVars): Record<string, string> {
+  const env: Record<string, string> = { LAFS_BACKUP_HOOK: hook, LAFS_BACKUP_SOURCE: v.source, LAFS_BACKUP_NAME: v.name, LAFS_BACKUP_GENERATION: v.generation === undefined ? '' : String(v.generation) };
+  if (v.outcome) env.LAFS_BACKUP_OUTCOME = v.outcome;
+  if (v.exitCode !== undefined) env.LAFS_BACKUP_EXIT_CODE = String(v.exitCode);
+  if (v.cap) env.LAFS_BACKUP_CAP = v.cap;
+  if (v.error) env.LAFS_BACKUP_ERROR = v.error;
+  return env;
+}
+
+function argvOf(command: string | string[]): { file: string; args: string[]; shown: string } {
+  if (typeof command === 'string') return { file: '/bin/sh', args: ['-c', command], shown: 'sh -c' };
+  return { file: command[0]!, args: command.slice(1), shown: basename(command[0]!) };
+}
+
+const KILL_GRACE_MS = 5000;
+
+/**
+ * Runs a hook and waits for it. Resolves when it exits 0 (or there is none); throws a
+ * HookError naming the hook, the program and what went wrong otherwise.
+ */
+export function runHook(hook: HookName, command: HookCommand, vars: HookVars, opts: { timeoutS: number; onStop?: (kill: () => void) => void }): Promise<void> {
+  if (command === null || (Array.isArray(command) && command.length === 0)) return Promise.resolve();
+  const { file, args, shown } = argvOf(command);
+  const what = `hooks.${hook} (${shown})`;
+  log.debug({ hook, program: shown }, 'running hook');
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 2, 2], env: { ...process.env, ...hookEnv(hook, vars) } });
+    let timedOut = false;
+    let killer: NodeJS.Timeout | undefined;
+    const terminate = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      killer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      terminate();
+    }, opts.timeoutS * 1000);
+    opts.onStop?.(terminate);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      clearTimeout(killer);
+      const why = e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.code ?? e.message;
+      reject(new HookError(`${what} could not be started: ${why}`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(killer);
+      if (timedOut) reject(new HookError(`${what} ran longer than hooks.timeout (${opts.timeoutS} s) and was stopped`));
+      else if (code === 0) resolve();
+      else if (code !== null) reject(new HookError(`${what} exited with code ${code}`));
+      else reject(new HookError(`${what} was killed by ${signal}`));
+    });
+  });
+}

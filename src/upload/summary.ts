@@ -1,0 +1,71 @@
+/**
+ * What a backup did, as one JSON object (`backup --json`, on stdout) or one line (stderr, at
+ * the default level). The JSON shape is documented in the README and kept stable: fields may
+ * be added, never renamed or removed.
+ */
+import { formatBytes } from '../progress.js';
+import type { BackupOutcome } from './backup.js';
+
+export interface BackupSummary {
+  outcome: 'success' | 'incomplete';
+  name: string;
+  source: string;
+  /** Null for --queue-only. */
+  generation: number | null;
+  /** The root cap; null for --queue-only. A secret. */
+  cap: string | null;
+  queue: { path: string; rebuilt: boolean; entries: number | null };
+  files: { uploaded: number; reused: number; not_cached: number };
+  symlinks: { uploaded: number; reused: number };
+  directories: { created: number; reused: number };
+  bytes: { read: number; sent: number; xz_in: number; xz_out: number; xz_saved: number };
+  skipped: { unreadable: number; vanished: number; changed_type: number; special: number; excluded: number };
+  elapsed_seconds: number;
+}
+
+export function backupSummary(o: BackupOutcome, ctx: { name: string; source: string; queuePath: string }): BackupSummary {
+  const s = o.stats;
+  const scan = o.scan?.skipped;
+  return {
+    outcome: o.incomplete ? 'incomplete' : 'success',
+    name: ctx.name,
+    source: ctx.source,
+    generation: o.generation ?? null,
+    cap: o.cap ?? null,
+    queue: { path: ctx.queuePath, rebuilt: o.scan !== undefined, entries: o.scan?.entries ?? null },
+    files: { uploaded: s.filesUploaded, reused: s.filesReused, not_cached: s.notCached },
+    symlinks: { uploaded: s.symlinksUploaded, reused: s.symlinksReused },
+    directories: { created: s.dirsCreated, reused: s.dirsReused },
+    bytes: { read: s.bytesRead, sent: s.bytesSent, xz_in: s.xzIn, xz_out: s.xzOut, xz_saved: Math.max(0, s.xzIn - s.xzOut) },
+    skipped: {
+      unreadable: (scan?.unreadable ?? 0) + s.skipped.unreadable,
+      vanished: (scan?.vanished ?? 0) + s.skipped.vanished,
+      changed_type: s.skipped.changedType,
+      special: scan?.special ?? 0,
+      excluded: scan?.excluded ?? 0,
+    },
+    elapsed_seconds: Math.round(o.elapsedMs) / 1000,
+  };
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The one-line form. */
+export function summaryLine(j: BackupSummary): string {
+  const { skipped: k } = j;
+  const reasons = [`${k.unreadable} unreadable`, `${k.vanished} vanished`, `${k.changed_type} changed type`, plural(k.special, 'special file')].filter((r) => !r.startsWith('0 '));
+  const skippedN = k.unreadable + k.vanished + k.changed_type + k.special;
+  const secs = `${j.elapsed_seconds.toFixed(1)} s`;
+  const excluded = k.excluded ? `, ${k.excluded} excluded by filters` : '';
+  const skipped = skippedN ? `; ${plural(skippedN, 'entry', 'entries')} skipped (${reasons.join(', ')})` : '';
+  if (j.cap === null) {
+    return `queue ${JSON.stringify(j.queue.path)} written in ${secs}: ${plural(j.queue.entries ?? 0, 'entry', 'entries')}${excluded}${skipped}`;
+  }
+  const xz = j.bytes.xz_in ? ` (xz saved ${formatBytes(j.bytes.xz_saved)}, ${Math.round((100 * j.bytes.xz_saved) / j.bytes.xz_in)}%)` : '';
+  const links = j.symlinks.uploaded + j.symlinks.reused ? `; symlinks ${j.symlinks.uploaded} uploaded / ${j.symlinks.reused} reused` : '';
+  return (
+    `backup ${JSON.stringify(j.name)} generation ${j.generation} ${j.outcome === 'success' ? 'done' : 'INCOMPLETE'} in ${secs}: ` +
+    `files ${j.files.uploaded} uploaded / ${j.files.reused} reused${links}; directories ${j.directories.created} created / ${j.directories.reused} reused; ` +
+    `${formatBytes(j.bytes.read)} read, ${formatBytes(j.bytes.sent)} sent${xz}${skipped}${excluded}`
+  );
+}
