@@ -6,14 +6,15 @@
  * and a cap, where one must be mentioned, by `redact(cap)`.
  */
 import { readFileSync } from 'node:fs';
-import { pipeline, Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { log, logs } from '../log.js';
 import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
-import { codeForStatus, TahoeError } from './errors.js';
+import { codeForStatus, TahoeError, toTahoeError } from './errors.js';
 import { parseNodeJson } from './nodejson.js';
 import { ndjsonUnits } from './ndjson.js';
+import { UploadGuard } from './upload-guard.js';
 import type { ChildEntry, NodeInfo, StreamUnit } from './types.js';
 
 export interface RetryPolicy {
@@ -297,94 +298,6 @@ async function gatewayReason(res: Dispatcher.ResponseData): Promise<string> {
   line = scrubCaps(line.trim()).replace(/\s+/g, ' ');
   if (line.length > 200) line = `${line.slice(0, 197)}...`;
   return line ? `: ${line}` : '';
-}
-
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-]);
-
-/** The gateway-side failure `err` stands for, or undefined when it is a local one. */
-function toTahoeError(op: string, err: unknown): TahoeError | undefined {
-  if (err instanceof TahoeError) return err;
-  const code = (err as { code?: string })?.code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new TahoeError(op, 'timeout', 'the gateway stopped answering (time limit reached)', undefined, err);
-  }
-  if (code && NET_CODES.has(code)) {
-    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${code})`, undefined, err);
-  }
-  const cause = (err as { cause?: { code?: string } })?.cause;
-  if (cause?.code && NET_CODES.has(cause.code)) {
-    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${cause.code})`, undefined, err);
-  }
-  if ((err as Error)?.name === 'AbortError') return new TahoeError(op, 'timeout', 'aborted', undefined, err);
-  return undefined;
-}
-
-/**
- * Time limits for an upload: the body must keep moving (no stall longer than the limit),
- * and once it is all sent the gateway must answer within the limit.
- */
-class UploadGuard {
-  private timer: NodeJS.Timeout;
-  timedOut = false;
-  private finished = false;
-
-  constructor(
-    private readonly limitMs: number,
-    private readonly ctl: AbortController,
-  ) {
-    this.timer = setTimeout(() => this.fire(), limitMs);
-  }
-
-  /** Passes the body through, noting progress; errors of the source reach the request. */
-  watch(body: Readable): Readable {
-    const timer = this.timer;
-    const meter = new Transform({
-      transform(chunk, _enc, cb) {
-        timer.refresh();
-        cb(null, chunk);
-      },
-      flush: (cb) => {
-        this.bodyDone();
-        cb();
-      },
-    });
-    return pipeline(body, meter, () => {});
-  }
-
-  bodyDone(): void {
-    this.finished = true;
-    this.timer.refresh();
-  }
-
-  reason(): string {
-    const secs = Math.round(this.limitMs / 1000);
-    return this.finished
-      ? `the gateway did not answer within ${secs} s of the end of the upload`
-      : `the upload stalled for ${secs} s`;
-  }
-
-  private fire(): void {
-    this.timedOut = true;
-    this.ctl.abort(new Error('upload time limit'));
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
 }
 
 /** Encodes `CAP/seg/seg` for a URL path: the cap as-is (it is URL-safe), names encoded. */

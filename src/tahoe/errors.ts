@@ -40,3 +40,37 @@ export function codeForStatus(status: number): TahoeErrorCode {
   if (status >= 500) return 'unavailable';
   return 'gateway-error';
 }
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** The gateway-side failure `err` stands for, or undefined when it is a local one. */
+export function toTahoeError(op: string, err: unknown): TahoeError | undefined {
+  if (err instanceof TahoeError) return err;
+  const code = (err as { code?: string })?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new TahoeError(op, 'timeout', 'the gateway stopped answering (time limit reached)', undefined, err);
+  }
+  if (code && NET_CODES.has(code)) {
+    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${code})`, undefined, err);
+  }
+  const cause = (err as { cause?: { code?: string } })?.cause;
+  if (cause?.code && NET_CODES.has(cause.code)) {
+    return new TahoeError(op, 'unavailable', `cannot reach the gateway (${cause.code})`, undefined, err);
+  }
+  if ((err as Error)?.name === 'AbortError') return new TahoeError(op, 'timeout', 'aborted', undefined, err);
+  return undefined;
+}
