@@ -13,7 +13,7 @@ export const EXIT_TABLE = `Exit status:
   0    success
   1    failure (gateway unreachable after retries, disk error, …); nothing cached is lost
   2    usage or configuration error (bad flag, key, value, regex, cap argument)
-  3    backup finished but incomplete: some entries could not be read and were skipped
+  3    finished but incomplete: some entries could not be read (backup) or written (restore) and were skipped
   4    check found an unhealthy or unrecoverable backup
   5    busy: another lafs-backup holds the entry cache's lock
   6    a hook failed: before_backup (nothing was backed up) or after_backup (the backup itself is done)
