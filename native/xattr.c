@@ -82,6 +82,16 @@ static char *c_string(napi_env env, napi_value v, const char *what) {
   return s;
 }
 
+/* The path and attribute name arguments, as C strings the caller frees; false (with a JS
+ * exception pending) when either is not acceptable. */
+static bool path_and_name(napi_env env, napi_value *argv, char **path, char **name) {
+  *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
+  if (!*path) return false;
+  *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!*name) { free(*path); return false; }
+  return true;
+}
+
 static napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   napi_status st = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -133,10 +143,8 @@ static napi_value List(napi_env env, napi_callback_info info) {
 static napi_value Get(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (args(env, info, 2, argv) != napi_ok) return NULL;
-  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
-  if (!path) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
-  if (!name) { free(path); return NULL; }
+  char *path, *name;
+  if (!path_and_name(env, argv, &path, &name)) return NULL;
   char *buf = NULL;
   ssize_t n;
   for (;;) {
@@ -182,10 +190,8 @@ static napi_value Set(napi_env env, napi_callback_info info) {
   void *value;
   size_t len;
   napi_get_buffer_info(env, argv[2], &value, &len);
-  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
-  if (!path) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
-  if (!name) { free(path); return NULL; }
+  char *path, *name;
+  if (!path_and_name(env, argv, &path, &name)) return NULL;
   int r = lsetxattr(path, name, value, len, flags);
   int e = errno;
   free(path);
@@ -197,10 +203,8 @@ static napi_value Set(napi_env env, napi_callback_info info) {
 static napi_value Remove(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (args(env, info, 2, argv) != napi_ok) return NULL;
-  char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
-  if (!path) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
-  if (!name) { free(path); return NULL; }
+  char *path, *name;
+  if (!path_and_name(env, argv, &path, &name)) return NULL;
   int r = lremovexattr(path, name);
   int e = errno;
   free(path);

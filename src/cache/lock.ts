@@ -11,21 +11,13 @@ import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { AppError, BusyError, describeErrno } from '../errors.js';
 import { log } from '../log.js';
+import { processAlive } from '../pids.js';
 
 export type Release = () => Promise<void>;
 
 interface Owner {
   pid: number;
   host: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
 }
 
 function readOwner(ownerFile: string): string | undefined {
@@ -65,7 +57,7 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
       if ((e as { code?: string }).code !== 'ELOCKED') throw new AppError(`cannot lock the entry cache ${dbPath} (lock ${lockDir}): ${describeErrno(e)}`);
       const text = readOwner(ownerFile);
       const owner = text ? (JSON.parse(text) as Owner) : undefined;
-      if (attempt === 0 && owner && owner.host === hostname() && !alive(owner.pid) && readOwner(ownerFile) === text) {
+      if (attempt === 0 && owner && owner.host === hostname() && !processAlive(owner.pid) && readOwner(ownerFile) === text) {
         log.warn({ pid: owner.pid }, `removing a stale lock of the entry cache left by process ${owner.pid}, which is gone`);
         rmSync(lockDir, { recursive: true, force: true });
         rmSync(ownerFile, { force: true });

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { AppError, describeErrno, EXIT } from '../errors.js';
 import { writeFully } from '../fsutil.js';
 import { decodePath, encodePath, formatLine, parseLine, QueueFormatError, type QueueEntry } from './queue-codec.js';
+import { processAlive } from '../pids.js';
 
 const MAGIC = '# lafs-backup queue v1';
 
@@ -61,15 +62,6 @@ export interface WriteResult {
   bytes: number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-}
-
 /** Removes temporary queue files left by writers that were killed (their pid is gone). */
 async function removeStaleTemps(path: string): Promise<void> {
   const prefix = `${basename(path)}.tmp-`;
@@ -81,7 +73,7 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
   for (const n of names) {
     const pid = n.startsWith(prefix) ? Number(n.slice(prefix.length)) : NaN;
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) await unlink(join(dirname(path), n)).catch(() => {});
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await unlink(join(dirname(path), n)).catch(() => {});
   }
 }
 
