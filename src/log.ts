@@ -104,6 +104,11 @@ export function setStderrInterlude(interlude: ScrubbingDestination['interlude'])
   destination.interlude = interlude;
 }
 
+/** A message made fit for one line of stderr: caps redacted, line breaks folded. */
+export function oneLine(text: string): string {
+  return scrubCaps(text).replace(/\s*\n\s*/g, ' ').trim();
+}
+
 /** True when lines at `level` are written (to skip building costly per-path messages). */
 export function logs(level: LogLevel): boolean {
   return log.isLevelEnabled(level);

@@ -6,7 +6,7 @@ import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/common.js';
 import { AppError, EXIT } from './errors.js';
-import { log } from './log.js';
+import { log, oneLine } from './log.js';
 import { scrubCaps } from './tahoe/caps.js';
 
 export const EXIT_TABLE = `Exit status:
@@ -19,10 +19,6 @@ export const EXIT_TABLE = `Exit status:
   6    a hook failed: before_backup (nothing was backed up) or after_backup (the backup itself is done)
   130  interrupted by SIGINT (the cache is committed; rerun to finish)
   143  interrupted by SIGTERM (the cache is committed; rerun to finish)`;
-
-function oneLine(text: string): string {
-  return scrubCaps(text).replace(/\s*\n\s*/g, ' ').trim();
-}
 
 export function report(err: unknown): number {
   if (err instanceof AppError) {

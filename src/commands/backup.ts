@@ -7,12 +7,12 @@
  * (stdout, result file, lafs dir), the summary, after_backup, the lock released.
  */
 import { basename } from 'node:path';
+import type { EntryCache } from '../cache/db.js';
 import type { BackupOutcome } from '../upload/backup.js';
 import { required } from '../config/load.js';
 import { AppError, EXIT, HookError, InterruptedError, UsageError } from '../errors.js';
-import type { HookVars, Outcome } from '../hooks.js';
-import { log } from '../log.js';
-import { scrubCaps } from '../tahoe/caps.js';
+import type { HookCommand, HookVars, Outcome, runHook as RunHook } from '../hooks.js';
+import { log, oneLine } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 interface BackupArgs {
@@ -25,6 +25,8 @@ interface BackupArgs {
   quiet?: boolean;
 }
 
+type HookOptions = Parameters<typeof RunHook>[3];
+
 /** What the after hook is told about how the backup ended. */
 function outcomeOf(code: number | undefined, err: unknown): Outcome {
   if (err instanceof HookError) return 'aborted';
@@ -33,9 +35,6 @@ function outcomeOf(code: number | undefined, err: unknown): Outcome {
   return code === EXIT.INCOMPLETE ? 'incomplete' : 'success';
 }
 
-function oneLine(err: unknown): string {
-  return scrubCaps(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
-}
 
 export default defineCommand<BackupArgs>({
   command: 'backup',
@@ -86,14 +85,14 @@ export default defineCommand<BackupArgs>({
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
     const { runHook } = await import('../hooks.js');
-    const hookOpts = { timeoutS: config.hooks.timeout, onStop: (kill: () => void) => stop.onRequest(kill) };
+    const hookOpts: HookOptions = { timeoutS: config.hooks.timeout, onStop: (kill) => stop.onRequest(kill) };
     const vars: HookVars = { source: configured, name: basename(configured) };
     let release: (() => Promise<void>) | undefined;
     let hooked = false;
     let code: number | undefined;
     let failure: unknown;
     try {
-      let cache: import('../cache/db.js').EntryCache | undefined;
+      let cache: EntryCache | undefined;
       if (dbPath) {
         const { lockCache } = await import('../cache/lock.js');
         const { EntryCache } = await import('../cache/db.js');
@@ -159,20 +158,13 @@ export default defineCommand<BackupArgs>({
  * Runs after_backup however the backup ended. Its failure is the command's error only when the
  * backup itself went well; otherwise the backup's own error stays the one reported.
  */
-async function afterHook(
-  command: import('../hooks.js').HookCommand,
-  vars: HookVars,
-  code: number | undefined,
-  failure: unknown,
-  opts: Parameters<typeof import('../hooks.js').runHook>[3],
-  runHook: typeof import('../hooks.js').runHook,
-): Promise<void> {
+async function afterHook(command: HookCommand, vars: HookVars, code: number | undefined, failure: unknown, opts: HookOptions, runHook: typeof RunHook): Promise<void> {
   const outcome = outcomeOf(code, failure);
   const exitCode = failure === undefined ? code : failure instanceof AppError ? failure.exitCode : EXIT.FAILURE;
   try {
-    await runHook('after_backup', command, { ...vars, cap: failure === undefined ? vars.cap : undefined, outcome, exitCode, error: failure === undefined ? undefined : oneLine(failure) }, opts);
+    await runHook('after_backup', command, { ...vars, cap: failure === undefined ? vars.cap : undefined, outcome, exitCode, error: failure === undefined ? undefined : oneLine(failure instanceof Error ? failure.message : String(failure)) }, opts);
   } catch (e) {
     if (failure === undefined) throw e;
-    log.warn(oneLine(e));
+    log.warn(oneLine((e as Error).message));
   }
 }
