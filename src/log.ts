@@ -22,22 +22,20 @@ class ScrubbingDestination {
   sink: Sink = { fd: 2, own: false };
   /** Tests: sees each line before scrubbing, to prove the code never emits a cap at all. */
   audit?: (raw: string) => void;
-  /** A progress line on stderr: cleared before a log line is written there, redrawn after. */
-  interlude?: { before(): void; after(): void };
+  /** Clears a progress line on stderr before a log line is written there (it redraws itself). */
+  clearProgress?: () => void;
 
   write(line: string): void {
     this.audit?.(line);
     const out = scrubCaps(this.format === 'json' ? line : toText(line));
     if (typeof this.sink === 'function') this.sink(out);
     else {
-      const interlude = this.sink.fd === 2 ? this.interlude : undefined;
-      interlude?.before();
+      if (this.sink.fd === 2) this.clearProgress?.();
       try {
         writeFullySync(this.sink.fd, out);
       } catch {
         // A log line that cannot be written (closed pipe, full disk) must not end the backup.
       }
-      interlude?.after();
     }
   }
 }
@@ -100,8 +98,8 @@ export function configureLogging(opts: LoggingOptions): void {
 }
 
 /** Lets a progress display on stderr step aside for log lines written there. */
-export function setStderrInterlude(interlude: ScrubbingDestination['interlude']): void {
-  destination.interlude = interlude;
+export function onStderrLine(clearProgress: (() => void) | undefined): void {
+  destination.clearProgress = clearProgress;
 }
 
 /** A message made fit for one line of stderr: caps redacted, line breaks folded. */

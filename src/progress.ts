@@ -9,7 +9,7 @@
  * line says. Counters are read when the line is drawn, so the work itself only bumps numbers.
  */
 import cliProgress from 'cli-progress';
-import { setStderrInterlude } from './log.js';
+import { onStderrLine } from './log.js';
 
 export interface Counts {
   /** Entries or objects done. */
@@ -159,13 +159,28 @@ export class Progress {
       notTTYSchedule: 5000,
     });
     this.bar.start(1, 0);
-    setStderrInterlude(tty ? { before: () => this.stream.write('\r\x1b[2K'), after: () => {} } : undefined);
+    onStderrLine(tty ? () => this.clearLine() : undefined);
   }
 
   /** Writes a line to stderr without garbling the progress line (it is redrawn after). */
   aside(line: string): void {
-    if (this.bar && this.stream.isTTY) this.stream.write('\r\x1b[2K');
+    this.clearLine();
     this.stream.write(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /**
+   * Runs `count` (which bumps `seen.objects` as it goes) under a "counting" line, for totals
+   * that must be learnt before the work starts; a failed count gives no totals.
+   */
+  async counting<T>(label: string, unit: string, count: (seen: { objects: number }) => Promise<T>): Promise<T | undefined> {
+    const seen = { objects: 0 };
+    this.phase({ label, unit, read: () => ({ objects: seen.objects, bytes: 0 }) });
+    return count(seen).catch(() => undefined);
+  }
+
+  /** Clears the drawn line (a terminal only), so a line of text can be written in its place. */
+  private clearLine(): void {
+    if (this.bar && this.stream.isTTY) this.stream.write('\r\x1b[2K');
   }
 
   /** Updates the totals of the current phase (they may be learnt after it started). */
@@ -176,7 +191,7 @@ export class Progress {
   /** Ends the current phase: the line is cleared on a terminal. */
   end(): void {
     if (!this.bar) return;
-    setStderrInterlude(undefined);
+    onStderrLine(undefined);
     this.bar.stop();
     this.bar = undefined;
     this.spec = undefined;

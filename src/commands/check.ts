@@ -80,10 +80,8 @@ export default defineCommand<CheckArgs>({
         if (progress) {
           // Totals from a manifest (directory reads only, cheap beside the deep-check itself).
           const label = `${JSON.stringify(target.name)} (${i + 1}/${targets.length})`;
-          const seen = { objects: 0 };
-          progress.phase({ label: `counting ${label}`, unit: 'nodes', read: () => ({ objects: seen.objects, bytes: 0 }) });
           const { treeTotals } = await import('../browse/tree.js');
-          const totals = await treeTotals(client, target.cap, seen).catch(() => undefined);
+          const totals = await progress.counting(`counting ${label}`, 'nodes', (seen) => treeTotals(client, target.cap, seen));
           progress.phase({ label: `checking ${label}`, unit: 'nodes', totals, read: () => live });
         }
         const outcome = await checkBackup(client, target, {

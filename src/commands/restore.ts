@@ -60,10 +60,8 @@ export default defineCommand<RestoreArgs>({
       if (!progress) return;
       let totals: { objects: number; bytes: number } | undefined = { objects: 1, bytes: single.size ?? 0 };
       if (dircap) {
-        const seen = { objects: 0 };
-        progress.phase({ label: 'counting', unit: 'entries', read: () => ({ objects: seen.objects, bytes: 0 }) });
         const { treeTotals } = await import('../browse/tree.js');
-        totals = await treeTotals(client, dircap, seen);
+        totals = await progress.counting('counting', 'entries', (seen) => treeTotals(client, dircap, seen));
         // The manifest lists the directory itself; restoring into DEST does not count it.
         if (totals && !rootCounted) totals.objects -= 1;
       }

@@ -49,6 +49,16 @@ export interface RestoreReport {
 
 const SLASH = Buffer.from('/');
 
+/** A pass-through stream that tells `add` the size of each chunk. */
+function tap(add: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      add(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
 class Restorer {
   readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
   private readonly limiter: Limiter;
@@ -133,27 +143,10 @@ class Restorer {
     const counts = this.o.counts;
     try {
       const body = await this.o.client.download(cap);
-      const stages: NodeJS.ReadWriteStream[] = [];
       // Progress counts what came down the wire (stored sizes are what the totals know).
-      if (counts) {
-        stages.push(
-          new Transform({
-            transform(chunk: Buffer, _enc, cb) {
-              counts.bytes += chunk.length;
-              cb(null, chunk);
-            },
-          }),
-        );
-      }
+      const stages: NodeJS.ReadWriteStream[] = counts ? [tap((n) => (counts.bytes += n))] : [];
       if (entry.enc === 'xz') stages.push(createUnxz());
-      stages.push(
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            bytes += chunk.length;
-            cb(null, chunk);
-          },
-        }),
-      );
+      stages.push(tap((n) => (bytes += n)));
       // The write stream owns the handle and closes it when done (with autoClose off it would
       // never emit 'close', and the pipeline would never settle).
       await pipeline([body, ...stages, fh.createWriteStream()]);
