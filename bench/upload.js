@@ -58,16 +58,14 @@ async function bigFile(url) {
   // Steady state, without process start-up on either side: our upload path vs a raw PUT, both
   // warm in this process.
   const { loadConfig } = await import('../dist/config/load.js');
-  const { EntryCache } = await import('../dist/cache/db.js');
-  const { runBackup, StopRequest } = await import('../dist/upload/backup.js');
+  const { runBackup } = await import('../dist/backup/run.js');
   const oursWarm = await medianRun(3, async () => {
     fresh(dir);
     const config = loadConfig({ files: [cfg] });
-    const cache = EntryCache.open(join(dir, 'cache.db'));
+    config.destination.result.print_to_stdout = false;
     const t = process.hrtime.bigint();
-    await runBackup({ config, source: src, queuePath: join(dir, 'queue.txt'), forceQueue: false, stop: new StopRequest() }, cache);
+    await runBackup({ config, forceQueue: false });
     const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-    cache.close();
     return { seconds };
   });
   const rawWarm = await medianRun(3, async () => {

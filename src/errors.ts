@@ -63,6 +63,49 @@ export class InterruptedError extends AppError {
   }
 }
 
+/**
+ * Reading one source entry failed (EACCES, ENOENT, EIO, ELOOP… on that entry itself). Raised
+ * only where the source is read, so a backup skips that entry (exit 3) and nothing else is
+ * ever mistaken for it: a gateway or cache failure has its own type and ends the run.
+ */
+export class SourceError extends AppError {
+  constructor(
+    readonly path: string,
+    readonly errno: string | undefined,
+    cause: unknown,
+  ) {
+    super(`cannot read ${path}: ${describeErrno(cause)}`, 'source', EXIT.INCOMPLETE, { cause });
+  }
+}
+
+/** A failed system call (Node's SystemError: it names the call). Anything else is a bug. */
+function isSystemError(e: unknown): e is Error & { code: string; syscall: string } {
+  return e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';
+}
+
+/** Types the failure of a read of the source entry `path`: a failed system call is a SourceError. */
+export function sourceError(path: string, e: unknown): unknown {
+  return isSystemError(e) ? new SourceError(path, e.code, e) : e;
+}
+
+/** Runs a read of the source entry `path`; a failed system call becomes a SourceError. */
+export function fromSource<T>(path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    throw sourceError(path, e);
+  }
+}
+
+/** The async form of fromSource. */
+export async function fromSourceAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    throw sourceError(path, e);
+  }
+}
+
 /** A Node system error's code (ENOENT, EACCES, …), if it has one. */
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {

@@ -54,7 +54,7 @@ const KILL_GRACE_MS = 5000;
  * Runs a hook and waits for it. Resolves when it exits 0 (or there is none); throws a
  * HookError naming the hook, the program and what went wrong otherwise.
  */
-export function runHook(hook: HookName, command: HookCommand, vars: HookVars, opts: { timeoutS: number; onStop?: (kill: () => void) => void }): Promise<void> {
+export function runHook(hook: HookName, command: HookCommand, vars: HookVars, opts: { timeoutS: number; signal?: AbortSignal }): Promise<void> {
   if (command === null || (Array.isArray(command) && command.length === 0)) return Promise.resolve();
   const { file, args, shown } = argvOf(command);
   const what = `hooks.${hook} (${shown})`;
@@ -72,7 +72,9 @@ export function runHook(hook: HookName, command: HookCommand, vars: HookVars, op
       timedOut = true;
       terminate();
     }, opts.timeoutS * 1000);
-    opts.onStop?.(terminate);
+    // The run stopping (SIGINT/SIGTERM) stops its hook too.
+    if (opts.signal?.aborted) terminate();
+    else opts.signal?.addEventListener('abort', terminate, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       clearTimeout(killer);
@@ -80,6 +82,7 @@ export function runHook(hook: HookName, command: HookCommand, vars: HookVars, op
       reject(new HookError(`${what} could not be started: ${why}`));
     });
     child.on('exit', (code, signal) => {
+      opts.signal?.removeEventListener('abort', terminate);
       clearTimeout(timer);
       clearTimeout(killer);
       if (timedOut) reject(new HookError(`${what} ran longer than hooks.timeout (${opts.timeoutS} s) and was stopped`));

@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { readAclsAndCaps, readUserXattrs } from '../meta/entry.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { childName } from '../upload/meta.js';
-import { createUnxz } from '../upload/encoder.js';
+import { childName } from '../core/entry.js';
+import { createUnxz } from '../core/xz.js';
 import { interpret, type EntryInfo } from './entry.js';
 import { byNameBytes } from './tree.js';
 

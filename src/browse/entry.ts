@@ -4,11 +4,12 @@
  * (st_mode, st_uid, st_gid as numbers, mtime as a float). Values that are not what they should
  * be are ignored, never trusted: a directory may be hostile or corrupted.
  */
+import type { EntryKind } from '../core/entry.js';
+import { S_IFDIR, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { AppError } from '../errors.js';
 import type { Metadata } from '../tahoe/types.js';
 import type { BackupNode } from './tree.js';
 
-export type EntryKind = 'file' | 'dir' | 'symlink';
 
 export interface EntryInfo {
   kind: EntryKind;
@@ -24,7 +25,6 @@ export interface EntryInfo {
   xattrs?: Record<string, string>;
 }
 
-const S_IFMT = 0o170000;
 
 function int(v: unknown, radix = 10): number | undefined {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
@@ -66,7 +66,7 @@ export function interpret(node: BackupNode, parent: string): EntryInfo {
   if (mode !== undefined && kind !== 'symlink') {
     const type = mode & S_IFMT;
     // Keep the permission bits; the type comes from the node itself.
-    if (type === 0 || type === (kind === 'dir' ? 0o040000 : 0o100000)) info.mode = mode & 0o7777;
+    if (type === 0 || type === (kind === 'dir' ? S_IFDIR : S_IFREG)) info.mode = mode & 0o7777;
   }
   info.uid = int(m.uid) ?? int(m.st_uid);
   info.gid = int(m.gid) ?? int(m.st_gid);

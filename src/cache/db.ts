@@ -16,6 +16,8 @@ import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AppError, describeErrno, errnoCode, EXIT } from '../errors.js';
 import { log } from '../log.js';
+import type { EntryKind } from '../core/entry.js';
+import { keyPath } from './keys.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export class CacheError extends AppError {
@@ -24,13 +26,27 @@ export class CacheError extends AppError {
   }
 }
 
-export type EntryKind = 'file' | 'symlink' | 'dir';
 const KIND_CODE: Record<EntryKind, number> = { file: 0, symlink: 1, dir: 2 };
 
-export interface FileRow {
+interface FileRow {
   cap: string;
   ctimeNs: string | null;
   sha256: Buffer | null;
+}
+
+/**
+ * What to do with a file, as the cache sees it (Tahoe's backupdb `check_file`, borg's
+ * `file_known_and_unchanged`): reuse the cap as it is; hash the contents locally and reuse the
+ * cap if they are still `sha256` (only the ctime moved: chmod, chown, an ACL); or upload.
+ */
+export type FileDecision = { action: 'reuse'; cap: string } | { action: 'rehash'; cap: string; sha256: Buffer } | { action: 'upload' };
+
+/** Which queue file a finished backup consumed (so it is not reused by mistake). */
+export interface QueueStamp {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
 }
 
 export interface BackupRow {
@@ -51,7 +67,7 @@ export interface CacheOptions {
 type Stmt = Database.Statement;
 
 export class EntryCache {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
   private readonly commitQueries: number;
   private readonly commitMs: number;
   private pending = 0;
@@ -139,20 +155,56 @@ export class EntryCache {
 
   // ---- questions ------------------------------------------------------------------------
 
-  /** A file uploaded before under this key: its cap, and the ctime and hash it had then. */
-  checkFile(key: Buffer): FileRow | undefined {
-    return this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
+  /** Whether a file with this key (path, size, mtime, inode, encoding) and ctime needs work. */
+  fileDecision(key: Buffer, ctimeNs: bigint): FileDecision {
+    const row = this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
+    if (!row) return { action: 'upload' };
+    if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap };
+    return row.sha256 ? { action: 'rehash', cap: row.cap, sha256: row.sha256 } : { action: 'upload' };
   }
 
   /** The cap of a symlink or directory known under this key. */
-  checkEntry(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
+  knownCap(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
     return (this.stmts.get.get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
   }
 
-  /** Marks a row as used by this run (raises it to the current generation; buffered). */
-  use(key: Buffer): void {
+  // ---- answers: what the run did ----------------------------------------------------------
+
+  /**
+   * This run used the row as it is (raises it to the current generation; buffered). With
+   * `ctimeNs`, a file whose contents were re-hashed and found unchanged: its new ctime is kept.
+   */
+  didReuse(key: Buffer, ctimeNs?: bigint): void {
+    if (ctimeNs !== undefined) {
+      this.write(() => this.stmts.useFile.run(this.generation, String(ctimeNs), key));
+      return;
+    }
     this.uses.push(key);
     if (this.uses.length >= EntryCache.USE_BATCH) this.flushUses();
+  }
+
+  /** This run uploaded (or created) the entry as `cap`; files keep their ctime and hash. */
+  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer }): void {
+    this.write(() =>
+      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, Date.now() / 1000),
+    );
+  }
+
+  /** Whether a finished backup already consumed this queue file (same path, size, mtime, inode). */
+  queueConsumed(stamp: QueueStamp): boolean {
+    const raw = this.getMeta('queue_consumed');
+    if (!raw) return false;
+    let m: Partial<QueueStamp>;
+    try {
+      m = JSON.parse(raw) as Partial<QueueStamp>;
+    } catch {
+      return false;
+    }
+    return m.path === stamp.path && m.size === stamp.size && m.mtimeMs === stamp.mtimeMs && m.ino === stamp.ino;
+  }
+
+  markQueueConsumed(stamp: QueueStamp): void {
+    this.setMeta('queue_consumed', JSON.stringify({ path: stamp.path, size: stamp.size, mtimeMs: stamp.mtimeMs, ino: stamp.ino }));
   }
 
   /** Writes the buffered generation bumps, in one transaction of their own. */
@@ -169,17 +221,6 @@ export class EntryCache {
     } catch (e) {
       throw describeDbError(this.path, e);
     }
-  }
-
-  /** Marks a file row as used, recording the ctime its (unchanged) contents now have. */
-  useFile(key: Buffer, ctimeNs: bigint): void {
-    this.write(() => this.stmts.useFile.run(this.generation, String(ctimeNs), key));
-  }
-
-  remember(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer }): void {
-    this.write(() =>
-      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, Date.now() / 1000),
-    );
   }
 
   /** Records a finished backup; every row the run used carries its generation first. */
@@ -205,11 +246,15 @@ export class EntryCache {
     return rows.map((r) => r.g);
   }
 
-  /** Cache rows of a generation: kind, key, cap (the caller decides what to show). */
-  *entriesOf(generation: number): Generator<{ kind: EntryKind; key: Buffer; cap: string }> {
+  /**
+   * Cache rows of a generation: kind, the relative path for files and symlinks (keys start with
+   * it; directory keys are bare hashes, so no path), cap.
+   */
+  *entriesOf(generation: number): Generator<{ kind: EntryKind; path?: string; cap: string }> {
     const kinds: EntryKind[] = ['file', 'symlink', 'dir'];
     for (const r of this.db.prepare('SELECT kind, key, cap FROM entries WHERE generation = ? ORDER BY key').iterate(generation) as Iterable<{ kind: number; key: Buffer; cap: string }>) {
-      yield { kind: kinds[r.kind]!, key: r.key, cap: r.cap };
+      const kind = kinds[r.kind]!;
+      yield { kind, path: kind === 'dir' ? undefined : keyPath(r.key), cap: r.cap };
     }
   }
 
@@ -235,18 +280,18 @@ export class EntryCache {
     this.db.prepare('UPDATE backups SET ts_check = ? WHERE id = ?').run(ts, id);
   }
 
-  getMeta(key: string): string | undefined {
+  private getMeta(key: string): string | undefined {
     return (this.stmts.meta.get(key) as { value: string } | undefined)?.value;
   }
 
-  setMeta(key: string, value: string): void {
+  private setMeta(key: string, value: string): void {
     this.write(() => this.stmts.setMeta.run(key, value));
   }
 
   // ---- transactions ---------------------------------------------------------------------
 
   /** Runs a write inside the current batch, committing when the batch is full or old. */
-  write<T>(fn: () => T): T {
+  private write<T>(fn: () => T): T {
     if (!this.db.inTransaction) {
       this.db.exec('BEGIN');
       this.txStarted = Date.now();

@@ -17,6 +17,7 @@
  *    are in the key: without them a renamed file would reuse a directory with the old name.
  */
 import { createHash } from 'node:crypto';
+import type { Child } from '../core/entry.js';
 import type { Metadata } from '../tahoe/types.js';
 
 class KeyBuilder {
@@ -56,14 +57,13 @@ export function symlinkKey(path: Buffer, target: Buffer): Buffer {
   return Buffer.concat([path, NUL, new KeyBuilder('symlink/1').field(target).digest()]);
 }
 
-export interface DirChildKey {
-  name: string;
-  type: string;
-  cap: string;
-  metadata: Metadata;
+/** The relative path a file or symlink key starts with. */
+export function keyPath(key: Buffer): string | undefined {
+  const nul = key.indexOf(0);
+  return nul < 0 ? undefined : key.subarray(0, nul).toString('utf8');
 }
 
-export function dirKey(ownMetadata: Metadata, children: DirChildKey[]): Buffer {
+export function dirKey(ownMetadata: Metadata, children: readonly Child[]): Buffer {
   const k = new KeyBuilder('dir/1').field(JSON.stringify(ownMetadata)).field(children.length);
   for (const c of children) k.field(c.name).field(c.type).field(c.cap).field(JSON.stringify(c.metadata));
   return k.digest();

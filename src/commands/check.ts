@@ -45,7 +45,7 @@ export default defineCommand<CheckArgs>({
     const dbPath = config.source.entry_cache.path;
     const { existsSync } = await import('node:fs');
     if (dbPath && existsSync(dbPath)) cache = (await import('../cache/db.js')).EntryCache.open(dbPath);
-    const client = (await import('../upload/backup.js')).clientFor(config);
+    const client = (await import('../tahoe/factory.js')).clientFor(config);
     const { Progress } = await import('../progress.js');
     const progress = Progress.create(args.progress);
     const report: string[] = [];

@@ -24,7 +24,7 @@ export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: 
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
     const [a, b] = [await side(args.a), await side(args.b)];
-    const client = (await import('../upload/backup.js')).clientFor(config);
+    const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
       const r = await new Differ(client, Boolean(args.checksum)).compare(a, b);
       if (args.json) await out(JSON.stringify(r, null, 2));

@@ -3,12 +3,6 @@ import { required } from '../config/load.js';
 import { EXIT } from '../errors.js';
 import { defineCommand, isoTime, loadContext, openCache, out } from './common.js';
 
-function entryPath(kind: string, key: Buffer): string | undefined {
-  if (kind === 'dir') return undefined;
-  const nul = key.indexOf(0);
-  return nul < 0 ? undefined : key.subarray(0, nul).toString('utf8');
-}
-
 export default defineCommand<{ json?: boolean; generations?: number[] }>({
   command: 'list',
   describe: 'List finished backups (name, generation, time, last check, root cap); -g also lists cache entries of unfinished generations, or of the ones given',
@@ -25,7 +19,7 @@ export default defineCommand<{ json?: boolean; generations?: number[] }>({
       if (args.generations) {
         const finished = new Set(backups.map((b) => b.generation));
         const wanted = args.generations.length ? args.generations : cache.danglingGenerations();
-        generations = wanted.map((g) => ({ generation: g, finished: finished.has(g), entries: [...cache.entriesOf(g)].map((e) => ({ kind: e.kind, path: entryPath(e.kind, e.key), cap: e.cap })) }));
+        generations = wanted.map((g) => ({ generation: g, finished: finished.has(g), entries: [...cache.entriesOf(g)] }));
       }
       if (args.json) {
         await out(JSON.stringify(generations ? { backups, generations } : { backups }, null, 2));

@@ -18,7 +18,7 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
     const { walkBackup } = await import('../browse/tree.js');
     const { encodePath } = await import('../scan/queue-codec.js');
     const backup = await resolveBackup(args.backup, config);
-    const client = (await import('../upload/backup.js')).clientFor(config);
+    const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
       const segments = (args.path ?? '').split('/').filter(Boolean);
       let start = backup.cap;

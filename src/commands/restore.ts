@@ -38,7 +38,7 @@ export default defineCommand<RestoreArgs>({
       dest = realpathSync(dest);
       if (readdirSync(dest).length && !args.force && !args['dry-run']) throw new UsageError(`DEST ${dest} is not empty; use --force to restore into it`);
     } else if (!args['dry-run']) mkdirSync(dest, { recursive: true, mode: 0o700 });
-    const { clientFor } = await import('../upload/backup.js');
+    const { clientFor } = await import('../tahoe/factory.js');
     const client = clientFor(config);
     const { restoreDir, restoreEntry } = await import('../restore/restore.js');
     const { Progress } = await import('../progress.js');

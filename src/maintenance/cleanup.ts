@@ -16,7 +16,7 @@ import { log } from '../log.js';
 import { assertWritableDirCap, redact } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { isNodeUnit } from '../tahoe/types.js';
-import { withFileLock } from '../upload/result.js';
+import { withFileLock } from '../core/file-lock.js';
 
 export interface CleanupRequest {
   /** Backups chosen by cap, policy, or generation. */

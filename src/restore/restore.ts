@@ -20,8 +20,8 @@ import type { BackupNode } from '../browse/tree.js';
 import { byNameBytes } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
-import { createUnxz } from '../upload/encoder.js';
-import { Limiter } from '../upload/limiter.js';
+import { createUnxz } from '../core/xz.js';
+import { Pool } from '../core/pool.js';
 import { applyMeta } from './apply.js';
 
 export interface RestoreOptions {
@@ -61,10 +61,11 @@ function tap(add: (n: number) => void): Transform {
 
 class Restorer {
   readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
-  private readonly limiter: Limiter;
+  // Not yet bounded: every directory's children are submitted at once (unbounded backlog).
+  private readonly limiter: Pool;
 
   constructor(private readonly o: RestoreOptions) {
-    this.limiter = new Limiter(o.concurrency);
+    this.limiter = new Pool('restore', o.concurrency, new AbortController().signal, Infinity);
   }
 
   private trouble = () => {

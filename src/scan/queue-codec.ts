@@ -21,10 +21,7 @@ export interface QueueEntry {
   acls?: string;
 }
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
+import { S_IFDIR, S_IFMT, S_IFREG } from '../core/file-type.js';
 
 export function isDirEntry(e: QueueEntry): boolean {
   return e.mode !== null && (e.mode & S_IFMT) === S_IFDIR;

@@ -18,7 +18,8 @@ import { chdir, cwd } from 'node:process';
 import { setImmediate as turn } from 'node:timers/promises';
 import { describeErrno, errnoCode } from '../errors.js';
 import { included, type Rule } from './filters.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type QueueEntry } from './queue-codec.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
+import type { QueueEntry } from './queue-codec.js';
 
 export type SkipReason = 'excluded' | 'special' | 'unreadable' | 'vanished';
 

@@ -12,10 +12,12 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { log, logs } from '../log.js';
 import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
 import { codeForStatus, TahoeError, toTahoeError } from './errors.js';
+import { describeGatewayError } from './gateway-errors.js';
 import { parseNodeJson } from './nodejson.js';
 import { ndjsonUnits } from './ndjson.js';
 import { UploadGuard } from './upload-guard.js';
-import type { ChildEntry, NodeInfo, StreamUnit } from './types.js';
+import type { Child } from '../core/entry.js';
+import type { NodeInfo, StreamUnit } from './types.js';
 
 export interface RetryPolicy {
   /** How many times a failed call is tried again (0: never). */
@@ -40,6 +42,8 @@ export interface ClientOptions {
   debugRequests?: boolean;
   /** Called before each request goes out (rate limiting by objects). */
   beforeRequest?: () => Promise<void>;
+  /** The run's signal: when it is aborted, requests in flight and retry waits stop at once. */
+  signal?: AbortSignal;
 }
 
 /** A body that can be produced again for a retry: a stream (unknown length) or bytes. */
@@ -69,8 +73,10 @@ export class TahoeClient {
   private readonly uploadTimeouts: number[];
   private readonly debugRequests: boolean;
   private readonly beforeRequest?: () => Promise<void>;
-  /** Aborted by abortAll(): every request in flight, and every one after it, fails at once. */
+  /** Aborted by abortAll() or the run's signal: every request in flight, and every one after it, fails at once. */
   private readonly stop = new AbortController();
+  /** A retryable failure was reported and no call has succeeded since: one warning per outage. */
+  private troubled = false;
 
   constructor(opts: ClientOptions) {
     let base: URL;
@@ -88,6 +94,9 @@ export class TahoeClient {
     this.uploadTimeouts = opts.uploadTimeouts?.length ? opts.uploadTimeouts : [1200, 2400, 3600];
     this.debugRequests = opts.debugRequests ?? false;
     this.beforeRequest = opts.beforeRequest;
+    const run = opts.signal;
+    if (run?.aborted) this.abortAll();
+    else run?.addEventListener('abort', () => this.abortAll(), { once: true });
     const ca = opts.caFiles?.length ? opts.caFiles.map((f) => readFileSync(f)) : undefined;
     this.agent = new Agent({
       connections: opts.connections ?? 8,
@@ -119,7 +128,7 @@ export class TahoeClient {
   }
 
   /** `POST /uri?t=mkdir-immutable`; every child cap is validated before anything is sent. */
-  async mkdirImmutable(children: ChildEntry[]): Promise<string> {
+  async mkdirImmutable(children: Child[]): Promise<string> {
     const op = 'POST /uri?t=mkdir-immutable';
     const body = serializeChildren(children);
     const text = await this.callText({ op, method: 'POST', path: '?t=mkdir-immutable', body, upload: true });
@@ -223,7 +232,12 @@ export class TahoeClient {
       const onStop = () => ctl.abort(this.stop.signal.reason);
       this.stop.signal.addEventListener('abort', onStop, { once: true });
       try {
-        return await attempt(ctl, n);
+        const result = await attempt(ctl, n);
+        if (this.troubled) {
+          this.troubled = false;
+          log.info({ op }, 'the gateway answers again');
+        }
+        return result;
       } catch (err) {
         ctl.abort();
         if (this.stop.signal.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
@@ -233,8 +247,16 @@ export class TahoeClient {
         if (!e.retryable || n >= this.retry.attempts) throw e;
         const delays = this.retry.delays.length ? this.retry.delays : [0];
         const delay = delays[Math.min(n, delays.length - 1)]!;
-        log.warn({ op, attempt: n + 1, retryIn: delay }, `${e.message}; retrying`);
-        await sleep(delay * 1000);
+        // Concurrent calls all fail during an outage: the first says so, the rest only at debug.
+        const line = `${e.message}; retrying in ${delay} s (up to ${this.retry.attempts} times)`;
+        if (this.troubled) log.debug({ op, attempt: n + 1, retryIn: delay }, line);
+        else log.warn({ op, attempt: n + 1, retryIn: delay }, line);
+        this.troubled = true;
+        try {
+          await sleep(delay * 1000, undefined, { signal: this.stop.signal });
+        } catch {
+          throw new TahoeError(op, 'aborted', 'stopped while waiting to retry', undefined, err);
+        }
       } finally {
         this.stop.signal.removeEventListener('abort', onStop);
       }
@@ -281,22 +303,15 @@ export class TahoeClient {
   }
 }
 
-/** The gateway's reason from an error body: first meaningful line, caps scrubbed, short. */
+/** The gateway's reason from an error body, in words (see gateway-errors.ts). */
 async function gatewayReason(res: Dispatcher.ResponseData): Promise<string> {
   let text = '';
   try {
-    text = (await res.body.text()).slice(0, 4096);
+    text = (await res.body.text()).slice(0, 64 * 1024);
   } catch {
     return '';
   }
-  const json = /^\s*\{"error":\s*("(?:[^"\\]|\\.)*")/.exec(text);
-  if (json) text = JSON.parse(json[1]!) as string;
-  const title = /<title>([^<]*)<\/title>/i.exec(text);
-  const para = /<p>([^<]*)<\/p>/i.exec(text);
-  const errLine = /error: ([^;\]\n]*)/.exec(text);
-  let line = para?.[1] ?? (errLine && title ? errLine[1] : undefined) ?? text.split('\n').find((l) => l.trim() && !l.startsWith('<')) ?? '';
-  line = scrubCaps(line.trim()).replace(/\s+/g, ' ');
-  if (line.length > 200) line = `${line.slice(0, 197)}...`;
+  const line = describeGatewayError(text);
   return line ? `: ${line}` : '';
 }
 
@@ -310,7 +325,7 @@ function capPath(cap: string, path: string[]): string {
  * non-cap string as an "unknown" node without complaint). Metadata objects keep the key
  * order they were built with: the resulting dircap depends on it.
  */
-export function serializeChildren(children: ChildEntry[]): string {
+export function serializeChildren(children: Child[]): string {
   const seen = new Set<string>();
   const parts: string[] = [];
   for (const c of children) {

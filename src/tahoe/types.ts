@@ -19,14 +19,6 @@ export interface NodeInfo {
   children?: Record<string, NodeInfo>;
 }
 
-/** One child of an immutable directory being created. */
-export interface ChildEntry {
-  name: string;
-  type: 'filenode' | 'dirnode';
-  cap: string;
-  metadata: Metadata;
-}
-
 export interface CheckResults {
   'storage-index'?: string;
   summary?: string;

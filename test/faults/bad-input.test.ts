@@ -145,7 +145,7 @@ describe('garbage and non-backup caps', () => {
     ['cleanup, a file cap', ['cleanup', LIT_FILE], 2, /^lafs-backup: cleanup: cap 1: cap#[0-9a-f]{10} is a LIT cap, not a directory$/],
     ['restore, garbage', ['restore', 'nonsense', '/tmp/never-made'], 2, /^lafs-backup: BACKUP: no backup named "nonsense" in .*cache\.db$/],
     ['restore, a file cap', ['restore', LIT_FILE, '/tmp/never-made'], 2, /^lafs-backup: BACKUP: cap#[0-9a-f]{10} is a LIT cap, not a directory$/],
-    ['restore, a dircap that is not there', ['restore', 'URI:DIR2-CHK:cwxvzzci5sjtxzlp7awbxeopjm:vl7lv7g4zmxychhonethqzrp2ljicgx4qpcvniyxz22vpaelolka:2:4:300', '/tmp/lb-restore-gone'], 1, /^lafs-backup: GET \?t=json of cap#[0-9a-f]{10}: gateway answered 410: NoSharesError: /],
+    ['restore, a dircap that is not there', ['restore', 'URI:DIR2-CHK:cwxvzzci5sjtxzlp7awbxeopjm:vl7lv7g4zmxychhonethqzrp2ljicgx4qpcvniyxz22vpaelolka:2:4:300', '/tmp/lb-restore-gone'], 1, /^lafs-backup: GET \?t=json of cap#[0-9a-f]{10}: gateway answered 410: the object cannot be recovered: too few of its shares were found .*\(gateway: NoSharesError: /],
     ['ls, a name that is not a backup', ['ls', 'nope'], 2, /^lafs-backup: BACKUP: no backup named "nope" in /],
   ];
   it.each(cases)('%s: one line, the documented exit code', async (_n, args, code, re) => {

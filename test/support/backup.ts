@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import Database from 'better-sqlite3';
 import { walkBackup } from '../../src/browse/tree.js';
-import { createUnxz } from '../../src/upload/encoder.js';
+import { createUnxz } from '../../src/core/xz.js';
 import { TahoeClient } from '../../src/tahoe/client.js';
 import type { Metadata } from '../../src/tahoe/types.js';
 import { runCli, type CliOptions, type CliResult } from './cli.js';

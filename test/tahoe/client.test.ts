@@ -197,7 +197,7 @@ describe('retries and time limits', () => {
     const e = await caught(c.mkdirImmutable([]));
     expect(e.tahoeCode).toBe('unavailable');
     expect(flaky.requests).toBe(3);
-    expect(e.message).toMatch(/gateway answered 503: UploadUnhappinessError/);
+    expect(e.message).toMatch(/gateway answered 503: the grid has too few storage servers .*UploadUnhappinessError/);
     expect(e.message).not.toContain('URI:');
     await c.close();
     await flaky.close();

@@ -1,23 +1,27 @@
 /**
- * Phase 2: reads the queue as a stream and turns it into a tree of caps, bottom-up.
+ * Phase 2's reader: reads the queue as a stream and hands each line to its stage — files and
+ * symlinks to the file stage, directories to the directory stage — building the tree of caps
+ * bottom-up.
  *
- * Each line becomes a task (file, symlink or directory); a directory's task waits for the
- * tasks of its children, which all came before it. Open directories are a stack (the queue
- * lists each subtree contiguously), so memory is bounded by the tree's depth and the width of
- * the directories being assembled, never by the number of lines. Uploads go through a limiter
- * (`operation.concurrency`), and the reader pauses while too many tasks are unfinished.
+ * A directory's job waits for the jobs of its children, which all came before it. Open
+ * directories are a stack (the queue lists each subtree contiguously), so memory is bounded by
+ * the tree's depth and the width of the directories being assembled, never by the number of
+ * lines. Submitting a job waits for room in its stage: the stages' pools are the only queues,
+ * and they are the back-pressure on this reader.
  *
- * The first failure that is not local to one entry (the gateway, after its retries) stops the
- * run: nothing new starts, what is in flight settles (and is cached), and the error is thrown.
+ * The first failure that is not local to one entry (the gateway beyond its retries, the
+ * cache) aborts the run's signal: the reader and the stages stop, and the run ends with it.
  */
-import { AppError, EXIT } from '../errors.js';
+import type { Child } from '../core/entry.js';
+import type { Job, Pool } from '../core/pool.js';
+import { AppError } from '../errors.js';
 import { encodePath, isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } from '../scan/queue-codec.js';
 import { QueueFileError, readQueue } from '../scan/queue-file.js';
-import type { ChildResult, UploadContext } from './context.js';
+import type { UploadContext } from './context.js';
 import { handleDir } from './dirs.js';
 import { handleFile, handleSymlink } from './files.js';
 
-type Task = Promise<ChildResult | null>;
+type Task = Promise<Child | null>;
 
 interface OpenDir {
   path: Buffer;
@@ -30,37 +34,29 @@ function contains(a: Buffer, b: Buffer): boolean {
   return b.length >= a.length && b.subarray(0, a.length).equals(a) && (b.length === a.length || b[a.length] === 0x2f);
 }
 
-/** The run stopped on request (a signal) before the root was done. */
-export class StoppedError extends AppError {
-  constructor() {
-    super('stopped', 'stopped', EXIT.FAILURE);
-  }
-}
-
 class TreeAssembler {
   private readonly stack: OpenDir[] = [];
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly maxPending: number;
-  private fatal: unknown;
   private root?: Task;
-  private wake?: () => void;
 
   constructor(
     private readonly ctx: UploadContext,
     private readonly queuePath: string,
-  ) {
-    this.maxPending = ctx.limiter.n * 16;
-  }
+    /** Ends the run with its first fatal error (aborts the one signal). */
+    private readonly fail: (e: unknown) => void,
+  ) {}
 
-  async run(): Promise<ChildResult> {
+  async run(): Promise<Child> {
     try {
       await this.readLines();
+    } catch (e) {
+      this.fail(e);
     } finally {
-      // Whatever happened, what already started finishes (and is cached) first.
+      // Whatever happened, the jobs that started settle before the run reports.
       await Promise.allSettled([...this.inFlight]);
     }
-    if (this.fatal) throw this.fatal;
-    if (this.ctx.stopping()) throw new StoppedError();
+    const signal = this.ctx.files.signal;
+    if (signal.aborted) throw signal.reason;
     const root = await this.root!;
     if (!root) throw new AppError('the source directory itself could not be read in phase 2');
     return root;
@@ -72,10 +68,9 @@ class TreeAssembler {
 
   private async readLines(): Promise<void> {
     for await (const { entry, lineNo } of readQueue(this.queuePath)) {
-      if (this.fatal || this.ctx.stopping()) return;
+      this.ctx.files.signal.throwIfAborted();
       if (this.root) throw new QueueFileError(`${this.where(lineNo)}: lines after the root line`);
-      this.place(entry, lineNo);
-      while (this.inFlight.size > this.maxPending && !this.fatal) await new Promise<void>((ok) => (this.wake = ok));
+      await this.place(entry, lineNo);
     }
     if (!this.root) throw new QueueFileError(`${this.where()}: no root line (the last line, with an empty path): the queue file is truncated`);
     if (this.stack.length) throw this.misplaced(this.stack[this.stack.length - 1]!.path);
@@ -85,24 +80,37 @@ class TreeAssembler {
     return new QueueFileError(`${this.where(lineNo)}: the directory line of ${JSON.stringify(encodePath(path))} is missing or out of place (a directory's line must follow its contents)`);
   }
 
-  /** Makes the entry's task and hands it to its parent's open directory. */
-  private place(entry: QueueEntry, lineNo: number): void {
+  /** Submits the entry's job to its stage (waiting for room) and hands it to its parent. */
+  private async place(entry: QueueEntry, lineNo: number): Promise<void> {
     const parent = parentOf(entry.path);
-    let task: Task;
+    let job: Job<Child | null>;
     if (isDirEntry(entry)) {
       const top = this.stack[this.stack.length - 1];
       let own: Task[] = [];
       if (top && top.path.equals(entry.path)) own = this.stack.pop()!.children;
       else if (top && contains(entry.path, top.path)) throw this.misplaced(top.path, lineNo);
-      task = handleDir(this.ctx, entry, own);
+      job = await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, own));
     } else if (parent === null) {
       throw new QueueFileError(`${this.where(lineNo)}: the root entry must be a directory`);
     } else {
-      task = isSymlinkEntry(entry) ? handleSymlink(this.ctx, entry) : handleFile(this.ctx, entry);
+      const open = this.openFor(parent, lineNo);
+      job = await this.submit(this.ctx.files, () => (isSymlinkEntry(entry) ? handleSymlink(this.ctx, entry) : handleFile(this.ctx, entry)));
+      open.children.push(job.done);
+      return;
     }
-    if (parent === null) this.root = task;
-    else this.openFor(parent, lineNo).children.push(task);
-    this.track(task);
+    if (parent === null) this.root = job.done;
+    else this.openFor(parent, lineNo).children.push(job.done);
+  }
+
+  private async submit(pool: Pool, fn: () => Task): Promise<Job<Child | null>> {
+    const job = await pool.submit(fn);
+    const settled = job.done.then(
+      () => {},
+      (e: unknown) => this.fail(e),
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+    return job;
   }
 
   /** The open directory collecting `parent`'s children, opened when its first child comes. */
@@ -114,22 +122,9 @@ class TreeAssembler {
     this.stack.push(opened);
     return opened;
   }
-
-  private track(task: Task): void {
-    const settled = task.then(
-      () => {},
-      (e: unknown) => {
-        this.fatal ??= e;
-      },
-    );
-    this.inFlight.add(settled);
-    void settled.finally(() => {
-      this.inFlight.delete(settled);
-      this.wake?.();
-    });
-  }
 }
 
-export function uploadQueue(ctx: UploadContext, queuePath: string): Promise<ChildResult> {
-  return new TreeAssembler(ctx, queuePath).run();
+/** Phase 2 over the queue file; `fail` aborts the run with the first fatal error. */
+export function uploadQueue(ctx: UploadContext, queuePath: string, fail: (e: unknown) => void): Promise<Child> {
+  return new TreeAssembler(ctx, queuePath, fail).run();
 }

@@ -9,7 +9,7 @@
  * (base64) only for a name that is not valid UTF-8: the child is then listed under its
  * escaped form and rawname keeps the exact bytes.
  */
-import { encodePath, type QueueEntry } from '../scan/queue-codec.js';
+import { type QueueEntry } from '../scan/queue-codec.js';
 import type { Metadata } from '../tahoe/types.js';
 
 export function mtimeText(ns: bigint): string {
@@ -35,11 +35,4 @@ export function edgeMetadata(e: QueueEntry, x: EdgeExtras): Metadata {
   if (x.xattrs && Object.keys(x.xattrs).length) m.xattrs = x.xattrs;
   if (x.rawname) m.rawname = x.rawname;
   return m;
-}
-
-/** The child name a directory lists for these name bytes, and rawname when they are not UTF-8. */
-export function childName(base: Buffer): { name: string; rawname?: string } {
-  const text = base.toString('utf8');
-  if (Buffer.from(text, 'utf8').equals(base)) return { name: text };
-  return { name: encodePath(base), rawname: base.toString('base64') };
 }

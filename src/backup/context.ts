@@ -3,9 +3,8 @@ import type { BigIntStats } from 'node:fs';
 import type { EntryCache } from '../cache/db.js';
 import type { XzPolicy } from '../scan/filters.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import type { Metadata } from '../tahoe/types.js';
-import type { XzSettings } from './encoder.js';
-import type { Limiter } from './limiter.js';
+import type { Pool } from '../core/pool.js';
+import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
 
 export interface RunStats {
@@ -62,23 +61,14 @@ export interface UploadContext {
   client: TahoeClient;
   /** Undefined with deduplication disabled: nothing is looked up or remembered. */
   cache?: EntryCache;
-  limiter: Limiter;
+  /** The file stage (files and symlinks: read, hash, compress, upload). */
+  files: Pool;
+  /** The directory stage (waits for the children, then mkdir-immutable). */
+  dirs: Pool;
   xz: { policy: XzPolicy; settings: XzSettings; id: string };
   bytes?: TokenBucket;
   stats: RunStats;
   /** A file modified less than this long before it was read is uploaded but not cached. */
   trustNs: bigint;
   readXattrs?: ReadXattrs;
-  /** True once the run is stopping: start nothing new. */
-  stopping(): boolean;
-}
-
-/** What a finished entry contributes to its parent directory. */
-export interface ChildResult {
-  /** The name bytes, for ordering; `name` is what the directory lists. */
-  nameBytes: Buffer;
-  name: string;
-  type: 'filenode' | 'dirnode';
-  cap: string;
-  metadata: Metadata;
 }

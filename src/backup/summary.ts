@@ -4,7 +4,18 @@
  * be added, never renamed or removed.
  */
 import { formatBytes } from '../progress.js';
-import type { BackupOutcome } from './backup.js';
+import type { ScanReport } from '../scan/phase1.js';
+import type { RunStats } from './context.js';
+
+/** What the summary is made of: the phases' report and the time taken. */
+export interface SummaryInput {
+  cap?: string;
+  generation?: number;
+  scan?: ScanReport;
+  stats: RunStats;
+  incomplete: boolean;
+  elapsedMs: number;
+}
 
 export interface BackupSummary {
   outcome: 'success' | 'incomplete';
@@ -23,7 +34,7 @@ export interface BackupSummary {
   elapsed_seconds: number;
 }
 
-export function backupSummary(o: BackupOutcome, ctx: { name: string; source: string; queuePath: string }): BackupSummary {
+export function backupSummary(o: SummaryInput, ctx: { name: string; source: string; queuePath: string }): BackupSummary {
   const s = o.stats;
   const scan = o.scan?.skipped;
   return {

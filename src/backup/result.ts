@@ -5,27 +5,12 @@
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
 import { basename } from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Config } from '../config/load.js';
+import { withFileLock } from '../core/file-lock.js';
 import { AppError, describeErrno } from '../errors.js';
 import { writeFullySync } from '../fsutil.js';
 import { assertWritableDirCap } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
-
-/** Runs `fn` holding the lock of `file` (proper-lockfile: a `FILE.lock` directory, stale after 30 s). */
-export async function withFileLock<T>(file: string, fn: () => T | Promise<T>): Promise<T> {
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(file, { realpath: false, stale: 30_000, retries: { retries: 50, minTimeout: 20, maxTimeout: 500 } });
-  } catch (e) {
-    throw new AppError(`cannot lock ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => {});
-  }
-}
 
 export function resultLine(source: string, cap: string, when = new Date()): string {
   return `${when.toISOString()} ${source} ${cap}\n`;
