@@ -4,6 +4,7 @@
  * so even a cap that slipped into a message or a field leaves only its redacted tag.
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
+import { ConfigError, describeErrno } from './errors.js';
 import { writeFullySync } from './fsutil.js';
 import pino from 'pino';
 import { scrubCaps } from './tahoe/caps.js';
@@ -90,8 +91,13 @@ export function configureLogging(opts: LoggingOptions): void {
   const old = destination.sink;
   if (opts.sink) destination.sink = opts.sink;
   else if (opts.file) {
-    const fd = openSync(opts.file, 'a', 0o600);
-    fchmodSync(fd, 0o600);
+    let fd: number;
+    try {
+      fd = openSync(opts.file, 'a', 0o600);
+      fchmodSync(fd, 0o600);
+    } catch (e) {
+      throw new ConfigError(`logging.file: cannot open ${opts.file}: ${describeErrno(e)}`);
+    }
     destination.sink = { fd, own: true };
   } else destination.sink = { fd: 2, own: false };
   if (typeof old !== 'function' && old.own && old !== destination.sink) closeSync(old.fd);

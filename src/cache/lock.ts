@@ -28,6 +28,17 @@ function readOwner(ownerFile: string): string | undefined {
   }
 }
 
+/** The owner file's pid and host; undefined when it is not what this tool writes. */
+function parseOwner(text: string): Owner | undefined {
+  try {
+    const o = JSON.parse(text) as Partial<Owner>;
+    if (o && Number.isInteger(o.pid) && (o.pid as number) > 0 && typeof o.host === 'string') return { pid: o.pid!, host: o.host };
+  } catch {
+    // garbage: treated as an unknown owner
+  }
+  return undefined;
+}
+
 export interface LockTimes {
   /** A lock not refreshed for this long is stale (ms; proper-lockfile's minimum is 2000). */
   staleMs?: number;
@@ -56,7 +67,7 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
       // Only contention is "busy"; anything else (permissions, a full disk) is a failure.
       if ((e as { code?: string }).code !== 'ELOCKED') throw new AppError(`cannot lock the entry cache ${dbPath} (lock ${lockDir}): ${describeErrno(e)}`);
       const text = readOwner(ownerFile);
-      const owner = text ? (JSON.parse(text) as Owner) : undefined;
+      const owner = text ? parseOwner(text) : undefined;
       if (attempt === 0 && owner && owner.host === hostname() && !processAlive(owner.pid) && readOwner(ownerFile) === text) {
         log.warn({ pid: owner.pid }, `removing a stale lock of the entry cache left by process ${owner.pid}, which is gone`);
         rmSync(lockDir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * Layered configuration: config/default.yaml, then each `-c` file in order, then flags.
  * Every layer is checked on its own, so an error names the key and the file that set it.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -54,12 +54,29 @@ export const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.yaml', 
 
 type Tree = Record<string, unknown>;
 
+/** A configuration file larger than this is refused (and /dev/zero is not read forever). */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+function readBounded(file: string, max: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > max) throw new ConfigError(`${file}: a configuration file must be at most ${max} bytes`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and parses one YAML file into a mapping; errors name the file (and line). */
 export function readYamlFile(file: string): Tree {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(`${file}: cannot read configuration: ${describeErrno(e)}`);
   }
   const doc = YAML.parseDocument(text, { uniqueKeys: true });
@@ -69,7 +86,13 @@ export function readYamlFile(file: string): Tree {
     const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`${file}${where}: invalid YAML: ${reason}`);
   }
-  const data = doc.toJS() as unknown;
+  let data: unknown;
+  try {
+    // The yaml library refuses documents whose aliases expand beyond a limit (an alias bomb).
+    data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (e) {
+    throw new ConfigError(`${file}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file}: the configuration must be a mapping of keys`);
   return data as Tree;

@@ -41,13 +41,23 @@ export function htmlError(res: ServerResponse, status: number, message: string):
   answer(res, status, 'text/html; charset=utf-8', body);
 }
 
-/** A 500 like Twisted's: an HTML page, or a plain-text traceback when the client asks for text. */
+/**
+ * A 500 like Twisted's: an HTML traceback page whose exception stands in `<div class="error">`
+ * blocks (twice, as on a real gateway), or a plain-text traceback when the client asks for text.
+ * `error` is `module.Class: message`.
+ */
 export function exception(req: IncomingMessage, res: ServerResponse, error: string): void {
   if ((req.headers.accept ?? '').includes('text/plain')) {
     plainError(res, 500, `Traceback (most recent call last):\n  [frames omitted by the embedded grid]\n${error}\n`);
     return;
   }
-  const html = `<html><head><title>Exception</title></head><body><b>web.Server Traceback (most recent call last):</b><p>${escapeHtml(error)}</p></body></html>`;
+  const colon = error.indexOf(': ');
+  const cls = colon < 0 ? error : error.slice(0, colon);
+  const message = colon < 0 ? '' : error.slice(colon + 2);
+  const block = `  <div class="error">\n    <span>${escapeHtml(cls)}</span>: <span>${escapeHtml(message)}</span>\n  </div>\n`;
+  const html =
+    `<!DOCTYPE html>\n<html>\n<head><title>Exception</title>\n<style type="text/css">div.error { color: red; }</style>\n</head>\n<body>\n` +
+    `<b>web.Server Traceback (most recent call last):</b>\n${block}<div class="stackTrace">[frames omitted by the embedded grid]</div>\n${block}</body>\n</html>\n`;
   answer(res, 500, 'text/html', html, { chunked: true });
 }
 

@@ -63,9 +63,20 @@ function storeImmutable(
   return { cap: `URI:${kind === 'file' ? 'CHK' : 'DIR2-CHK'}:${ids.key}:${ids.ueb}:${needed}:${total}:${size}`, kept };
 }
 
+/** What a real gateway answers when fewer than shares.happy servers can take shares (recording 12). */
 function unhappy(req: Req, res: Res, state: GridState): void {
   const up = state.liveServers().length;
-  exception(req, res, `allmydata.interfaces.UploadUnhappinessError: shares could be placed on only ${up} server(s) such that any ${state.shape.needed} of them have enough shares to recover the file, but we were asked to place shares on at least ${state.shape.happy} such servers.`);
+  const { needed, happy, total } = state.shape;
+  const tag = Math.random().toString(36).slice(2, 7);
+  exception(
+    req,
+    res,
+    `allmydata.interfaces.UploadUnhappinessError: server selection failed for <Tahoe2ServerSelector for upload b'${tag}'>: ` +
+      `shares could be placed on only ${up} server(s) such that any ${needed} of them have enough shares to recover the file, ` +
+      `but we were asked to place shares on at least ${happy} such servers. (placed all ${total} shares, want to place shares on at least ${happy} servers ` +
+      `such that any ${needed} of them have enough shares to recover the file, sent ${up} queries to ${up} servers, ${up} queries placed some shares, 0 placed none ` +
+      `(of which 0 placed none due to the server being full and 0 placed none due to an error))`,
+  );
 }
 
 /** `PUT /uri`: streamed upload of unknown length. */

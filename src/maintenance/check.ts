@@ -97,6 +97,10 @@ export async function checkBackup(client: TahoeClient, target: CheckTarget, opts
     if (e instanceof TahoeError && (e.tahoeCode === 'gone' || e.tahoeCode === 'not-found')) {
       outcome.ran = true;
       outcome.error = `the backup is gone from the grid (${e.status}: no shares of its root directory)`;
+    } else if (e instanceof TahoeError && e.tahoeCode === 'truncated') {
+      // The check ran and did not finish: what it did not report cannot be called healthy.
+      outcome.ran = true;
+      outcome.error = e.message;
     } else if (e instanceof TahoeError) {
       outcome.error = e.message;
     } else throw e;

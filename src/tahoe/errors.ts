@@ -9,6 +9,7 @@ export type TahoeErrorCode =
   | 'unavailable' // connection failures and 5xx, after the retries
   | 'timeout' // a time limit fired, after the retries
   | 'aborted' // the run is stopping (SIGINT/SIGTERM): abortAll() was called
+  | 'truncated' // a streamed answer was cut off before its end
   | 'protocol'; // the gateway answered something this client does not understand
 
 /**

@@ -37,7 +37,7 @@ export function parseGatewayError(body: string): GatewayException {
   const para = /<p>([^<]*)<\/p>/i.exec(body);
   if (para) return splitClass(unescapeHtml(para[1]!));
   const lines = body.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('<') && !l.startsWith('['));
-  if (body.startsWith('Traceback')) {
+  if (body.trimStart().startsWith('Traceback')) {
     // The last line of a Python traceback names the exception.
     const last = [...lines].reverse().find((l) => !l.startsWith('File ') && !l.startsWith('Traceback'));
     if (last) return splitClass(last);

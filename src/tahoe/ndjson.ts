@@ -4,7 +4,7 @@
  * directory, with a plain-text `ERROR: …` line and a traceback (the status is still 200).
  */
 import { scrubCaps } from './caps.js';
-import { TahoeError } from './errors.js';
+import { TahoeError, toTahoeError } from './errors.js';
 import type { StreamUnit } from './types.js';
 
 export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): AsyncIterable<StreamUnit> {
@@ -39,7 +39,7 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
     try {
       unit = JSON.parse(line) as StreamUnit;
     } catch {
-      if (last) throw new TahoeError(op, 'protocol', 'the stream ended early (in the middle of a line): truncated answer');
+      if (last) throw new TahoeError(op, 'truncated', 'the stream ended early (in the middle of a line): truncated answer');
       throw new TahoeError(op, 'protocol', `the gateway sent a line that is neither JSON nor ERROR: (${line.length} bytes)`);
     }
     if (!unit || typeof unit !== 'object' || typeof (unit as { type?: unknown }).type !== 'string') {
@@ -49,7 +49,17 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
     return unit;
   }
 
-  for await (const chunk of body) {
+  const chunks = body[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await chunks.next();
+    } catch (e) {
+      // The connection broke in the middle of the answer: the stream is cut off.
+      throw new TahoeError(op, 'truncated', `the stream was cut off: ${toTahoeError(op, e)?.message.slice(op.length + 2) ?? (e as Error).message}`, undefined, e);
+    }
+    if (next.done) break;
+    const chunk = next.value;
     if (errorText !== undefined) {
       errorText += decoder.decode(chunk, { stream: true });
       continue;
@@ -64,5 +74,5 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
     yield { type: 'error', message: scrubCaps(first!.replace(/^ERROR:\s*/, '')), traceback: scrubCaps(rest.join('\n')) };
     return;
   }
-  if (!sawStats) throw new TahoeError(op, 'protocol', 'the stream ended early (no stats line): truncated answer');
+  if (!sawStats) throw new TahoeError(op, 'truncated', 'the stream ended early (no stats line): truncated answer');
 }

@@ -4,12 +4,13 @@
  * answering, truncated deep-check streams.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
+import { startGrid } from '../../src/grid/server.js';
+import { backup, cacheRows, configArgs, project, readBack, type Project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
-import { startFlaky, type Fault } from '../support/flaky.js';
+import { startFlaky, type Fault, type Flaky } from '../support/flaky.js';
 import { useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
@@ -99,7 +100,98 @@ describe('gateway faults', () => {
     const p = via(project(dir, source, env.url), flaky.url);
     const r = await runCli([...configArgs(p), 'check', clean]);
     await flaky.close();
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(4);
     expect(r.stdout.trim()).toMatch(/^cap#[0-9a-f]{10}: check failed: POST \?t=stream-deep-check of cap#[0-9a-f]{10}: the stream ended early \(in the middle of a line\): truncated answer$/);
+  });
+
+  it('a deep-check stream cut off by a broken connection is a failed check (exit 4), not an internal error', async () => {
+    const dir = tempDir();
+    const flaky = await startFlaky(env.url, (_n, req) => (req.url.includes('stream-deep-check') ? 'reset-mid-response' : 'ok'));
+    const p = via(project(dir, source, env.url), flaky.url);
+    const r = await runCli([...configArgs(p), 'check', clean]);
+    await flaky.close();
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.stdout.trim()).toMatch(/^cap#[0-9a-f]{10}: check failed: POST \?t=stream-deep-check of cap#[0-9a-f]{10}: the stream was cut off/);
+  });
+});
+
+describe('outages', () => {
+  let source: string;
+  let clean: string;
+  let cleanDir: string;
+  beforeAll(async () => {
+    cleanDir = tempDir();
+    source = join(cleanDir, 'src');
+    // Large files (streamed, > 256 KiB) and small ones (read whole).
+    makeTree(source, { big: { a: randomBytes(1_500_000), b: randomBytes(700_000) }, small: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`s${i}`, randomBytes(3000 + i)])) });
+    clean = (await backup(project(cleanDir, source, env.url))).cap;
+  });
+
+  it('connections refused for two seconds, then back: exit 0 and every file in the backup, large and small', async () => {
+    let puts = 0;
+    let flaky: Flaky | undefined = undefined;
+    // On the third upload the gateway goes away for 2 s; the retry budget is 4 × 1 s.
+    flaky = await startFlaky(env.url, (_n, req) => {
+      if (req.method === 'PUT' && ++puts === 3) {
+        flaky!.outage(2000);
+        return 'reset';
+      }
+      return 'ok';
+    });
+    const dir = tempDir();
+    const p = project(dir, source, env.url);
+    const extra = join(dir, 'outage.yaml');
+    writeFileSync(extra, `destination: {url: '${flaky.url}'}\nhttp: {retry: {attempts: 4, delay: [1]}}\n`);
+    p.extra.push(extra);
+    const r = await backup(p);
+    await flaky.close();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/cannot read|skipped/);
+    expect(r.cap).toBe(clean);
+    const back = await readBack(env.url, r.cap);
+    expect(back.get('big/a')!.content!.equals(readFileSync(join(source, 'big', 'a')))).toBe(true);
+    expect(back.get('big/b')!.content!.equals(readFileSync(join(source, 'big', 'b')))).toBe(true);
+    expect([...back.keys()].filter((k) => k.startsWith('small/'))).toHaveLength(12);
+  });
+
+  it('refused for good: exit 1 within twice one request\'s retry budget, with one error line', async () => {
+    const dir = tempDir();
+    const many: Spec = {};
+    for (let i = 0; i < 200; i++) many[`f${i}`] = randomBytes(2000);
+    makeTree(join(dir, 'src'), many);
+    const p = project(dir, join(dir, 'src'), env.url);
+    const attempts = 3;
+    const delay = 0.5;
+    const budget = attempts * delay;
+    writeFileSync(join(dir, 'dead.yaml'), `destination: {url: 'http://127.0.0.1:9/uri'}\nhttp: {retry: {attempts: ${attempts}, delay: [${delay}]}}\noperation: {concurrency: 8}\n`);
+    p.extra.push(join(dir, 'dead.yaml'));
+    const started = Date.now();
+    const r = await backup(p);
+    const elapsed = (Date.now() - started) / 1000;
+    expect(r.code).toBe(1);
+    expect(elapsed).toBeGreaterThanOrEqual(budget);
+    expect(elapsed).toBeLessThan(2 * budget);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('lafs-backup: '))).toEqual(['lafs-backup: PUT /uri (upload): cannot reach the gateway (ECONNREFUSED)']);
+    // One warning for the outage, not one per queued upload.
+    expect(lines.filter((l) => / WARN /.test(l))).toHaveLength(1);
+  });
+
+  it('a grid with too few storage servers: one line in words, servers and shares counted, no HTML', async () => {
+    const grid = await startGrid();
+    try {
+      grid.setServer(2, false);
+      grid.setServer(3, false);
+      const dir = tempDir();
+      const p = project(dir, source, grid.url);
+      const r = await backup(p);
+      expect(r.code).toBe(1);
+      const last = r.stderr.trim().split('\n').pop()!;
+      expect(last).toMatch(/^lafs-backup: PUT \/uri \(upload\): gateway answered 500: the grid has too few storage servers connected for shares\.happy \(shares could be placed on only 2 server\(s\), 3 are needed\): start more storage servers, or lower shares\.happy in the gateway's tahoe\.cfg \(gateway: UploadUnhappinessError: server selection failed/);
+      expect(r.stderr).not.toMatch(/<style|<div|<span|&lt;|&gt;/);
+    } finally {
+      await grid.stop();
+    }
   });
 });

@@ -4,7 +4,11 @@
  * shapes and values, line formats, downloaded bytes). Caps differ per grid, so each recorded
  * cap is mapped to the grid's own as answers come in, and substituted into later requests.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeGatewayError, parseGatewayError } from '../../src/tahoe/gateway-errors.js';
 import { request } from 'undici';
 import { startGrid, type Grid } from '../../src/grid/server.js';
 import { loadRecordings, type RecordedExchange } from '../support/recordings.js';
@@ -158,5 +162,49 @@ describe('embedded grid fidelity against recorded Tahoe-LAFS exchanges', () => {
     }
     expect(n).toBeGreaterThanOrEqual(70);
     expect(failures).toEqual([]);
+  });
+});
+
+/**
+ * Recording 12 was made with `curl -T FILE` (no request transcript): each section's curl line
+ * gives the method, the Accept header and the body size; two of the four storage servers were
+ * stopped. The grid must answer with the same status, framing and content type, and with the
+ * same exception class and message shape in the same place (HTML error block, or the last line
+ * of a plain-text traceback), since that is what the client shows users.
+ */
+describe('recording 12: an upload the grid cannot place happily', () => {
+  const text = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tahoe-webapi', '12-upload-unhappy.txt'), 'utf8');
+  const sections = text.split(/^={20,}$/m).filter((s) => /^\$ curl /m.test(s));
+
+  it('answers each recorded upload as the real gateway did', async () => {
+    expect(sections.length).toBeGreaterThanOrEqual(2);
+    const size = Number(/PUT \/uri with ([\d,]+) random bytes/.exec(text)![1]!.replace(/,/g, ''));
+    grid.setServer(2, false);
+    grid.setServer(3, false);
+    try {
+      for (const section of sections) {
+        const curl = /^\$ curl .*$/m.exec(section)![0];
+        const accept = /-H 'Accept: ([^']+)'/.exec(curl)?.[1];
+        const statusLine = /^HTTP\/1\.1 (\d+)/m.exec(section)!;
+        const recHeaders = section.slice(section.indexOf('--- response'));
+        const recType = /^Content-Type: (.*)$/m.exec(recHeaders)![1]!.trim();
+        const recChunked = /^Transfer-Encoding: chunked$/m.test(recHeaders);
+        const res = await request(grid.url, { method: 'PUT', headers: accept ? { accept } : {}, body: randomBytes(size) });
+        const ours = await res.body.text();
+        expect(res.statusCode).toBe(Number(statusLine[1]));
+        expect(res.headers['content-type']).toBe(recType);
+        expect(res.headers['transfer-encoding'] === 'chunked').toBe(recChunked);
+        const rec = parseGatewayError(section.slice(section.indexOf('\n\n', section.indexOf('--- response'))));
+        const got = parseGatewayError(ours);
+        expect(got.cls).toBe(rec.cls);
+        expect(rec.cls).toBe('UploadUnhappinessError');
+        const shape = (m: string) => m.replace(/b'[a-z0-9]+'/, "b'…'").replace(/, merged=.*$/, '').replace(/\)\)$/, ')');
+        expect(shape(got.message)).toBe(shape(rec.message));
+        expect(describeGatewayError(ours)).toMatch(/^the grid has too few storage servers connected for shares\.happy \(shares could be placed on only 2 server\(s\), 3 are needed\)/);
+      }
+    } finally {
+      grid.setServer(2, true);
+      grid.setServer(3, true);
+    }
   });
 });

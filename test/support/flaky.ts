@@ -22,6 +22,8 @@ export interface Flaky {
   applied: Record<string, number>;
   /** Decides the fault for the n-th request (0-based). */
   plan: (n: number, req: RequestInfo) => Fault;
+  /** Stops listening (connections are refused) for `ms`, then listens on the same port again. */
+  outage(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -45,7 +47,7 @@ function trickle(): Transform {
 export async function startFlaky(upstream: string, plan: (n: number, req: RequestInfo) => Fault): Promise<Flaky> {
   const up = new URL(upstream);
   const hung: ServerResponse[] = [];
-  const state: Flaky = { url: '', requests: 0, applied: {}, plan, close: async () => {} };
+  const state: Flaky = { url: '', requests: 0, applied: {}, plan, outage: () => {}, close: async () => {} };
 
   function forward(req: IncomingMessage, res: ServerResponse, fault: Fault): void {
     const fwd = httpRequest({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
@@ -114,7 +116,25 @@ export async function startFlaky(upstream: string, plan: (n: number, req: Reques
   server.on('connection', (s) => s.setNoDelay(true));
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/uri`;
+  const port = (server.address() as AddressInfo).port;
+  let down: Promise<void> | undefined;
+  state.outage = (ms) => {
+    if (down) return;
+    server.closeAllConnections();
+    down = new Promise<void>((ok) => server.close(() => ok())).then(
+      () =>
+        new Promise<void>((ok) =>
+          setTimeout(() => {
+            server.listen(port, '127.0.0.1', () => {
+              down = undefined;
+              ok();
+            });
+          }, ms),
+        ),
+    );
+  };
   state.close = async () => {
+    await down;
     for (const r of hung) r.destroy();
     server.closeAllConnections();
     await new Promise<void>((ok) => server.close(() => ok()));
