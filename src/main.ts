@@ -5,7 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/common.js';
-import { AppError, EXIT } from './errors.js';
+import { AppError, EXIT, UsageError } from './errors.js';
 import { log, oneLine } from './log.js';
 import { scrubCaps } from './tahoe/caps.js';
 
@@ -33,7 +33,6 @@ export function report(err: unknown): number {
 
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.OK;
-  let usageError: string | undefined;
   const register = (y: Argv, spec: CommandSpec): Argv =>
     y.command(
       spec.command,
@@ -65,19 +64,17 @@ export async function main(argv: string[]): Promise<number> {
     .epilogue(EXIT_TABLE)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
+    // A usage error ends the parse here: yargs runs no handler after a fail() that throws,
+    // so a mistyped flag never runs the command (no lock, no request, no file written).
     .fail((msg: string, err: Error) => {
       if (err) throw err;
-      usageError = msg;
+      throw new UsageError(`${msg} (see --help)`);
     });
   for (const spec of commands) y = register(y, spec as CommandSpec);
   try {
     await y.parseAsync();
   } catch (err) {
     return report(err);
-  }
-  if (usageError) {
-    process.stderr.write(`lafs-backup: ${oneLine(usageError)} (see --help)\n`);
-    return EXIT.USAGE;
   }
   return code;
 }

@@ -46,21 +46,36 @@ export class TokenBucket {
   }
 }
 
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/** A positive decimal (no hex, no signs, no Infinity), or a quotient of two like 1/3e6. */
 function number(text: string, key: string): number {
   const parts = text.split('/');
-  if (parts.length > 2 || parts.some((p) => p.trim() === '' || !Number.isFinite(Number(p)))) {
+  if (parts.length > 2 || parts.some((p) => !DECIMAL.test(p.trim()))) {
     throw new ConfigError(`${key}: ${JSON.stringify(text)} is not a number or a rate like 1/10`);
   }
-  return parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(parts[0]);
+  const [a, b] = parts.map((p) => Number(p.trim()));
+  if (b === 0) throw new ConfigError(`${key}: ${JSON.stringify(text)} divides by zero`);
+  return b === undefined ? a! : a! / b;
 }
+
+/** Token rates outside these limits mean nothing (or overflow a timer): refused. */
+const MIN_PER_SECOND = 1e-6;
+const MAX_PER_SECOND = 1e12;
 
 export function parseRate(spec: string | number | null, key: string): TokenBucket | undefined {
   if (spec === null) return undefined;
-  const [intervalText, burstText] = String(spec).split(':');
+  const text = String(spec);
+  const pieces = text.split(':');
+  if (pieces.length > 2) throw new ConfigError(`${key}: ${JSON.stringify(text)} has more than one ':' (want INTERVAL[:BURST])`);
+  const [intervalText, burstText] = pieces;
   const interval = number(intervalText!, key);
   if (!(interval > 0)) throw new ConfigError(`${key}: the interval must be more than 0`);
   const perSecond = 1 / interval;
+  if (!(perSecond >= MIN_PER_SECOND && perSecond <= MAX_PER_SECOND)) {
+    throw new ConfigError(`${key}: ${JSON.stringify(text)} is out of range (from ${MIN_PER_SECOND} to ${MAX_PER_SECOND} per second)`);
+  }
   const burst = burstText === undefined ? Math.max(1, Math.ceil(perSecond)) : number(burstText, key);
-  if (!(burst >= 1)) throw new ConfigError(`${key}: the burst must be at least 1`);
+  if (!(burst >= 1 && burst <= MAX_PER_SECOND)) throw new ConfigError(`${key}: the burst must be from 1 to ${MAX_PER_SECOND}`);
   return new TokenBucket(perSecond, burst);
 }

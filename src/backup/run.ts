@@ -248,6 +248,12 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
   });
   log.info({ reason: plan.why }, plan.rebuild ? 'building the queue file' : 'reusing the queue file');
   const scan = plan.rebuild ? await scanTree(req, stop, source, queuePath) : undefined;
+  if (!plan.rebuild) {
+    // A queue this run did not write may have been edited: every line is checked (paths
+    // beneath the source, metadata well formed) before anything is uploaded.
+    const { readQueue } = await import('../scan/queue-file.js');
+    for await (const _line of readQueue(queuePath)) stop.check();
+  }
 
   const generation = cache.startGeneration(op.try_resume, source);
   const objects = parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');

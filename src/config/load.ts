@@ -3,10 +3,11 @@
  * Every layer is checked on its own, so an error names the key and the file that set it.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { ConfigError, describeErrno } from '../errors.js';
+import { AppError, ConfigError, describeErrno } from '../errors.js';
 import { isLeaf, SCHEMA, type Node } from './schema.js';
 
 export type Command = string | string[] | null;
@@ -107,6 +108,13 @@ function checkLayer(layer: Tree, origin: string, base: string | null, node: Node
     if (!spec || !Object.hasOwn(node, k)) throw new ConfigError(`${origin}: unknown key '${key}'`);
     if (isLeaf(spec)) {
       if (!spec.ok(v)) throw new ConfigError(`${origin}: ${key}: expected ${spec.expect}, got ${show(v)}`);
+      try {
+        spec.validate?.(v, key);
+      } catch (e) {
+        // The value's own error names the key; the layer it came from goes in front.
+        if (e instanceof AppError) throw new ConfigError(`${origin}: ${e.message}`);
+        throw e;
+      }
       out[k] = spec.path && base !== null ? resolvePaths(v, base) : v;
     } else {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
@@ -118,8 +126,12 @@ function checkLayer(layer: Tree, origin: string, base: string | null, node: Node
   return out;
 }
 
+/** `~/x` is in the home directory; other relative paths are taken from `base`. */
 function resolvePaths(v: unknown, base: string): unknown {
-  if (typeof v === 'string') return isAbsolute(v) ? v : resolve(base, v);
+  if (typeof v === 'string') {
+    if (v === '~' || v.startsWith('~/')) return join(homedir(), v.slice(1));
+    return isAbsolute(v) ? v : resolve(base, v);
+  }
   if (Array.isArray(v)) return v.map((x) => resolvePaths(x, base));
   return v;
 }

@@ -7,6 +7,11 @@
  * library's messages.
  */
 
+import { parseRate } from '../backup/ratelimit.js';
+import { ConfigError } from '../errors.js';
+import { compileRules, compileSizeRules } from '../scan/filters.js';
+import { assertWritableDirCap, scrubUrl } from '../tahoe/caps.js';
+
 /** A leaf check: returns undefined when fine, else what was expected. */
 export interface Leaf {
   leaf: true;
@@ -14,6 +19,8 @@ export interface Leaf {
   ok: (v: unknown) => boolean;
   /** Relative paths are resolved against the directory of the file that set them. */
   path?: 'single' | 'list';
+  /** A deeper check of a value of the right type (a regex compiles, a rate is in range): throws a ConfigError naming `key`. */
+  validate?: (v: unknown, key: string) => void;
 }
 
 export type Node = Leaf | { [key: string]: Node };
@@ -22,7 +29,7 @@ export function isLeaf(n: Node): n is Leaf {
   return (n as Leaf).leaf === true;
 }
 
-const leaf = (expect: string, ok: (v: unknown) => boolean, path?: Leaf['path']): Leaf => ({ leaf: true, expect, ok, path });
+const leaf = (expect: string, ok: (v: unknown) => boolean, path?: Leaf['path'], validate?: Leaf['validate']): Leaf => ({ leaf: true, expect, ok, path, validate });
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const bool = leaf('true or false', (v) => typeof v === 'boolean');
@@ -31,11 +38,35 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const num = (min: number) => leaf(`a number ≥ ${min}`, (v) => isNum(v) && v >= min);
 const nullableStr = (path?: Leaf['path']) => leaf('a string or null', (v) => v === null || (typeof v === 'string' && v.length > 0), path);
 const secondsList = leaf('a number of seconds or a non-empty list of them', (v) => (isNum(v) && v >= 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => isNum(x) && x >= 0)));
-const rules = leaf("a list of '+REGEX' / '-REGEX' strings", (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'));
-const sizeRules = leaf("a list of '+REGEX' / '-REGEX' strings or [SIZE, 'REGEX'] pairs", (v) =>
-  Array.isArray(v) && v.every((x) => typeof x === 'string' || (Array.isArray(x) && x.length === 2 && Number.isInteger(x[0]) && (x[0] as number) >= 0 && typeof x[1] === 'string')),
+const rules = leaf(
+  "a list of '+REGEX' / '-REGEX' strings",
+  (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
+  undefined,
+  (v, key) => compileRules(v as string[], key),
 );
-const rate = leaf("null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:50'", (v) => v === null || (isNum(v) && v > 0) || (typeof v === 'string' && v.length > 0));
+const sizeRules = leaf(
+  "a list of '+REGEX' / '-REGEX' strings or [SIZE, 'REGEX'] pairs",
+  (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' || (Array.isArray(x) && x.length === 2 && Number.isInteger(x[0]) && (x[0] as number) >= 0 && typeof x[1] === 'string')),
+  undefined,
+  (v, key) => compileSizeRules(v as (string | [number, string])[], key),
+);
+const rate = leaf(
+  "null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:50'",
+  (v) => v === null || (isNum(v) && v > 0) || (typeof v === 'string' && v.length > 0),
+  undefined,
+  (v, key) => void parseRate(v as string | number | null, key),
+);
+
+/** The gateway's /uri endpoint: a URL that parses (port in range) and ends in /uri. */
+function checkGatewayUrl(v: unknown, key: string): void {
+  let url: URL;
+  try {
+    url = new URL(v as string);
+  } catch {
+    throw new ConfigError(`${key}: ${JSON.stringify(scrubUrl(String(v)))} is not a valid URL (is the port from 1 to 65535?)`);
+  }
+  if (url.port === '0') throw new ConfigError(`${key}: port 0 is not a gateway's port`);
+}
 const command = leaf('null, a command string, or a list of strings (argv)', (v) =>
   v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')),
 );
@@ -58,11 +89,13 @@ export const SCHEMA: Node = {
   },
   destination: {
     // The gateway's /uri endpoint: a URL without it would have every call land on the welcome page.
-    url: leaf("the http:// or https:// URL of the gateway's /uri endpoint, like http://127.0.0.1:3456/uri", (v) => typeof v === 'string' && /^https?:\/\/[^\s?#]+\/uri\/?$/.test(v)),
+    url: leaf("the http:// or https:// URL of the gateway's /uri endpoint, like http://127.0.0.1:3456/uri", (v) => typeof v === 'string' && /^https?:\/\/[^\s?#]+\/uri\/?$/.test(v), undefined, checkGatewayUrl),
     result: {
       print_to_stdout: bool,
       append_to_file: nullableStr('single'),
-      append_to_lafs_dir: leaf('null or a URI:DIR2: cap', (v) => v === null || (typeof v === 'string' && v.startsWith('URI:'))),
+      append_to_lafs_dir: leaf('null or a URI:DIR2: cap', (v) => v === null || (typeof v === 'string' && v.startsWith('URI:')), undefined, (v, key) => {
+        if (v !== null) assertWritableDirCap(v as string, key);
+      }),
     },
     encoding: { xz: { enabled: bool, options: xzOptions, min_size: int(0), path_filter: sizeRules } },
   },

@@ -135,8 +135,13 @@ export function parseLine(line: string): QueueEntry | undefined {
   if (sp < 0) throw new QueueFormatError('no space between path and metadata');
   const m = META.exec(line.slice(sp + 1));
   if (!m) throw new QueueFormatError(`bad metadata ${JSON.stringify(line.slice(sp + 1, sp + 41))} (want UID:GID:MODE[/CAPS[/ACLS]])`);
+  const path = decodePath(line.slice(0, sp));
+  checkRelative(path);
+  if (!/^\d{1,10}$/.test(m[1]!) || !/^\d{1,10}$/.test(m[2]!) || Number(m[1]) > 0xffffffff || Number(m[2]) > 0xffffffff) {
+    throw new QueueFormatError(`uid or gid out of range in ${JSON.stringify(line.slice(sp + 1, sp + 41))}`);
+  }
   const entry: QueueEntry = {
-    path: decodePath(line.slice(0, sp)),
+    path,
     uid: Number(m[1]),
     gid: Number(m[2]),
     mode: m[3] === '' ? null : parseInt(m[3]!, 8),
@@ -148,6 +153,26 @@ export function parseLine(line: string): QueueEntry | undefined {
     if (type !== S_IFDIR && type !== S_IFREG) throw new QueueFormatError(`mode ${m[3]} is neither a directory nor a regular file`);
   }
   return entry;
+}
+
+/**
+ * A queue path must stay beneath the source: relative, with no empty, `.` or `..` component
+ * and no NUL — the queue is a file people edit, and phase 2 opens what it says.
+ */
+export function checkRelative(path: Buffer): void {
+  if (path.length === 0) return;
+  if (path.includes(0)) throw new QueueFormatError('the path contains a NUL byte');
+  if (path[0] === 0x2f) throw new QueueFormatError(`the path ${JSON.stringify(encodePath(path))} is absolute (queue paths are relative to the source)`);
+  let start = 0;
+  for (;;) {
+    const end = path.indexOf(0x2f, start);
+    const part = path.subarray(start, end < 0 ? path.length : end);
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e) || (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e)) {
+      throw new QueueFormatError(`the path ${JSON.stringify(encodePath(path))} has an empty, "." or ".." component (it must stay beneath the source)`);
+    }
+    if (end < 0) return;
+    start = end + 1;
+  }
 }
 
 /** The entry's parent path (`a/b` → `a`, `a` → empty, root → null). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCli } from '../support/cli.js';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -58,7 +58,7 @@ const cachedFileCaps = (p: Project) =>
   !existsSync(p.cache) ? new Set<string>() : new Set(cacheRows(p.cache, 'SELECT cap FROM entries WHERE kind = 0').map((r) => r.cap as string));
 
 describe('interrupted backups', () => {
-  it('SIGKILL at several points: each rerun completes what is left, never re-uploads what was cached, ends with the same root cap', async () => {
+  itEmbedded('SIGKILL at several points: each rerun completes what is left, never re-uploads what was cached, ends with the same root cap', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     mkdirSync(join(dir, 'clean'));
@@ -83,7 +83,7 @@ describe('interrupted backups', () => {
     expect(cacheRows(p.cache, 'PRAGMA integrity_check')[0]!.integrity_check).toBe('ok');
   });
 
-  it('SIGINT stops cleanly with 130, the cache committed; the rerun uploads only the rest', async () => {
+  itEmbedded('SIGINT stops cleanly with 130, the cache committed; the rerun uploads only the rest', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     const p = project(dir, join(dir, 'src'), env.url, SLOW);
@@ -104,7 +104,7 @@ describe('interrupted backups', () => {
     expect(uploaded.length).toBeLessThanOrEqual(40 - cached.size);
   });
 
-  it('SIGTERM gives 143; --try-resume continues the unfinished generation, a plain rerun starts a new one', async () => {
+  itEmbedded('SIGTERM gives 143; --try-resume continues the unfinished generation, a plain rerun starts a new one', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     const p = project(dir, join(dir, 'src'), env.url, SLOW);
@@ -118,7 +118,7 @@ describe('interrupted backups', () => {
     expect(cacheRows(p.cache, 'SELECT generation FROM backups ORDER BY id')).toEqual([{ generation: 1 }, { generation: 2 }]);
   });
 
-  it('a second backup on the same cache while one runs is refused in one line (exit 5)', async () => {
+  itEmbedded('a second backup on the same cache while one runs is refused in one line (exit 5)', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     const p = project(dir, join(dir, 'src'), env.url, SLOW);

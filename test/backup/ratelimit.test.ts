@@ -22,8 +22,18 @@ describe('rate limits', () => {
     expect(parseRate(0.5, 'k')).toMatchObject({ perSecond: 2, burst: 2 });
     expect(parseRate(null, 'k')).toBeUndefined();
     expect(() => parseRate('fast', 'operation.rate_limit.objects')).toThrow(/^operation\.rate_limit\.objects: "fast" is not a number or a rate like 1\/10$/);
-    expect(() => parseRate('1/10:0', 'k')).toThrow(/burst must be at least 1/);
+    expect(() => parseRate('1/10:0', 'k')).toThrow(/burst must be from 1 to/);
     expect(() => parseRate('0', 'k')).toThrow(/more than 0/);
+  });
+
+  it('refuses values that mean nothing: a division by zero, two bursts, hex, infinities, absurd rates', () => {
+    expect(() => parseRate('1/0', 'k')).toThrow(/^k: "1\/0" divides by zero$/);
+    expect(() => parseRate('1/10:50:3', 'k')).toThrow(/more than one ':'/);
+    expect(() => parseRate('0x10', 'k')).toThrow(/is not a number or a rate/);
+    expect(() => parseRate('Infinity', 'k')).toThrow(/is not a number or a rate/);
+    expect(() => parseRate('-1', 'k')).toThrow(/is not a number or a rate/);
+    expect(() => parseRate('1e-30', 'k')).toThrow(/out of range/);
+    expect(() => parseRate('1e30', 'k')).toThrow(/out of range/);
   });
 
   it('lets a burst through, then paces to the rate', async () => {

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { encodePath } from '../../src/scan/queue-codec.js';
 import { mtimeText } from '../../src/backup/meta.js';
 import { backup, cacheRows, project, readBack, type Project } from '../support/backup.js';
-import { useGrid } from '../support/grid.js';
+import { EXTERNAL, itEmbedded, useGrid } from '../support/grid.js';
 import { withoutSummary } from '../support/cli.js';
 import { makeTree, tempDir, writeRaw } from '../support/tree.js';
 
@@ -59,14 +59,14 @@ describe('backup, phase 2', () => {
     const dir = tempDir();
     fixture(join(dir, 'src'));
     p = project(dir, join(dir, 'src'), env.url);
-    env.grid.resetStats();
+    if (!EXTERNAL) env.grid.resetStats();
     const r = await backup(p);
     expect(withoutSummary(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     first = r.cap;
   });
 
-  it('stores every byte and every metadata field of the source', async () => {
+  itEmbedded('stores every byte and every metadata field of the source', async () => {
     expect(first).toMatch(/^URI:DIR2-CHK:/);
     const back = await readBack(env.url, first);
     const local = localTree(p.source);
@@ -97,7 +97,7 @@ describe('backup, phase 2', () => {
     expect(env.grid.stats.bytes_uploaded).toBeLessThan(1024 * 1024); // 4 MiB of text went up as xz
   });
 
-  it('a second run over the unchanged tree: zero PUT /uri, zero mkdir-immutable, the same root cap', async () => {
+  itEmbedded('a second run over the unchanged tree: zero PUT /uri, zero mkdir-immutable, the same root cap', async () => {
     env.grid.resetStats();
     const r = await backup(p);
     expect(r.code).toBe(0);
@@ -106,7 +106,7 @@ describe('backup, phase 2', () => {
     expect(env.grid.stats.mkdir_immutable).toBe(0);
   });
 
-  it('one deep file changed: one PUT, one mkdir-immutable per ancestor', async () => {
+  itEmbedded('one deep file changed: one PUT, one mkdir-immutable per ancestor', async () => {
     const f = join(p.source, 'nested/a/b/c/deep.txt');
     writeFileSync(f, 'deep, changed');
     const t = new Date(Date.now() - 1800_000);
@@ -119,7 +119,7 @@ describe('backup, phase 2', () => {
     expect((await readBack(env.url, r.cap)).get('nested/a/b/c/deep.txt')!.content!.toString()).toBe('deep, changed');
   });
 
-  it('chmod of one file: no upload at all, only the directories above it change', async () => {
+  itEmbedded('chmod of one file: no upload at all, only the directories above it change', async () => {
     chmodSync(join(p.source, 'big.log'), 0o600);
     env.grid.resetStats();
     const r = await backup(p);
@@ -139,7 +139,7 @@ describe('backup, phase 2', () => {
     expect(back.get('renamed56')!.content!.toString()).toBe('y'.repeat(56));
   });
 
-  it('keeps generations and backups rows: every row a run used carries its generation', () => {
+  itEmbedded('keeps generations and backups rows: every row a run used carries its generation', () => {
     const backups = cacheRows(p.cache, 'SELECT name, source, generation FROM backups ORDER BY id');
     expect(backups.map((b) => b.generation)).toEqual([1, 2, 3, 4, 5]);
     expect(backups.every((b) => b.name === 'src' && b.source === p.source)).toBe(true);
@@ -152,7 +152,7 @@ describe('backup, phase 2', () => {
 });
 
 describe('backup options', () => {
-  it('--disable-deduplication uploads everything again and caches nothing', async () => {
+  itEmbedded('--disable-deduplication uploads everything again and caches nothing', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { a: 'a'.repeat(100), b: { c: 'c'.repeat(200) } });
     const p = project(dir, join(dir, 'src'), env.url);
@@ -164,7 +164,7 @@ describe('backup options', () => {
     expect(env.grid.stats.mkdir_immutable).toBe(2);
   });
 
-  it('a file modified too recently is uploaded but not cached, with a warning naming it', async () => {
+  itEmbedded('a file modified too recently is uploaded but not cached, with a warning naming it', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { old: 'o'.repeat(100) });
     writeFileSync(join(dir, 'src', 'fresh.txt'), 'f'.repeat(100));
@@ -223,7 +223,7 @@ describe('backup options', () => {
 });
 
 describe('a file that changes while it is read', () => {
-  it('is uploaded as read, not cached, with a warning naming it', async () => {
+  itEmbedded('is uploaded as read, not cached, with a warning naming it', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { 'growing.log': randomBytes(1_500_000) });
     const p = project(dir, join(dir, 'src'), env.url, `operation: {rate_limit: {bytes: '1/1e6'}}\ndestination: {encoding: {xz: {enabled: false}}}\n`);

@@ -11,7 +11,7 @@ import { EXIT } from '../../src/errors.js';
 import { EXIT_TABLE } from '../../src/main.js';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { CLI, runCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
 const env = useGrid();
@@ -203,7 +203,7 @@ describe('hooks', () => {
     expect(ls.stdout).not.toMatch(/ old$/m);
   });
 
-  it('a failing before hook aborts with exit 6 and its code named; nothing is uploaded; after still runs', async () => {
+  itEmbedded('a failing before hook aborts with exit 6 and its code named; nothing is uploaded; after still runs', async () => {
     const dir = tempDir();
     const after = join(dir, 'after.env');
     const p = fresh(`hooks:\n  before_backup: ['sh', '-c', 'exit 3']\n  after_backup: ${JSON.stringify(dump(after))}\n`);

@@ -25,9 +25,9 @@ describe('bad configuration', () => {
     ['malformed YAML', 'source: [unclosed\n', /^lafs-backup: .*bad\.yaml:\d+:\d+: invalid YAML: /],
     ['unknown key', 'sourc: {path: x}\n', /^lafs-backup: .*bad\.yaml: unknown key 'sourc'$/],
     ['wrong type', 'operation: {concurrency: many}\n', /^lafs-backup: .*bad\.yaml: operation\.concurrency: expected a whole number from 1 to 256, got "many"$/],
-    ['bad regex', "filter: ['-(?<oops']\n", /^lafs-backup: filter\[0\]: rule "-\(\?<oops" is not a valid regular expression: /],
-    ['bad rate', "operation: {rate_limit: {bytes: 'fast'}}\n", /^lafs-backup: operation\.rate_limit\.bytes: "fast" is not a number or a rate like 1\/10$/],
-    ['bad cap in config', "destination: {result: {append_to_lafs_dir: 'URI:DIR2:nope'}}\n", /^lafs-backup: destination\.result\.append_to_lafs_dir: not a valid Tahoe-LAFS cap: cap#[0-9a-f]{10}$/],
+    ['bad regex', "filter: ['-(?<oops']\n", /^lafs-backup: .*bad\.yaml: filter\[0\]: rule "-\(\?<oops" is not a valid regular expression: /],
+    ['bad rate', "operation: {rate_limit: {bytes: 'fast'}}\n", /^lafs-backup: .*bad\.yaml: operation\.rate_limit\.bytes: "fast" is not a number or a rate like 1\/10$/],
+    ['bad cap in config', "destination: {result: {append_to_lafs_dir: 'URI:DIR2:nope'}}\n", /^lafs-backup: .*bad\.yaml: destination\.result\.append_to_lafs_dir: not a valid Tahoe-LAFS cap: cap#[0-9a-f]{10}$/],
   ];
   it.each(cases)('%s: exit 2, one line naming the culprit, nothing written', async (_name, yaml, re) => {
     const dir = tempDir();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup, cacheRows, configArgs, project } from '../support/backup.js';
 import { spawnCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -29,7 +29,7 @@ const SEED = Number(process.env.LAFS_CRASH_SEED ?? 20261121);
 const KILLS = 24;
 
 describe('crashes', () => {
-  it(`survives ${KILLS} SIGKILLs at seeded random points (seed ${SEED})`, async () => {
+  itEmbedded(`survives ${KILLS} SIGKILLs at seeded random points (seed ${SEED})`, async () => {
     const dir = tempDir();
     const spec: Spec = {};
     for (let d = 0; d < 30; d++) {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TahoeClient } from '../../src/tahoe/client.js';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { isRoot, makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -23,7 +23,7 @@ function bigTree(root: string): void {
 const SLOW = "operation: {rate_limit: {bytes: '1/2e6'}}\n";
 
 describe('the entry cache lock, on every exit path', () => {
-  it('is released after success, failure, SIGINT and SIGTERM, and taken over after SIGKILL', async () => {
+  itEmbedded('is released after success, failure, SIGINT and SIGTERM, and taken over after SIGKILL', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     const p = project(dir, join(dir, 'src'), env.url, SLOW);
@@ -93,7 +93,7 @@ describe('secrets', () => {
 });
 
 describe('file modes', () => {
-  it('files holding caps (cache with its WAL, result file, queue, log) are 0600 whatever the umask', async () => {
+  itEmbedded('files holding caps (cache with its WAL, result file, queue, log) are 0600 whatever the umask', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
     const results = join(dir, 'results.txt');

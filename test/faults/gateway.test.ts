@@ -11,7 +11,7 @@ import { startGrid } from '../../src/grid/server.js';
 import { backup, cacheRows, configArgs, project, readBack, type Project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
 import { startFlaky, type Fault, type Flaky } from '../support/flaky.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -65,7 +65,7 @@ describe('gateway faults', () => {
     expect(r.stderr).toMatch(/retrying/);
   });
 
-  it('beyond the budget: one clear line, exit 1, the cache consistent; the rerun uploads only what is left', async () => {
+  itEmbedded('beyond the budget: one clear line, exit 1, the cache consistent; the rerun uploads only what is left', async () => {
     const dir = tempDir();
     let puts = 0;
     const flaky = await startFlaky(env.url, (_n, req) => (req.method === 'PUT' && ++puts > 10 ? '503' : 'ok'));
@@ -178,7 +178,7 @@ describe('outages', () => {
     expect(lines.filter((l) => / WARN /.test(l))).toHaveLength(1);
   });
 
-  it('a grid with too few storage servers: one line in words, servers and shares counted, no HTML', async () => {
+  itEmbedded('a grid with too few storage servers: one line in words, servers and shares counted, no HTML', async () => {
     const grid = await startGrid();
     try {
       grid.setServer(2, false);

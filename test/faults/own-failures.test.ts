@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup, configArgs, project } from '../support/backup.js';
 import { CLI, runCli, spawnCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -25,7 +25,7 @@ function small(dir: string): string {
 }
 
 describe('before anything is uploaded', () => {
-  it('a result file in a directory that does not exist: exit 2 naming the key and path, nothing sent', async () => {
+  itEmbedded('a result file in a directory that does not exist: exit 2 naming the key and path, nothing sent', async () => {
     const dir = tempDir();
     const p = project(dir, small(dir), env.url, `destination: {result: {append_to_file: '${join(dir, 'nope', 'results.txt')}'}}\n`);
     env.grid.resetStats();
@@ -36,7 +36,7 @@ describe('before anything is uploaded', () => {
     expect(existsSync(p.cache)).toBe(false);
   });
 
-  it('a log file in a directory that does not exist: exit 2 naming the key and path', async () => {
+  itEmbedded('a log file in a directory that does not exist: exit 2 naming the key and path', async () => {
     const dir = tempDir();
     const p = project(dir, small(dir), env.url, `logging: {file: '${join(dir, 'nope', 'log.txt')}'}\n`);
     env.grid.resetStats();
@@ -73,7 +73,7 @@ describe('before anything is uploaded', () => {
 });
 
 describe('during a run', () => {
-  it('the queue file deleted during phase 2: the backup completes from the open file', async () => {
+  itEmbedded('the queue file deleted during phase 2: the backup completes from the open file', async () => {
     const dir = tempDir();
     const spec: Spec = {};
     for (let i = 0; i < 30; i++) spec[`f${i}`] = randomBytes(50_000);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup, cacheRows, configArgs, project, readBack } from '../support/backup.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { handToUnprivileged, isRoot, makeTree, tempDir, unprivileged, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -25,7 +25,7 @@ describe('source trouble', () => {
     expect([...(await readBack(env.url, r.cap)).keys()]).toEqual(['keep']);
   });
 
-  it('a file that shrinks while read is uploaded as read, not cached, named in a warning', async () => {
+  itEmbedded('a file that shrinks while read is uploaded as read, not cached, named in a warning', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { 'shrinking.log': randomBytes(1_500_000) });
     const p = project(dir, join(dir, 'src'), env.url, "operation: {rate_limit: {bytes: '1/1e6'}}\ndestination: {encoding: {xz: {enabled: false}}}\n");
@@ -121,7 +121,7 @@ describe('source trouble', () => {
     expect(beyond.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('a directory with 20,000 entries', async () => {
+  itEmbedded('a directory with 20,000 entries', async () => {
     const dir = tempDir();
     const files: Spec = {};
     for (let i = 0; i < 20_000; i++) files[`f${String(i).padStart(6, '0')}`] = '';

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TahoeClient } from '../../src/tahoe/client.js';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
 const env = useGrid();
@@ -77,7 +77,7 @@ describe('cleanup', () => {
     expect(rowsByGen(p)).toEqual(before);
   });
 
-  it('cleanup of the middle backup removes exactly its generation rows; the next backup uploads nothing the newest had', async () => {
+  itEmbedded('cleanup of the middle backup removes exactly its generation rows; the next backup uploads nothing the newest had', async () => {
     const before = rowsByGen(p);
     expect(before[2]).toBeGreaterThan(0);
     const r = await runCli([...configArgs(p), 'cleanup', caps[1]!]);
@@ -163,7 +163,7 @@ describe('check', () => {
     second = (await backup(p)).cap;
   });
 
-  it('a healthy backup: nothing printed, exit 0, leases renewed, check time recorded', async () => {
+  itEmbedded('a healthy backup: nothing printed, exit 0, leases renewed, check time recorded', async () => {
     const file = (await new TahoeClient({ url: env.url }).info(second, ['big.bin'])).ro_uri!;
     const leases = env.grid.object(file)!.leaseRenewals;
     const r = await runCli([...configArgs(p), 'check', second]);
@@ -175,7 +175,7 @@ describe('check', () => {
     expect(env.grid.object(file)!.leaseRenewals).toBe(leases + 1);
   });
 
-  it('an unhealthy file is printed in the default format and the exit code is non-zero; --repair heals it', async () => {
+  itEmbedded('an unhealthy file is printed in the default format and the exit code is non-zero; --repair heals it', async () => {
     const c = new TahoeClient({ url: env.url });
     const file = (await c.info(second, ['sub', 'deep.txt'])).ro_uri!;
     await c.close();
@@ -193,7 +193,7 @@ describe('check', () => {
     expect((await runCli([...configArgs(p), 'check', second])).code).toBe(0);
   });
 
-  it('an unrecoverable directory gives the gateway error by name, not a crash; a gone backup is reported by name', async () => {
+  itEmbedded('an unrecoverable directory gives the gateway error by name, not a crash; a gone backup is reported by name', async () => {
     const c = new TahoeClient({ url: env.url });
     const sub = (await c.info(first, ['sub'])).ro_uri!;
     await c.close();
@@ -265,7 +265,7 @@ describe('list -g', () => {
     const { EntryCache } = await import('../../src/cache/db.js');
     const cache = EntryCache.open(p.cache);
     cache.startGeneration(false, p.source);
-    cache.remember(Buffer.concat([Buffer.from('new.txt'), Buffer.from([0]), Buffer.alloc(32)]), 'file', 'URI:LIT:nbswy3dpeb3w64tmmqfa');
+    cache.didUpload(Buffer.concat([Buffer.from('new.txt'), Buffer.from([0]), Buffer.alloc(32)]), 'file', 'URI:LIT:nbswy3dpeb3w64tmmqfa');
     cache.close();
     const r = await runCli([...configArgs(p), 'list', '-g']);
     expect(r.code).toBe(0);

@@ -14,7 +14,7 @@ import { available, setXattr } from '../../src/meta/xattr.js';
 import { parseLine } from '../../src/scan/queue-codec.js';
 import { backup, project, readBack, type Project } from '../support/backup.js';
 import { runCli, withoutSummary } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
 const env = useGrid();
@@ -131,7 +131,7 @@ describe('extended metadata against the system tools', () => {
     expect(JSON.parse(rawLogLines.at(-1)!).msg).toBe(`the user. extended attributes of ${JSON.stringify(big)} take more than 2048 bytes; left out`);
   });
 
-  it('a metadata change (setfattr) re-creates directories but uploads no contents', async () => {
+  itEmbedded('a metadata change (setfattr) re-creates directories but uploads no contents', async () => {
     await backup(p, ['-f']);
     sh('setfattr', '-n', 'user.comment', '-v', 'changed', join(p.source, 'x.txt'));
     env.grid.resetStats();

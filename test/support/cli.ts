@@ -52,7 +52,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
       clearTimeout(timer);
       // Every CLI run in the suite is a secrets audit: stderr carries logs and error lines,
       // and no cap may ever appear there.
-      if (/URI:[A-Z0-9-]+:/.test(stderr)) fail(new Error(`a cap reached stderr of lafs-backup ${args.join(' ')}:\n${stderr}`));
+      if (/uri(:|%3a)[a-z0-9-]+(:|%3a)[a-z2-7]{5,}/i.test(stderr)) fail(new Error(`a cap reached stderr of lafs-backup ${args.join(' ')}:\n${stderr}`));
       else ok({ code, signal, stdout, stderr });
     });
   });

@@ -8,7 +8,7 @@ import { tryParseCap } from '../../src/tahoe/caps.js';
 import { TahoeError } from '../../src/tahoe/errors.js';
 import { isNodeUnit, type StreamUnit } from '../../src/tahoe/types.js';
 import { startFlaky } from '../support/flaky.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 
 const env = useGrid();
 const noRetry = { attempts: 0, delays: [0] };
@@ -77,7 +77,7 @@ describe('uploads and reads', () => {
     await c.close();
   });
 
-  it('validates every child cap before sending anything', async () => {
+  itEmbedded('validates every child cap before sending anything', async () => {
     const c = client();
     env.grid.resetStats();
     const bad = [
@@ -130,7 +130,7 @@ describe('mutable directories', () => {
 });
 
 describe('deep-check and manifest streams', () => {
-  it('yields units then stats; add-lease renews leases; damage shows; repair heals', async () => {
+  itEmbedded('yields units then stats; add-lease renews leases; damage shows; repair heals', async () => {
     const c = client();
     const f = await c.putFile(streamOf(randomBytes(5000)));
     const sub = await c.mkdirImmutable([{ name: 'f', type: 'filenode', cap: f, metadata: {} }]);
@@ -156,7 +156,7 @@ describe('deep-check and manifest streams', () => {
     await c.close();
   });
 
-  it('ends with an ERROR unit (not a crash) when a directory is unrecoverable', async () => {
+  itEmbedded('ends with an ERROR unit (not a crash) when a directory is unrecoverable', async () => {
     const c = client();
     const inner = await c.mkdirImmutable([{ name: 'x', type: 'filenode', cap: await c.putFile(streamOf(randomBytes(200))), metadata: {} }]);
     const root = await c.mkdirImmutable([{ name: 'inner', type: 'dirnode', cap: inner, metadata: {} }]);

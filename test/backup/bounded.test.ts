@@ -1,0 +1,81 @@
+/**
+ * Memory stays bounded however long the queue: the stages' pools are the only queues, and
+ * submitting to a full pool is what holds the queue reader back. With a gateway that never
+ * answers, a backup of a 1,000,000-line queue reads only a sliver of the queue file (its file
+ * offset, from /proc, shows how far), and its resident memory stays small.
+ */
+import { openSync, readdirSync, readFileSync, readlinkSync, writeSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configArgs, project } from '../support/backup.js';
+import { spawnCli } from '../support/cli.js';
+import { startFlaky } from '../support/flaky.js';
+import { useGrid } from '../support/grid.js';
+import { makeTree, tempDir } from '../support/tree.js';
+
+const env = useGrid();
+
+/** A queue of `dirs` × `files` file lines, their directories' lines, and the root line. */
+function writeQueue(path: string, source: string, dirs: number, files: number): void {
+  const fd = openSync(path, 'w', 0o600);
+  let buf = `# lafs-backup queue v1\n# source: ${source}\n`;
+  for (let d = 0; d < dirs; d++) {
+    const dn = `d${String(d).padStart(4, '0')}`;
+    for (let f = 0; f < files; f++) buf += `${dn}/f${String(f).padStart(4, '0')} 0:0:100644\n`;
+    buf += `${dn} 0:0:40755\n`;
+    if (buf.length > 1 << 20) {
+      writeSync(fd, buf);
+      buf = '';
+    }
+  }
+  writeSync(fd, `${buf} 0:0:40755\n`);
+  closeSync(fd);
+}
+
+/** The file offset of the child's open `file`, from /proc/PID/fdinfo. */
+function offsetOf(pid: number, file: string): number | undefined {
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target === file) return Number(/^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))![1]);
+  }
+  return undefined;
+}
+
+function rssMiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+describe('bounded memory', () => {
+  it('a 1,000,000-line queue against a gateway that never answers: the reader waits on the pools', async () => {
+    const dir = tempDir();
+    const source = join(dir, 'src');
+    // Only the first few files are ever looked at: the others wait in no queue at all.
+    makeTree(source, { d0000: { f0000: 'a', f0001: 'b', f0002: 'c', f0003: 'd', f0004: 'e', f0005: 'f' } });
+    const hang = await startFlaky(env.url, () => 'hang');
+    const p = project(dir, source, hang.url, 'operation: {concurrency: 4}\nhttp: {timeout: 600}\n');
+    writeQueue(p.queue, source, 1000, 1000);
+    const size = statSync(p.queue).size;
+    const child = spawnCli([...configArgs(p), 'backup', '--reuse-queue']);
+    child.stderr!.resume();
+    child.stdout!.resume();
+    try {
+      // Long enough for an unbounded reader to get through most of the file.
+      await new Promise((ok) => setTimeout(ok, 4000));
+      const offset = offsetOf(child.pid!, p.queue);
+      const rss = rssMiB(child.pid!);
+      expect(offset, 'the queue file is open').toBeDefined();
+      // The reader is held back by the pools: it has read a few 64 KiB buffers, not the file.
+      expect(offset!).toBeLessThan(size / 50);
+      expect(rss).toBeLessThan(150);
+      console.log(`bounded: queue ${(size / 2 ** 20).toFixed(1)} MiB, read ${(offset! / 1024).toFixed(0)} KiB after 4 s; RSS ${rss.toFixed(0)} MiB`);
+    } finally {
+      child.kill('SIGKILL');
+      await hang.close();
+    }
+  });
+});
