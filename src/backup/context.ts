@@ -27,6 +27,8 @@ export interface RunStats {
   skipped: { vanished: number; unreadable: number; changedType: number };
   /** Files uploaded but not cached (changed while read, or modified too recently to trust). */
   notCached: number;
+  /** Files whose mtime is in the future (cached; one warning per run). */
+  futureMtimes: number;
 }
 
 export function emptyRunStats(): RunStats {
@@ -44,6 +46,7 @@ export function emptyRunStats(): RunStats {
     xzOut: 0,
     skipped: { vanished: 0, unreadable: 0, changedType: 0 },
     notCached: 0,
+    futureMtimes: 0,
   };
 }
 

@@ -28,6 +28,9 @@ import { edgeMetadata } from './meta.js';
 
 const SLASH = Buffer.from('/');
 
+/** An mtime this far ahead of the clock is "in the future", not "modified just now". */
+const FUTURE_NS = 60_000_000_000n;
+
 export function absPath(ctx: UploadContext, rel: Buffer): Buffer {
   return rel.length ? Buffer.concat([ctx.root, SLASH, rel]) : ctx.root;
 }
@@ -268,6 +271,11 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Chi
     if (up.changed) {
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} changed while it was read; uploaded as read, not cached`);
+    } else if (st.mtimeNs > readStart + FUTURE_NS) {
+      // An mtime in the future says nothing about recent writes: a later write sets it to now,
+      // which changes the key. Cached; the run counts them and warns once.
+      ctx.stats.futureMtimes++;
+      cache?.didUpload(key, 'file', up.cap, { ctimeNs: st.ctimeNs, sha256: up.sha256 });
     } else if (st.mtimeNs > readStart - ctx.trustNs) {
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} was modified too recently to trust; uploaded, not cached`);

@@ -9,14 +9,9 @@
  * (base64) only for a name that is not valid UTF-8: the child is then listed under its
  * escaped form and rawname keeps the exact bytes.
  */
+import { mtimeText } from '../core/mtime.js';
 import { type QueueEntry } from '../scan/queue-codec.js';
 import type { Metadata } from '../tahoe/types.js';
-
-export function mtimeText(ns: bigint): string {
-  const s = ns / 1_000_000_000n;
-  const frac = ns % 1_000_000_000n;
-  return `${s}.${String(frac).padStart(9, '0')}`;
-}
 
 export interface EdgeExtras {
   mtimeNs?: bigint;

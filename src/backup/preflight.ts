@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { required, type Config } from '../config/load.js';
 import { ConfigError, describeErrno } from '../errors.js';
 import { compileRules, compileSizeRules } from '../scan/filters.js';
+import { queueFileState } from '../scan/queue-file.js';
 import { assertWritableDirCap } from '../tahoe/caps.js';
 import { parseRate } from './ratelimit.js';
 
@@ -62,6 +63,9 @@ export function preflight(config: Config): Preflight {
   const dir = config.destination.result.append_to_lafs_dir;
   if (dir) assertWritableDirCap(dir, 'destination.result.append_to_lafs_dir');
   ensureStateDir('source.queue.path', queuePath);
+  if (queueFileState(queuePath) === 'other') {
+    throw new ConfigError(`source.queue.path: ${queuePath} exists and is not a lafs-backup queue file; refusing to overwrite it`);
+  }
   if (dbPath) ensureStateDir('source.entry_cache.path', dbPath);
   const resultFile = config.destination.result.append_to_file;
   if (resultFile && !op.queue_only) assertWritableDir('destination.result.append_to_file', resultFile);

@@ -284,6 +284,8 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
     const consumed = stamp(queueStat(queuePath));
     const root = await uploadQueue(ctx, queuePath, stop.fail);
+    const future = ctx.stats.futureMtimes;
+    if (future) log.warn({ files: future }, `${future} file${future === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
     cache.addBackup({ name: basename(source), source, cap: root.cap });
     cache.markQueueConsumed(consumed);
     cache.commit();

@@ -6,6 +6,7 @@
  */
 import type { EntryKind } from '../core/entry.js';
 import { S_IFDIR, S_IFMT, S_IFREG } from '../core/file-type.js';
+import { parseMtime } from '../core/mtime.js';
 import { AppError } from '../errors.js';
 import type { Metadata } from '../tahoe/types.js';
 import type { BackupNode } from './tree.js';
@@ -29,15 +30,6 @@ export interface EntryInfo {
 function int(v: unknown, radix = 10): number | undefined {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
   if (typeof v === 'string' && (radix === 8 ? /^[0-7]{1,7}$/ : /^\d{1,10}$/).test(v)) return parseInt(v, radix);
-  return undefined;
-}
-
-function mtime(v: unknown): bigint | undefined {
-  if (typeof v === 'string') {
-    const m = /^(\d{1,12})\.(\d{9})$/.exec(v);
-    return m ? BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]!) : undefined;
-  }
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v * 1e6)) * 1000n;
   return undefined;
 }
 
@@ -70,7 +62,7 @@ export function interpret(node: BackupNode, parent: string): EntryInfo {
   }
   info.uid = int(m.uid) ?? int(m.st_uid);
   info.gid = int(m.gid) ?? int(m.st_gid);
-  info.mtimeNs = mtime(m.mtime);
+  info.mtimeNs = parseMtime(m.mtime);
   if (m.enc === 'xz') info.enc = 'xz';
   if (typeof m.caps === 'string' && m.caps) info.caps = m.caps.replace(/;/g, ' ');
   if (typeof m.acls === 'string' && m.acls) info.acls = m.acls;

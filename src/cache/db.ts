@@ -138,7 +138,9 @@ export class EntryCache {
    * last one again when no finished backup carries it (an interrupted run).
    */
   nextGeneration(tryResume: boolean): { generation: number; resume: boolean } {
-    const max = (this.stmts.maxGen.get() as { g: number | null }).g ?? 0;
+    // The highest generation ever started is kept in meta too: `cleanup -g` of the newest one
+    // must not let the next run take its number again (NAME@N would then name another backup).
+    const max = Math.max((this.stmts.maxGen.get() as { g: number | null }).g ?? 0, Number(this.getMeta('last_generation') ?? 0));
     const resume = tryResume && max > 0 && !this.stmts.finished.get(max);
     return { generation: resume ? max : max + 1, resume };
   }
@@ -148,6 +150,7 @@ export class EntryCache {
     const { generation, resume } = this.nextGeneration(tryResume);
     this.generation = generation;
     this.write(() => this.stmts.startGen.run(this.generation, Date.now() / 1000, source));
+    this.setMeta('last_generation', String(this.generation));
     this.commit();
     log.debug({ generation: this.generation, resumed: resume }, 'generation');
     return this.generation;

@@ -6,7 +6,7 @@
  * SIGKILL: the next run may start at once), or when nobody refreshed it for 30 s (a holder on
  * another host, or a reused pid). Released on every normal exit path.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { AppError, BusyError, describeErrno } from '../errors.js';
@@ -58,7 +58,10 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
         retries: 0,
         onCompromised: (err) => log.error({ err: err.message }, 'the entry cache lock was lost; another run may be using the cache'),
       });
+      // proper-lockfile's mkdir follows the umask: the lock is the tool's own state, 0700.
+      chmodSync(lockDir, 0o700);
       writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, host: hostname() } satisfies Owner), { mode: 0o600 });
+      chmodSync(ownerFile, 0o600);
       return async () => {
         rmSync(ownerFile, { force: true });
         await release();

@@ -71,6 +71,10 @@ export default defineCommand<CheckArgs>({
         }
         targets = backups.map((b) => ({ id: b.id, name: b.name, cap: b.cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts }));
       }
+      if (!targets.length) {
+        // Silence would look like a healthy check: say there was nothing to check.
+        process.stderr.write(`lafs-backup: check: no finished backups in the entry cache ${config.source.entry_cache.path}; nothing to check\n`);
+      }
       if (args['least-recently-checked'] && targets.length) {
         targets = [[...targets].sort((a, b) => (a.tsCheck ?? 0) - (b.tsCheck ?? 0) || (a.ts ?? 0) - (b.ts ?? 0))[0]!];
       }

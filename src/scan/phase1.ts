@@ -1,6 +1,7 @@
 /** Phase 1: walk the source tree, apply the filters, and write the queue file. */
 import { log, logs } from '../log.js';
-import { compileRules } from './filters.js';
+import { ConfigError } from '../errors.js';
+import { compileRules, firstMatch } from './filters.js';
 import { encodePath } from './queue-codec.js';
 import { writeQueue } from './queue-file.js';
 import { walk, type SkipReason, type WalkOptions } from './walk.js';
@@ -36,8 +37,10 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
   const started = Date.now();
   const rules = compileRules(opts.filter);
   const skipped: Record<SkipReason, number> = { excluded: 0, special: 0, unreadable: 0, vanished: 0 };
+  let firstExcluded: Buffer | undefined;
   const onSkip = (rel: Buffer, reason: SkipReason, detail?: string) => {
     skipped[reason]++;
+    if (reason === 'excluded') firstExcluded ??= rel;
     if (reason === 'unreadable') log.warn({ path: encodePath(rel) }, `cannot read ${showPath(rel)}: ${detail ?? 'error'}; skipped`);
     else if (reason === 'vanished') log.warn({ path: encodePath(rel) }, `${showPath(rel)} vanished while the tree was read; skipped`);
     else if (reason === 'special') log.info({ path: encodePath(rel) }, `skipping special file ${showPath(rel)} (socket, FIFO or device)`);
@@ -61,6 +64,15 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
     throw e;
   }
   const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started };
+  if (entries <= 1 && firstExcluded) {
+    // Only the root is left: the filters excluded everything in it. An empty backup would
+    // "succeed" every night while saving nothing.
+    const shown = `/${firstExcluded.toString('utf8')}`;
+    const decider = [firstMatch(rules, shown), firstMatch(rules, `${shown}/`)].find((r) => r && !r.include);
+    const i = decider ? rules.indexOf(decider) : -1;
+    const which = i >= 0 ? `filter[${i}] ${JSON.stringify(opts.filter[i])}` : 'the filters';
+    throw new ConfigError(`filter: nothing in ${opts.source} is left to back up (${skipped.excluded} entries excluded; ${which} excluded ${JSON.stringify(shown)})`);
+  }
   log.debug({ ...report.skipped, entries, ms: report.elapsedMs }, 'queue built');
   return report;
 }

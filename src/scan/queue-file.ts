@@ -119,6 +119,29 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
   return { entries, bytes };
 }
 
+/**
+ * What is at `path` now: nothing, a queue file of this tool (its first line is the magic line),
+ * or something else — which phase 1 must never overwrite (a mistyped `--queue-only PATH`).
+ */
+export function queueFileState(path: string): 'missing' | 'queue' | 'other' {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return (e as { code?: string }).code === 'ENOENT' ? 'missing' : 'other';
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return 'other';
+    const head = Buffer.alloc(MAGIC.length + 1);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return n === head.length && head.toString('utf8') === `${MAGIC}\n` ? 'queue' : 'other';
+  } catch {
+    return 'other';
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface QueueLine {
   entry: QueueEntry;
   lineNo: number;

@@ -1,7 +1,8 @@
 /**
  * Picks the tree to back up: `source.path` is a path or a glob (minimatch syntax, per path
  * segment); with several matches the last in byte order is taken (`alphasort_last`), which
- * suits dated snapshot directories like /srv/backups/backup.2026-11-21.
+ * suits dated snapshot directories like /srv/backups/backup.2026-11-21. Only directories
+ * count as matches of a glob.
  *
  * The chosen root is resolved (a symlink given as the source is followed); symlinks inside
  * the tree never are.
@@ -43,17 +44,19 @@ function expand(pattern: string): string[] {
 
 /** The source directory to back up, as an absolute real path. */
 export function pickSource(pattern: string): string {
-  const candidates = GLOB_CHARS.test(pattern) ? expand(pattern) : [pattern];
+  const glob = GLOB_CHARS.test(pattern);
+  const candidates = glob ? expand(pattern) : [pattern];
+  // A glob picks among directories only: a stray file matching it (snapshot.log beside the
+  // snapshot directories) is not a tree to back up.
   const existing = candidates.filter((c) => {
     try {
-      statSync(c);
-      return true;
+      return !glob || statSync(c).isDirectory();
     } catch {
       return false;
     }
   });
   if (!existing.length) {
-    throw new AppError(`source.path: nothing matches ${JSON.stringify(pattern)}`, 'source');
+    throw new AppError(`source.path: ${glob ? 'no directory matches' : 'nothing at'} ${JSON.stringify(pattern)}`, 'source');
   }
   existing.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const chosen = existing[existing.length - 1]!;

@@ -8,7 +8,7 @@ import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, renameSy
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodePath } from '../../src/scan/queue-codec.js';
-import { mtimeText } from '../../src/backup/meta.js';
+import { mtimeText } from '../../src/core/mtime.js';
 import { backup, cacheRows, project, readBack, type Project } from '../support/backup.js';
 import { EXTERNAL, itEmbedded, useGrid } from '../support/grid.js';
 import { withoutSummary } from '../support/cli.js';
