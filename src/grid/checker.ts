@@ -16,8 +16,9 @@ export interface WalkOptions {
 
 type Unit = Record<string, unknown>;
 
-function placementOf(r: Resolved): number[][] | undefined {
-  if (r.kind === 'chk-file' || r.kind === 'chk-dir') return r.obj?.placement;
+function placementOf(state: GridState, r: Resolved): number[][] | undefined {
+  // An object whose bytes are gone has no readable share anywhere.
+  if (r.kind === 'chk-file' || r.kind === 'chk-dir') return r.obj && (state.intact(r.obj.si, r.obj.size) ? r.obj.placement : r.obj.placement.map(() => []));
   if (r.kind === 'mutable-dir') return r.dir?.placement;
   return undefined;
 }
@@ -52,7 +53,7 @@ export function checkResults(state: GridState, r: Resolved, summaryCase: 'Health
   const si = storageIndex(r);
   if (r.kind === 'lit-file' || r.kind === 'lit-dir') return { 'storage-index': '', results: { healthy: true } };
   const { needed, total } = state.shape;
-  const placement = placementOf(r) ?? state.serversUp.map(() => []);
+  const placement = placementOf(state, r) ?? state.serversUp.map(() => []);
   const live = state.liveServers();
   const sharemap: Record<string, string[]> = {};
   const good = new Set<number>();
@@ -95,7 +96,7 @@ export function checkAndRepair(state: GridState, r: Resolved): Unit {
   if (r.kind === 'lit-file' || r.kind === 'lit-dir') return { 'storage-index': '', 'repair-attempted': false };
   const pre = checkResults(state, r);
   const preResults = pre.results as { healthy: boolean; recoverable: boolean };
-  const placement = placementOf(r);
+  const placement = placementOf(state, r);
   if (preResults.healthy || !placement) {
     return { 'storage-index': pre['storage-index'], 'repair-attempted': false, 'repair-successful': false, 'pre-repair-results': pre, 'post-repair-results': pre };
   }

@@ -77,6 +77,11 @@ export function recoverable(state: GridState, placement: number[][]): boolean {
   return good.size >= state.shape.needed;
 }
 
+/** An immutable object that can be read: enough shares on live servers, and its bytes whole. */
+export function readable(state: GridState, obj: { si: string; size: number; placement: number[][] }): boolean {
+  return recoverable(state, obj.placement) && state.intact(obj.si, obj.size);
+}
+
 export class Unrecoverable extends Error {
   constructor(readonly mutable: boolean) {
     super(mutable ? 'unrecoverable mutable' : 'no shares');
@@ -87,7 +92,7 @@ export class Unrecoverable extends Error {
 export function dirChildren(state: GridState, r: Resolved): PackedChild[] {
   if (r.kind === 'lit-dir') return unpackChildren(r.packed);
   if (r.kind === 'chk-dir') {
-    if (!r.obj || !recoverable(state, r.obj.placement)) throw new Unrecoverable(false);
+    if (!r.obj || !readable(state, r.obj)) throw new Unrecoverable(false);
     return unpackChildren(state.readBlob(r.si));
   }
   if (r.kind === 'mutable-dir') {

@@ -4,7 +4,7 @@
  * leases; and mutable directories. In memory, or under a directory (`--dir`) where blobs are
  * files and the rest is `state.json`, rewritten atomically shortly after each change.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, createReadStream } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
@@ -132,14 +132,39 @@ export class GridState {
     return join(this.dir!, 'blobs', si.slice(0, 2), si);
   }
 
-  /** Stores a blob (memory mode: the bytes; dir mode: renames the temp file into place). */
+  /**
+   * Stores a blob: in memory without --dir; under --dir always on disk (bytes are written to a
+   * temporary file first), so files and directories alike survive a restart.
+   */
   putBlob(si: string, data: Buffer | { tmpFile: string }): void {
-    if (Buffer.isBuffer(data)) {
+    if (!this.dir) {
+      if (!Buffer.isBuffer(data)) throw new Error('a temporary file without --dir');
       this.blobs.set(si, data);
       return;
     }
-    mkdirSync(join(this.dir!, 'blobs', si.slice(0, 2)), { recursive: true, mode: 0o700 });
-    renameSync(data.tmpFile, this.blobPath(si));
+    let tmpFile: string;
+    if (Buffer.isBuffer(data)) {
+      tmpFile = join(this.dir, 'tmp', `${si}.${process.pid}.${Date.now()}`);
+      writeFileSync(tmpFile, data, { mode: 0o600 });
+    } else tmpFile = data.tmpFile;
+    mkdirSync(join(this.dir, 'blobs', si.slice(0, 2)), { recursive: true, mode: 0o700 });
+    renameSync(tmpFile, this.blobPath(si));
+  }
+
+  /**
+   * Whether the object's bytes are there and whole (under --dir a blob file can be removed or
+   * damaged behind the grid's back). A missing or damaged blob means no share can be read:
+   * check reports it unhealthy and reads fail like a real gateway's, never a crash.
+   */
+  intact(si: string, size: number): boolean {
+    const mem = this.blobs.get(si);
+    if (mem) return mem.length === size;
+    if (!this.dir) return false;
+    try {
+      return statSync(this.blobPath(si)).size === size;
+    } catch {
+      return false;
+    }
   }
 
   readBlob(si: string): Buffer {

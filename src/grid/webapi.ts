@@ -12,7 +12,7 @@ import { tryParseCap } from '../tahoe/caps.js';
 import { addLease, checkAndRepair, checkResults, walk } from './checker.js';
 import { packChildren, type PackedChild } from './dirnode.js';
 import { chkIds, LIT_THRESHOLD, newMutableIds, readKeyFor } from './ids.js';
-import { dirChildren, isDir, recoverable, renderNode, resolve, Unrecoverable, type Resolved } from './nodes.js';
+import { dirChildren, isDir, readable, renderNode, resolve, Unrecoverable, type Resolved } from './nodes.js';
 import { pyDumps } from './pyjson.js';
 import {
   answer,
@@ -51,6 +51,12 @@ function storeImmutable(
   let kept = false;
   if (existing) {
     state.repairPlacement(existing.placement);
+    if (!state.intact(ids.si, existing.size)) {
+      // Its bytes were lost (a blob removed under --dir): uploading them again restores them.
+      state.putBlob(ids.si, data);
+      kept = true;
+      state.changed();
+    }
   } else {
     const placement = state.freshPlacement();
     if (!placement) return { kept };
@@ -267,7 +273,7 @@ function download(state: GridState, req: Req, res: Res, node: Resolved): void {
     total = node.data.length;
     source = (s, e) => node.data.subarray(s, e + 1);
   } else if (node.kind === 'chk-file') {
-    if (!node.obj || !recoverable(state, node.obj.placement)) {
+    if (!node.obj || !readable(state, node.obj)) {
       return answer(res, 410, 'text/plain;charset=utf-8', NO_SHARES_TEXT, { etag: `${node.si}-`, headers: { 'Accept-Ranges': 'bytes' } });
     }
     total = node.obj.size;

@@ -1,10 +1,13 @@
 /** `lafs-backup grid` as a user runs it, answered by curl; `--help` lists the commands. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { backup, configArgs, project } from '../support/backup.js';
 import { runCli, spawnCli, waitForLine } from '../support/cli.js';
+import { makeTree } from '../support/tree.js';
 
 describe('lafs-backup grid', () => {
   it('starts a server that `curl -T file …/uri` answers with a cap, and keeps data under --dir across restarts', async () => {
@@ -27,6 +30,66 @@ describe('lafs-backup grid', () => {
     child.kill('SIGINT');
     const code = await new Promise((ok) => child.on('close', ok));
     expect(code).toBe(0);
+  });
+
+  it('--dir keeps everything across a restart: a backup made before it restores after it, leases and the result dir too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lb-grid-'));
+    const start = async () => {
+      const child = spawnCli(['grid', '--port', '0', '--dir', join(dir, 'store')]);
+      const [url] = await waitForLine(child, /http:\/\/127\.0\.0\.1:\d+\/uri/);
+      return { child, url: url! };
+    };
+    const stop = async (child: ReturnType<typeof spawnCli>) => {
+      child.kill('SIGTERM');
+      await new Promise((ok) => child.on('close', ok));
+    };
+    makeTree(join(dir, 'src'), { 'a.txt': 'a'.repeat(3000), deep: { nested: { 'b.bin': randomBytes(300_000) } }, link: { symlink: 'a.txt' } });
+    let { child, url } = await start();
+    const mutable = execFileSync('curl', ['-sS', '-X', 'POST', `${url}?t=mkdir`], { encoding: 'utf8' });
+    const p = project(dir, join(dir, 'src'), url, `destination: {result: {append_to_lafs_dir: '${mutable}'}}\n`);
+    const made = await backup(p);
+    expect(made.code, made.stderr).toBe(0);
+    const checked = await runCli([...configArgs(p), 'check']);
+    expect(checked.code, checked.stdout).toBe(0);
+    const leases = (u: string) => (JSON.parse(execFileSync('curl', ['-sS', u.replace(/\/uri$/, '/__grid/state')], { encoding: 'utf8' })) as { objects: { si: string; leaseRenewals: number }[] }).objects.map((o) => `${o.si}:${o.leaseRenewals}`).sort();
+    const before = leases(url);
+    expect(before.some((l) => l.endsWith(':1'))).toBe(true);
+    await stop(child);
+
+    ({ child, url } = await start());
+    const again = join(dir, 'again.yaml');
+    writeFileSync(again, `destination: {url: '${url}'}\n`);
+    p.extra.push(again);
+    const r = await runCli([...configArgs(p), 'restore', made.cap, join(dir, 'restored')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'restored', 'deep', 'nested', 'b.bin')).equals(readFileSync(join(dir, 'src', 'deep', 'nested', 'b.bin')))).toBe(true);
+    expect(readlinkSync(join(dir, 'restored', 'link'))).toBe('a.txt');
+    // The mutable directory and its link survived too.
+    const listing = JSON.parse(execFileSync('curl', ['-sS', `${url}/${mutable}?t=json`], { encoding: 'utf8' })) as [string, { children: Record<string, unknown> }];
+    expect(Object.keys(listing[1].children)).toEqual(['src']);
+    expect(leases(url)).toEqual(before);
+    await stop(child);
+  });
+
+  it('a blob removed from --dir: check says unhealthy, a download fails with 410, the grid keeps running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lb-grid-'));
+    const child = spawnCli(['grid', '--port', '0', '--dir', join(dir, 'store')]);
+    const [url] = await waitForLine(child, /http:\/\/127\.0\.0\.1:\d+\/uri/);
+    const file = join(dir, 'f.bin');
+    writeFileSync(file, randomBytes(5000));
+    const cap = execFileSync('curl', ['-sS', '-T', file, url!], { encoding: 'utf8' });
+    await new Promise((ok) => setTimeout(ok, 300));
+    for (const sub of readdirSync(join(dir, 'store', 'blobs'))) rmSync(join(dir, 'store', 'blobs', sub), { recursive: true });
+    const status = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${url}/${cap}`], { encoding: 'utf8' });
+    expect(status).toBe('410');
+    const check = JSON.parse(execFileSync('curl', ['-sS', '-X', 'POST', `${url}/${cap}?t=check&output=JSON`], { encoding: 'utf8' })) as { results: { healthy: boolean; 'count-shares-good': number } };
+    expect(check.results.healthy).toBe(false);
+    expect(check.results['count-shares-good']).toBe(0);
+    // Still answering; and the same bytes uploaded again bring the object back.
+    expect(execFileSync('curl', ['-sS', '-T', file, url!], { encoding: 'utf8' })).toBe(cap);
+    expect(execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${url}/${cap}`], { encoding: 'utf8' })).toBe('200');
+    child.kill('SIGTERM');
+    await new Promise((ok) => child.on('close', ok));
   });
 
   it('--help lists the commands and the exit codes; an unknown command is a usage error', async () => {
