@@ -106,6 +106,17 @@ export async function fromSourceAsync<T>(path: string, read: () => Promise<T>): 
   }
 }
 
+/** A native module's compiled part could not be found (installed with --ignore-scripts, or for another Node). */
+export function isMissingBinding(e: unknown): boolean {
+  const msg = e instanceof Error ? e.message : '';
+  return /Could not locate the bindings file|No native build was found|was compiled against a different Node\.js version|Cannot find module .*\.node/.test(msg);
+}
+
+/** The one line for a missing native binding: which module, and the fix. */
+export function missingBinding(module: string): AppError {
+  return new AppError(`the native module ${module} is not built for this Node.js (installed with --ignore-scripts?); run \`npm rebuild ${module}\` where lafs-backup is installed`);
+}
+
 /** A Node system error's code (ENOENT, EACCES, …), if it has one. */
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {

@@ -14,7 +14,7 @@
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AppError, describeErrno, errnoCode, EXIT } from '../errors.js';
+import { AppError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { keyPath } from './keys.js';
@@ -341,6 +341,7 @@ export class EntryCache {
 
 function describeDbError(path: string, e: unknown): AppError {
   if (e instanceof AppError) return e;
+  if (isMissingBinding(e)) return missingBinding('better-sqlite3');
   const code = (e as { code?: string }).code ?? errnoCode(e) ?? '';
   const msg = (e as Error).message ?? String(e);
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/.test(msg)) {

@@ -5,11 +5,16 @@
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import type lzmaModule from 'lzma-native';
+import { isMissingBinding, missingBinding } from '../errors.js';
 
 // Loaded on first use: a run that compresses nothing does not pay for the native module.
 let lzmaLoaded: typeof lzmaModule | undefined;
 function lzma(): typeof lzmaModule {
-  return (lzmaLoaded ??= createRequire(import.meta.url)('lzma-native') as typeof lzmaModule);
+  try {
+    return (lzmaLoaded ??= createRequire(import.meta.url)('lzma-native') as typeof lzmaModule);
+  } catch (e) {
+    throw isMissingBinding(e) ? missingBinding('lzma-native') : e;
+  }
 }
 
 export interface XzSettings {

@@ -36,7 +36,7 @@ function display(abs: Buffer): string {
 /** The names listed for the entry (bytes as latin1 text, so they map back to the same bytes). */
 function names(abs: Buffer): string[] | undefined {
   if (!available()) {
-    warnOnce('addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run npm run build:native)`);
+    warnOnce('addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
   }
   try {
