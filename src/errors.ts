@@ -142,6 +142,7 @@ export function describeErrno(err: unknown): string {
     EMFILE: 'too many open files',
     EEXIST: 'already exists',
     ENOTEMPTY: 'directory not empty',
+    ENOTBENEATH: 'what was opened is not beneath the source (a directory on its path was replaced by a symlink?)',
   };
   if (code && reasons[code]) return `${reasons[code]} (${code})`;
   if (code) return code;

@@ -59,6 +59,24 @@ export function statEntry(ctx: UploadContext, e: QueueEntry, want: 'file' | 'sym
   return st;
 }
 
+/**
+ * What an open file descriptor really is, asked of the kernel (/proc/self/fd): the file read
+ * must lie beneath the source. A directory of the source swapped for a symlink between the
+ * phases would otherwise have phase 2 read a file from anywhere (O_NOFOLLOW guards only the
+ * last component). Without /proc the check is skipped.
+ */
+function assertBeneath(ctx: UploadContext, fd: number, shown: string): void {
+  let real: Buffer;
+  try {
+    real = readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
+  } catch {
+    return;
+  }
+  const root = ctx.root;
+  if (real.length > root.length && real[root.length] === 0x2f && real.subarray(0, root.length).equals(root)) return;
+  throw new SourceError(shown, 'ENOTBENEATH', Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH' }));
+}
+
 /** Leaves an entry whose source could not be read out of the backup, counted and named. */
 function skip(ctx: UploadContext, e: QueueEntry, err: SourceError): null {
   if (err.errno === 'ENOENT') ctx.stats.skipped.vanished++;
@@ -80,6 +98,7 @@ async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise
   return fromSourceAsync(shown, async () => {
     const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
+      assertBeneath(ctx, fh.fd, shown);
       const h = createHash('sha256');
       for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) {
         h.update(chunk as Buffer);
@@ -106,10 +125,11 @@ interface Uploaded {
 export const SMALL_FILE = 256 * 1024;
 
 /** Reads a small file whole, noting whether it changed while read. */
-function readSmall(abs: Buffer, shown: string): { data: Buffer; changed: boolean } {
+function readSmall(ctx: UploadContext, abs: Buffer, shown: string): { data: Buffer; changed: boolean } {
   return fromSource(shown, () => {
     const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
+      assertBeneath(ctx, fd, shown);
       const before = fstatSync(fd, { bigint: true });
       const data = Buffer.allocUnsafe(Number(before.size) + 1);
       let read = 0;
@@ -125,7 +145,7 @@ function readSmall(abs: Buffer, shown: string): { data: Buffer; changed: boolean
 
 /** Uploads a small file's bytes (compressed first if asked). */
 async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, compress: boolean): Promise<Uploaded> {
-  const { data, changed } = readSmall(abs, shown);
+  const { data, changed } = readSmall(ctx, abs, shown);
   const sha256 = createHash('sha256').update(data).digest();
   ctx.stats.bytesRead += data.length;
   ctx.stats.bytesDone += data.length;
@@ -232,6 +252,7 @@ async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigi
   if (size <= BigInt(SMALL_FILE)) return uploadSmall(ctx, abs, shown, compress);
   const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
   try {
+    assertBeneath(ctx, fh.fd, shown);
     return await uploadFile(ctx, fh, shown, compress);
   } finally {
     await fh.close();

@@ -56,7 +56,7 @@ export function pickSource(pattern: string): string {
     }
   });
   if (!existing.length) {
-    throw new AppError(`source.path: ${glob ? 'no directory matches' : 'nothing at'} ${JSON.stringify(pattern)}`, 'source');
+    throw new AppError(`source.path: no directory matches ${JSON.stringify(pattern)}`, 'source');
   }
   existing.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const chosen = existing[existing.length - 1]!;

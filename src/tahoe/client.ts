@@ -73,8 +73,8 @@ export class TahoeClient {
   private readonly uploadTimeouts: number[];
   private readonly debugRequests: boolean;
   private readonly beforeRequest?: () => Promise<void>;
-  /** Aborted by abortAll() or the run's signal: every request in flight, and every one after it, fails at once. */
-  private readonly stop = new AbortController();
+  /** The run's signal: once aborted, every request in flight, and every one after it, fails at once. */
+  private readonly stop: AbortSignal;
   /** A retryable failure was reported and no call has succeeded since: one warning per outage. */
   private troubled = false;
 
@@ -94,9 +94,7 @@ export class TahoeClient {
     this.uploadTimeouts = opts.uploadTimeouts?.length ? opts.uploadTimeouts : [1200, 2400, 3600];
     this.debugRequests = opts.debugRequests ?? false;
     this.beforeRequest = opts.beforeRequest;
-    const run = opts.signal;
-    if (run?.aborted) this.abortAll();
-    else run?.addEventListener('abort', () => this.abortAll(), { once: true });
+    this.stop = opts.signal ?? new AbortController().signal;
     const ca = opts.caFiles?.length ? opts.caFiles.map((f) => readFileSync(f)) : undefined;
     this.agent = new Agent({
       connections: opts.connections ?? 8,
@@ -108,15 +106,6 @@ export class TahoeClient {
 
   async close(): Promise<void> {
     await this.agent.close();
-  }
-
-  /** Stops everything: requests in flight fail with code 'aborted', and so do new ones. */
-  abortAll(): void {
-    this.stop.abort(new Error('stopping'));
-  }
-
-  get aborted(): boolean {
-    return this.stop.signal.aborted;
   }
 
   // ---- immutable uploads -------------------------------------------------------------
@@ -223,14 +212,14 @@ export class TahoeClient {
 
   /**
    * Runs `attempt` with the retry policy. Each attempt gets its own controller, aborted by
-   * abortAll() too (a listener, not AbortSignal.any: that is slow and retains signals in Node 20).
+   * the run's signal too (a listener, not AbortSignal.any: that is slow and retains signals in Node 20).
    */
   private async withRetries<T>(op: string, attempt: (ctl: AbortController, n: number) => Promise<T>): Promise<T> {
     for (let n = 0; ; n++) {
-      if (this.stop.signal.aborted) throw new TahoeError(op, 'aborted', 'stopped before it was sent');
+      if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped before it was sent');
       const ctl = new AbortController();
-      const onStop = () => ctl.abort(this.stop.signal.reason);
-      this.stop.signal.addEventListener('abort', onStop, { once: true });
+      const onStop = () => ctl.abort(this.stop.reason);
+      this.stop.addEventListener('abort', onStop, { once: true });
       try {
         const result = await attempt(ctl, n);
         if (this.troubled) {
@@ -240,7 +229,7 @@ export class TahoeClient {
         return result;
       } catch (err) {
         ctl.abort();
-        if (this.stop.signal.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
+        if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
         const e = toTahoeError(op, err);
         // A local failure (reading the file being uploaded, say) is not the gateway's doing.
         if (!e) throw err;
@@ -253,12 +242,12 @@ export class TahoeClient {
         else log.warn({ op, attempt: n + 1, retryIn: delay }, line);
         this.troubled = true;
         try {
-          await sleep(delay * 1000, undefined, { signal: this.stop.signal });
+          await sleep(delay * 1000, undefined, { signal: this.stop });
         } catch {
           throw new TahoeError(op, 'aborted', 'stopped while waiting to retry', undefined, err);
         }
       } finally {
-        this.stop.signal.removeEventListener('abort', onStop);
+        this.stop.removeEventListener('abort', onStop);
       }
     }
   }

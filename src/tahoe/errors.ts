@@ -8,7 +8,7 @@ export type TahoeErrorCode =
   | 'gateway-error' // other 4xx
   | 'unavailable' // connection failures and 5xx, after the retries
   | 'timeout' // a time limit fired, after the retries
-  | 'aborted' // the run is stopping (SIGINT/SIGTERM): abortAll() was called
+  | 'aborted' // the run's signal was aborted (SIGINT/SIGTERM, or another job's fatal error)
   | 'truncated' // a streamed answer was cut off before its end
   | 'protocol'; // the gateway answered something this client does not understand
 

@@ -48,7 +48,7 @@ describe('backup --queue-only', () => {
 
   it('a glob that matches nothing, a bad rule, a bad regex: one line naming the culprit', async () => {
     const cases: [string, number, RegExp][] = [
-      ['source: {path: /nonexistent/backup.*}', 1, /source\.path: nothing matches "\/nonexistent\/backup\.\*"/],
+      ['source: {path: /nonexistent/backup.*}', 1, /source\.path: no directory matches "\/nonexistent\/backup\.\*"/],
       ["filter: ['keep-me']", 2, /filter\[0\]: rule "keep-me" must start with '\+'/],
       ["filter: ['-(?P<x']", 2, /filter\[0\]: rule "-\(\?P<x" is not a valid regular expression/],
     ];

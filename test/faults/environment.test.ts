@@ -134,11 +134,11 @@ describe.runIf(isRoot)('a full disk (a small tmpfs)', () => {
     makeTree(join(dir, 'src'), files);
     const p = project(dir, join(dir, 'src'), env.url);
     writeFileSync(join(dir, 'q.yaml'), `source: {queue: {path: '${join(mnt, 'queue.txt')}'}}\n`);
-    writeFileSync(join(mnt, 'queue.txt'), '# an older queue\n');
+    writeFileSync(join(mnt, 'queue.txt'), '# lafs-backup queue v1\n# an older queue\n');
     const r = await runCli([...configArgs(p), '-c', join(dir, 'q.yaml'), 'backup', '--queue-only']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toMatch(/^lafs-backup: cannot write queue file .*queue\.txt: no space left on device \(ENOSPC\)$/);
-    expect(readFileSync(join(mnt, 'queue.txt'), 'utf8')).toBe('# an older queue\n');
+    expect(readFileSync(join(mnt, 'queue.txt'), 'utf8')).toBe('# lafs-backup queue v1\n# an older queue\n');
     expect(readdirSync(mnt)).toEqual(['queue.txt']);
   });
 

@@ -25,6 +25,24 @@ describe('source trouble', () => {
     expect([...(await readBack(env.url, r.cap)).keys()]).toEqual(['keep']);
   });
 
+  it('a directory swapped for a symlink between the phases: nothing outside the source is read (exit 3)', async () => {
+    const dir = tempDir();
+    const secret = randomBytes(40_000);
+    makeTree(join(dir, 'src'), { keep: 'k'.repeat(100), sub: { big: randomBytes(300_000), small: 's'.repeat(100) } });
+    makeTree(join(dir, 'outside'), { big: secret, small: secret.subarray(0, 5000) });
+    const p = project(dir, join(dir, 'src'), env.url);
+    expect((await backup(p, ['--queue-only'])).code).toBe(0);
+    rmSync(join(dir, 'src', 'sub'), { recursive: true });
+    symlinkSync(join(dir, 'outside'), join(dir, 'src', 'sub'));
+    const r = await backup(p, ['--reuse-queue']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot read "sub\/big": what was opened is not beneath the source/);
+    expect(r.stderr).toMatch(/cannot read "sub\/small": what was opened is not beneath the source/);
+    const back = await readBack(env.url, r.cap);
+    expect([...back.keys()]).toEqual(['keep']);
+    for (const node of back.values()) expect(node.content?.includes(secret.subarray(0, 64))).toBeFalsy();
+  });
+
   itEmbedded('a file that shrinks while read is uploaded as read, not cached, named in a warning', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { 'shrinking.log': randomBytes(1_500_000) });
@@ -77,7 +95,7 @@ describe('source trouble', () => {
     writeFileSync(join(dir, 'plain'), 'x');
     for (const [src, re] of [
       [join(dir, 'plain'), /^lafs-backup: source\.path: ".*plain" is not a directory we can back up: not a directory \(ENOTDIR\)$/],
-      [join(dir, 'nowhere'), /^lafs-backup: source\.path: nothing matches ".*nowhere"$/],
+      [join(dir, 'nowhere'), /^lafs-backup: source\.path: ".*nowhere" is not a directory we can back up: no such file or directory \(ENOENT\)$/],
     ] as const) {
       const r = await backup(project(dir, src, env.url));
       expect(r.code).toBe(1);
