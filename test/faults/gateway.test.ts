@@ -162,7 +162,7 @@ describe('outages', () => {
     makeTree(join(dir, 'src'), many);
     const p = project(dir, join(dir, 'src'), env.url);
     const attempts = 3;
-    const delay = 0.5;
+    const delay = 1;
     const budget = attempts * delay;
     writeFileSync(join(dir, 'dead.yaml'), `destination: {url: 'http://127.0.0.1:9/uri'}\nhttp: {retry: {attempts: ${attempts}, delay: [${delay}]}}\noperation: {concurrency: 8}\n`);
     p.extra.push(join(dir, 'dead.yaml'));
