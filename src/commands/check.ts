@@ -9,6 +9,7 @@ interface CheckArgs {
   lease?: boolean;
   n?: boolean;
   repair?: boolean;
+  verify?: boolean;
   'least-recently-checked'?: boolean;
   format?: string;
   'healthy-format'?: string;
@@ -29,6 +30,7 @@ export default defineCommand<CheckArgs>({
       .option('lease', { type: 'boolean', default: true, describe: 'Renew leases (add-lease=true); --no-lease or -n to skip' })
       .option('n', { type: 'boolean', describe: 'Do not renew leases' })
       .option('repair', { alias: 'r', type: 'boolean', describe: 'Repair what is unhealthy; report only repairs that failed' })
+      .option('verify', { type: 'boolean', describe: 'Have the gateway download and verify every share (verify=true): finds damaged shares, at the cost of reading the whole backup from the storage servers' })
       .option('least-recently-checked', { alias: 'a', type: 'boolean', describe: 'Check only the backup checked longest ago (of those given, else of all)' })
       .option('format', { alias: 'f', type: 'string', default: DEFAULT_FORMAT, describe: 'How to print an unhealthy node: {0[path]}, {0[type]}, {0[summary]}, {0[check-results][results][count-good-share-hosts]}, {backup[name]}, {0} (the whole unit)…' })
       .option('healthy-format', { type: 'string', describe: 'Also print healthy nodes, in this format' })
@@ -91,6 +93,7 @@ export default defineCommand<CheckArgs>({
         const outcome = await checkBackup(client, target, {
           lease: Boolean(args.lease) && !args.n,
           repair: Boolean(args.repair),
+          verify: Boolean(args.verify),
           onUnit: (unit, problem) => {
             live.objects++;
             if (args.json) return;

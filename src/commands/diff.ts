@@ -1,13 +1,18 @@
 /** `lafs-backup diff A B`: compare two backups, or a backup and a local directory. */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+
+/** A command-line argument naming a local path rather than a backup. */
+function isPath(arg: string): boolean {
+  return !arg.startsWith('URI:') && (arg.includes('/') || arg.startsWith('.'));
+}
 import { defineCommand, loadContext, out } from './common.js';
 
 export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: boolean }>({
   command: 'diff <a> <b>',
   describe:
-    'Compare A and B — each a backup (root cap, name, NAME@GENERATION) or a local directory — and print what was added (+), ' +
+    'Compare A and B — each a backup (root cap, name, NAME@GENERATION) or a local directory (a path: with a / or starting with .) — and print what was added (+), ' +
     'removed (-) or changed (M, with what: contents, mode, uid, gid, mtime, acls, caps, xattrs, target, type)',
   builder: (y) =>
     y
@@ -19,8 +24,13 @@ export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: 
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { Differ } = await import('../browse/diff.js');
+    // A local directory only when the argument is a path (has a '/' or starts with '.'): a
+    // backup named like a subdirectory of the current one must not be read as that directory.
     const side = async (arg: string) => {
-      if (!arg.startsWith('URI:') && existsSync(arg) && statSync(arg).isDirectory()) return { kind: 'local' as const, root: resolve(arg) };
+      if (isPath(arg)) {
+        if (!existsSync(arg) || !statSync(arg).isDirectory()) throw new UsageError(`diff: ${JSON.stringify(arg)} is not a directory (a path names a local directory; a backup is a cap, NAME or NAME@GENERATION)`);
+        return { kind: 'local' as const, root: resolve(arg) };
+      }
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
     const [a, b] = [await side(args.a), await side(args.b)];

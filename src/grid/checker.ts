@@ -12,13 +12,19 @@ export interface WalkOptions {
   check: boolean;
   repair?: boolean;
   addLease?: boolean;
+  /** verify=true: every share's bytes are read and checked, not only counted. */
+  verify?: boolean;
 }
 
 type Unit = Record<string, unknown>;
 
-function placementOf(state: GridState, r: Resolved): number[][] | undefined {
-  // An object whose bytes are gone has no readable share anywhere.
-  if (r.kind === 'chk-file' || r.kind === 'chk-dir') return r.obj && (state.intact(r.obj.si, r.obj.size) ? r.obj.placement : r.obj.placement.map(() => []));
+function placementOf(state: GridState, r: Resolved, verify = false): number[][] | undefined {
+  // An object whose bytes are gone (or, verified, damaged) has no good share anywhere.
+  if (r.kind === 'chk-file' || r.kind === 'chk-dir') {
+    if (!r.obj) return undefined;
+    const ok = verify ? state.verified(r.obj.si, r.obj.size, r.kind === 'chk-file' ? 'file' : 'dir') : state.intact(r.obj.si, r.obj.size);
+    return ok ? r.obj.placement : r.obj.placement.map(() => []);
+  }
   if (r.kind === 'mutable-dir') return r.dir?.placement;
   return undefined;
 }
@@ -49,11 +55,11 @@ function happiness(state: GridState, placement: number[][]): number {
   return n;
 }
 
-export function checkResults(state: GridState, r: Resolved, summaryCase: 'Healthy' | 'healthy' = 'Healthy'): Unit {
+export function checkResults(state: GridState, r: Resolved, summaryCase: 'Healthy' | 'healthy' = 'Healthy', verify = false): Unit {
   const si = storageIndex(r);
   if (r.kind === 'lit-file' || r.kind === 'lit-dir') return { 'storage-index': '', results: { healthy: true } };
   const { needed, total } = state.shape;
-  const placement = placementOf(state, r) ?? state.serversUp.map(() => []);
+  const placement = placementOf(state, r, verify) ?? state.serversUp.map(() => []);
   const live = state.liveServers();
   const sharemap: Record<string, string[]> = {};
   const good = new Set<number>();
@@ -92,9 +98,9 @@ export function checkResults(state: GridState, r: Resolved, summaryCase: 'Health
   };
 }
 
-export function checkAndRepair(state: GridState, r: Resolved): Unit {
+export function checkAndRepair(state: GridState, r: Resolved, verify = false): Unit {
   if (r.kind === 'lit-file' || r.kind === 'lit-dir') return { 'storage-index': '', 'repair-attempted': false };
-  const pre = checkResults(state, r);
+  const pre = checkResults(state, r, 'Healthy', verify);
   const preResults = pre.results as { healthy: boolean; recoverable: boolean };
   const placement = placementOf(state, r);
   if (preResults.healthy || !placement) {
@@ -104,7 +110,7 @@ export function checkAndRepair(state: GridState, r: Resolved): Unit {
     state.repairPlacement(placement);
     state.changed();
   }
-  const post = checkResults(state, r, r.kind === 'mutable-dir' ? 'Healthy' : 'healthy');
+  const post = checkResults(state, r, r.kind === 'mutable-dir' ? 'Healthy' : 'healthy', verify);
   return {
     'storage-index': pre['storage-index'],
     'repair-attempted': true,
@@ -220,8 +226,8 @@ export function* walk(state: GridState, root: Resolved, opts: WalkOptions): Gene
     };
     if (opts.check && r.kind !== 'unknown') {
       if (opts.addLease) addLease(state, r);
-      if (opts.repair) unit['check-and-repair-results'] = checkAndRepair(state, r);
-      else unit['check-results'] = checkResults(state, r);
+      if (opts.repair) unit['check-and-repair-results'] = checkAndRepair(state, r, opts.verify);
+      else unit['check-results'] = checkResults(state, r, 'Healthy', opts.verify);
     }
     return unit;
   }

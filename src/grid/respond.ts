@@ -61,6 +61,21 @@ export function exception(req: IncomingMessage, res: ServerResponse, error: stri
   answer(res, 500, 'text/html', html, { chunked: true });
 }
 
+/** What a real gateway answers when fewer than shares.happy servers can take shares (recording 12). */
+export function unhappyUpload(req: IncomingMessage, res: ServerResponse, up: number, shape: { needed: number; happy: number; total: number }): void {
+  const { needed, happy, total } = shape;
+  const tag = Math.random().toString(36).slice(2, 7);
+  exception(
+    req,
+    res,
+    `allmydata.interfaces.UploadUnhappinessError: server selection failed for <Tahoe2ServerSelector for upload b'${tag}'>: ` +
+      `shares could be placed on only ${up} server(s) such that any ${needed} of them have enough shares to recover the file, ` +
+      `but we were asked to place shares on at least ${happy} such servers. (placed all ${total} shares, want to place shares on at least ${happy} servers ` +
+      `such that any ${needed} of them have enough shares to recover the file, sent ${up} queries to ${up} servers, ${up} queries placed some shares, 0 placed none ` +
+      `(of which 0 placed none due to the server being full and 0 placed none due to an error))`,
+  );
+}
+
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

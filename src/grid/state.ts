@@ -8,8 +8,9 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, stat
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { newSecret, serverId } from './ids.js';
+import { chkIds, newSecret, serverId } from './ids.js';
 
 export const LEASE_SECONDS = 31 * 24 * 3600;
 
@@ -156,6 +157,16 @@ export class GridState {
    * damaged behind the grid's back). A missing or damaged blob means no share can be read:
    * check reports it unhealthy and reads fail like a real gateway's, never a crash.
    */
+  /**
+   * `verify=true`: the bytes are read and hashed again; a blob whose contents no longer give
+   * its storage index (damaged in place, same size) has no good share.
+   */
+  verified(si: string, size: number, domain: 'file' | 'dir'): boolean {
+    if (!this.intact(si, size)) return false;
+    const digest = createHash('sha256').update(this.readBlob(si)).digest();
+    return chkIds(this.secret, domain, digest).si === si;
+  }
+
   intact(si: string, size: number): boolean {
     const mem = this.blobs.get(si);
     if (mem) return mem.length === size;

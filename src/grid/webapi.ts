@@ -22,6 +22,7 @@ import {
   NO_SHARES_TEXT,
   plainError,
   readBody,
+  unhappyUpload,
   UNRECOVERABLE_MUTABLE_TEXT,
 } from './respond.js';
 import { LEASE_SECONDS, type GridState, type StoredObject } from './state.js';
@@ -69,20 +70,8 @@ function storeImmutable(
   return { cap: `URI:${kind === 'file' ? 'CHK' : 'DIR2-CHK'}:${ids.key}:${ids.ueb}:${needed}:${total}:${size}`, kept };
 }
 
-/** What a real gateway answers when fewer than shares.happy servers can take shares (recording 12). */
 function unhappy(req: Req, res: Res, state: GridState): void {
-  const up = state.liveServers().length;
-  const { needed, happy, total } = state.shape;
-  const tag = Math.random().toString(36).slice(2, 7);
-  exception(
-    req,
-    res,
-    `allmydata.interfaces.UploadUnhappinessError: server selection failed for <Tahoe2ServerSelector for upload b'${tag}'>: ` +
-      `shares could be placed on only ${up} server(s) such that any ${needed} of them have enough shares to recover the file, ` +
-      `but we were asked to place shares on at least ${happy} such servers. (placed all ${total} shares, want to place shares on at least ${happy} servers ` +
-      `such that any ${needed} of them have enough shares to recover the file, sent ${up} queries to ${up} servers, ${up} queries placed some shares, 0 placed none ` +
-      `(of which 0 placed none due to the server being full and 0 placed none due to an error))`,
-  );
+  unhappyUpload(req, res, state.liveServers().length, state.shape);
 }
 
 /** `PUT /uri`: streamed upload of unknown length. */
@@ -380,7 +369,8 @@ export function checkOne(state: GridState, res: Res, capText: string, names: str
   const target = traverse(state, res, resolve(state, capText), names);
   if (!target) return;
   if (q.get('add-lease') === 'true') addLease(state, target.node);
-  const result = q.get('repair') === 'true' ? checkAndRepair(state, target.node) : checkResults(state, target.node);
+  const verify = q.get('verify') === 'true';
+  const result = q.get('repair') === 'true' ? checkAndRepair(state, target.node, verify) : checkResults(state, target.node, 'Healthy', verify);
   answer(res, 200, 'text/plain', `${pyDumps(result, 1)}\n`, { chunked: true });
 }
 
@@ -406,6 +396,7 @@ export async function streamWalk(state: GridState, res: Res, capText: string, na
     check: deepCheck,
     addLease: q.get('add-lease') === 'true',
     repair: q.get('repair') === 'true',
+    verify: q.get('verify') === 'true',
   });
   for (const line of lines) {
     if (res.destroyed) return;

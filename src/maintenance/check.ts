@@ -41,6 +41,8 @@ export interface CheckOutcome {
 export interface CheckOptions {
   lease: boolean;
   repair: boolean;
+  /** verify=true: the gateway downloads and checks every share, not only counts them. */
+  verify?: boolean;
   /** Called for each unit as it is judged (for the formatted report). */
   onUnit?: (unit: NodeUnit, problem: boolean) => void;
 }
@@ -73,7 +75,7 @@ export function isProblem(u: NodeUnit, repair: boolean): boolean {
 export async function checkBackup(client: TahoeClient, target: CheckTarget, opts: CheckOptions): Promise<CheckOutcome> {
   const outcome: CheckOutcome = { target, ran: false, healthy: true, nodes: 0, problems: [] };
   try {
-    for await (const unit of client.deepCheck(target.cap, { addLease: opts.lease, repair: opts.repair }) as AsyncIterable<StreamUnit>) {
+    for await (const unit of client.deepCheck(target.cap, { addLease: opts.lease, repair: opts.repair, verify: opts.verify }) as AsyncIterable<StreamUnit>) {
       if (unit.type === 'stats') {
         outcome.stats = (unit as { stats: Record<string, unknown> }).stats;
         outcome.ran = true;

@@ -268,3 +268,24 @@ describe('diff', () => {
     expect(JSON.parse(local.stdout).changed).toEqual([{ path: 'keep', what: ['mtime', 'contents'] }]);
   });
 });
+
+describe('diff arguments', () => {
+  it('a backup name is a backup even where a subdirectory of that name exists; a local directory is given as a path', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100), d: { b: 'b'.repeat(100) } });
+    const p = project(dir, join(dir, 'src'), env.url);
+    const made = await backup(p);
+    expect(made.code).toBe(0);
+    expect((await runCli([...configArgs(p), 'restore', 'src', join(dir, 'restored')])).code).toBe(0);
+    writeFileSync(join(dir, 'src', 'new-since'), 'n');
+    // Run from `dir`, which has a subdirectory named "src": "src" is the backup, ./restored the directory.
+    const same = await runCli([...configArgs(p), 'diff', 'src', './restored'], { cwd: dir });
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toBe('');
+    const local = await runCli([...configArgs(p), 'diff', 'src', './src'], { cwd: dir });
+    expect(local.stdout.trim()).toBe('+ new-since');
+    const missing = await runCli([...configArgs(p), 'diff', 'src', './nowhere'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toMatch(/^lafs-backup: diff: "\.\/nowhere" is not a directory/);
+  });
+});
