@@ -19,8 +19,26 @@ export function byNameBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+/** The directory caps on the path from a walk's start: a cap met again there is a cycle. */
+export interface Ancestors {
+  cap: string;
+  up?: Ancestors;
+}
+
+export function onPath(a: Ancestors | undefined, cap: string): boolean {
+  for (let x = a; x; x = x.up) if (x.cap === cap) return true;
+  return false;
+}
+
+export interface WalkOptions {
+  recursive?: boolean;
+  /** A directory that contains itself (a mutable directory linked into itself): not entered again. */
+  onCycle?: (path: string[]) => void;
+}
+
 /** Yields the start directory's descendants (pre-order: a directory, then what is in it). */
-export async function* walkBackup(client: TahoeClient, dircap: string, path: string[] = [], opts: { recursive?: boolean } = {}): AsyncGenerator<BackupNode> {
+export async function* walkBackup(client: TahoeClient, dircap: string, path: string[] = [], opts: WalkOptions = {}, up?: Ancestors): AsyncGenerator<BackupNode> {
+  const here: Ancestors = { cap: dircap, up };
   const info: NodeInfo = await client.info(dircap);
   const names = Object.keys(info.children ?? {}).sort(byNameBytes);
   for (const name of names) {
@@ -33,7 +51,10 @@ export async function* walkBackup(client: TahoeClient, dircap: string, path: str
       metadata: child.metadata ?? {},
     };
     yield node;
-    if (opts.recursive !== false && child.type === 'dirnode' && child.ro_uri) yield* walkBackup(client, child.ro_uri, node.path, opts);
+    if (opts.recursive !== false && child.type === 'dirnode' && child.ro_uri) {
+      if (onPath(here, child.ro_uri)) opts.onCycle?.(node.path);
+      else yield* walkBackup(client, child.ro_uri, node.path, opts, here);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 /** `lafs-backup ls BACKUP [PATH]`: a listing of a backup with its metadata. */
 import { EXIT, UsageError } from '../errors.js';
+import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 export default defineCommand<{ backup: string; path?: string; recursive?: boolean; json?: boolean }>({
@@ -31,6 +32,7 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
         else single.push({ path: segments, node: child });
       }
       const rows: Record<string, unknown>[] = [];
+      let cycles = 0;
       const add = async (path: string[], type: string, cap: string | undefined, size: number | undefined, metadata: Record<string, unknown>) => {
         const e = interpret({ path, type: type as 'filenode', cap, size, metadata }, path.slice(0, -1).join('/'));
         let target: string | undefined;
@@ -54,7 +56,11 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
       };
       for (const s of single) await add(s.path, s.node.type, s.node.ro_uri, s.node.size, s.node.metadata ?? {});
       if (!single.length) {
-        for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive) })) await add(n.path, n.type, n.cap, n.size, n.metadata);
+        const onCycle = (path: string[]) => {
+          cycles++;
+          log.warn(`${JSON.stringify(path.join('/'))} is a directory that contains itself (a cycle); not entered again`);
+        };
+        for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle })) await add(n.path, n.type, n.cap, n.size, n.metadata);
       }
       if (args.json) await out(JSON.stringify(rows.map(({ modeText: _m, ...r }) => r), null, 2));
       else {
@@ -68,7 +74,7 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
         });
         if (lines.length) await out(lines.join('\n'));
       }
-      return EXIT.OK;
+      return cycles ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {
       await client.close();
     }

@@ -10,6 +10,7 @@ interface RestoreArgs {
   dest: string;
   path?: string;
   force?: boolean;
+  'replace-type-changes'?: boolean;
   'dry-run'?: boolean;
   owner?: boolean;
 }
@@ -24,7 +25,8 @@ export default defineCommand<RestoreArgs>({
       .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
       .positional('dest', { type: 'string', describe: 'Directory to restore into (created if missing)' })
       .option('path', { type: 'string', describe: 'Restore only this path inside the backup (it lands as DEST/ITS-NAME)' })
-      .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing what is in the way' })
+      .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory)' })
+      .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
       .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip' }),
   run: async (args) => {
@@ -49,6 +51,7 @@ export default defineCommand<RestoreArgs>({
       client,
       dest,
       force: Boolean(args.force),
+      replaceTypes: Boolean(args.force) && Boolean(args['replace-type-changes']),
       dryRun: Boolean(args['dry-run']),
       owner: Boolean(args.owner) && process.getuid?.() === 0,
       concurrency: config.operation.concurrency,

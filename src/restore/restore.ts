@@ -17,7 +17,7 @@ import { describeErrno, errnoCode } from '../errors.js';
 import { log, logs } from '../log.js';
 import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
 import type { BackupNode } from '../browse/tree.js';
-import { byNameBytes } from '../browse/tree.js';
+import { byNameBytes, onPath, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
 import { createUnxz } from '../core/xz.js';
@@ -29,6 +29,8 @@ export interface RestoreOptions {
   /** The directory to restore into (absolute, existing). */
   dest: string;
   force: boolean;
+  /** --replace-type-changes: a directory may replace a file and a file a directory (its whole tree). */
+  replaceTypes?: boolean;
   dryRun: boolean;
   owner: boolean;
   concurrency: number;
@@ -48,6 +50,13 @@ export interface RestoreReport {
 }
 
 const SLASH = Buffer.from('/');
+
+/**
+ * One entry cannot be restored (its contents do not decode, a name conflict in DEST): that
+ * entry is skipped with a warning naming it (exit 3); the rest of the restore goes on.
+ */
+export class EntryError extends Error {}
+
 
 /** A pass-through stream that tells `add` the size of each chunk. */
 function tap(add: (n: number) => void): Transform {
@@ -73,7 +82,8 @@ class Restorer {
   };
 
   /** Restores the children of the directory `dircap` into `at` (`shown` in messages). */
-  async dir(dircap: string, at: Buffer, shown: string): Promise<void> {
+  async dir(dircap: string, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
+    const path: Ancestors = { cap: dircap, up };
     const info = await this.limiter.run(() => this.o.client.info(dircap));
     const names = Object.keys(info.children ?? {}).sort(byNameBytes);
     // Every name is checked before anything of this directory is written.
@@ -82,24 +92,30 @@ class Restorer {
       const node: BackupNode = { path: [name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} };
       return { node, entry: interpret(node, shown) };
     });
-    await Promise.all(kids.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`)));
+    await Promise.all(kids.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
   }
 
-  async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
+  async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
     if (node.type === 'unknown' || !node.cap) {
       this.trouble();
       log.warn(`${JSON.stringify(shown)} is an unknown kind of node; skipped`);
       return;
     }
+    if (entry.kind === 'dir' && onPath(up, node.cap)) {
+      // A mutable directory linked into itself (or an ancestor): entering it again never ends.
+      this.trouble();
+      log.warn(`${JSON.stringify(shown)} is a directory that contains itself (a cycle); not entered again`);
+      return;
+    }
     if (this.o.dryRun) {
       this.o.onPlan?.(shown, entry.kind);
-      if (entry.kind === 'dir') await this.dir(node.cap, at, shown);
+      if (entry.kind === 'dir') await this.dir(node.cap, at, shown, up);
       return;
     }
     try {
       if (entry.kind === 'dir') {
-        this.ensureDir(at, shown);
-        await this.dir(node.cap, at, shown);
+        this.ensureDir(at);
+        await this.dir(node.cap, at, shown, up);
         applyMeta(at, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
         this.report.dirs++;
       } else {
@@ -110,15 +126,15 @@ class Restorer {
     } catch (e) {
       if (e instanceof UnsafeNameError) throw e;
       if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
-      if (!(e instanceof TahoeError) && !errnoCode(e)) throw e;
+      if (!(e instanceof TahoeError) && !(e instanceof EntryError) && !errnoCode(e)) throw e;
       this.trouble();
       if (this.o.counts) this.o.counts.objects++;
-      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e instanceof TahoeError ? e.message : describeErrno(e)}`);
+      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e instanceof TahoeError || e instanceof EntryError ? e.message : describeErrno(e)}`);
     }
   }
 
   /** A directory to write into: made here, or an existing real directory (never a symlink). */
-  private ensureDir(at: Buffer, shown: string): void {
+  private ensureDir(at: Buffer): void {
     try {
       mkdirSync(at, { mode: 0o700 });
       return;
@@ -127,7 +143,9 @@ class Restorer {
     }
     const st = lstatSync(at);
     if (st.isDirectory()) return;
-    if (!this.o.force) throw Object.assign(new Error(`${shown} exists and is not a directory`), { code: 'EEXIST' });
+    if (!this.o.force) throw new EntryError(`it exists in DEST and is not a directory (--force replaces it)`);
+    // A symlink holds no data and is replaced with --force; a file only with --replace-type-changes.
+    if (!st.isSymbolicLink() && !this.o.replaceTypes) throw new EntryError('a file is in the way of this directory in DEST; not replaced (--replace-type-changes replaces it)');
     unlinkSync(at);
     mkdirSync(at, { mode: 0o700 });
   }
@@ -146,11 +164,19 @@ class Restorer {
       const body = await this.o.client.download(cap);
       // Progress counts what came down the wire (stored sizes are what the totals know).
       const stages: NodeJS.ReadWriteStream[] = counts ? [tap((n) => (counts.bytes += n))] : [];
-      if (entry.enc === 'xz') stages.push(createUnxz());
+      let undecodable: Error | undefined;
+      if (entry.enc === 'xz') {
+        const unxz = createUnxz();
+        unxz.once('error', (e) => (undecodable = e));
+        stages.push(unxz);
+      }
       stages.push(tap((n) => (bytes += n)));
       // The write stream owns the handle and closes it when done (with autoClose off it would
       // never emit 'close', and the pipeline would never settle).
-      await pipeline([body, ...stages, fh.createWriteStream()]);
+      await pipeline([body, ...stages, fh.createWriteStream()]).catch((e: unknown) => {
+        // The edge says xz and the contents are not: that entry's trouble, not the restore's.
+        throw undecodable ? new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`) : e;
+      });
       applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
       this.replaceWith(tmp, at);
     } catch (e) {
@@ -179,15 +205,21 @@ class Restorer {
     this.report.symlinks++;
   }
 
-  /** Renames into place; an existing directory in the way is only replaced with --force. */
+  /**
+   * Renames into place. A directory in the way is never deleted by --force alone: that is a
+   * conflict for this entry, unless --replace-type-changes allows replacing it (and its tree).
+   */
   private replaceWith(tmp: Buffer, at: Buffer): void {
     try {
       renameSync(tmp, at);
     } catch (e) {
-      if ((errnoCode(e) === 'EISDIR' || errnoCode(e) === 'ENOTEMPTY' || errnoCode(e) === 'EEXIST') && this.o.force) {
-        rmSync(at, { recursive: true, force: true });
-        renameSync(tmp, at);
-      } else throw e;
+      if (errnoCode(e) !== 'EISDIR' && errnoCode(e) !== 'ENOTEMPTY' && errnoCode(e) !== 'EEXIST') throw e;
+      if (!this.o.replaceTypes) {
+        rmSync(tmp, { force: true });
+        throw new EntryError('a directory is in the way in DEST; not replaced (--replace-type-changes replaces it with its whole tree)');
+      }
+      rmSync(at, { recursive: true, force: true });
+      renameSync(tmp, at);
     }
   }
 }

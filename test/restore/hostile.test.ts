@@ -1,0 +1,92 @@
+/**
+ * Backups made by hand, as an attacker or a broken tool would: a mutable directory linked into
+ * itself, a child marked xz whose contents are not, and a DEST where a directory stands in the
+ * way of a file (or a file in the way of a directory). One bad entry skips that entry with a
+ * warning (exit 3); a cycle is not entered again; --force never deletes a directory tree.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TahoeClient } from '../../src/tahoe/client.js';
+import { configArgs, project, type Project } from '../support/backup.js';
+import { runCli } from '../support/cli.js';
+import { useGrid } from '../support/grid.js';
+import { makeTree, tempDir } from '../support/tree.js';
+
+const env = useGrid();
+const META = { uid: '0', gid: '0', mode: '100644', mtime: '1700000000.000000000' };
+const DIRMETA = { uid: '0', gid: '0', mode: '40755', mtime: '1700000000.000000000' };
+
+describe('hostile and broken backups', () => {
+  let c: TahoeClient;
+  let p: Project;
+  beforeAll(() => {
+    c = new TahoeClient({ url: env.url });
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a' });
+    p = project(dir, join(dir, 'src'), env.url);
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  it('a mutable directory linked into itself: restore and ls -R stop at the cycle (exit 3), the rest comes back', async () => {
+    const loop = await c.mkdirMutable();
+    const file = await c.putFile(() => Buffer.from('hello, cycle'.repeat(10)));
+    await c.link(loop, 'file.txt', file);
+    await c.link(loop, 'again', loop);
+    const dest = join(tempDir(), 'dest');
+    const r = await runCli([...configArgs(p), 'restore', loop, dest], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/is a directory that contains itself \(a cycle\); not entered again/);
+    expect(readFileSync(join(dest, 'file.txt'), 'utf8')).toBe('hello, cycle'.repeat(10));
+    // At most one level of the loop is made (the first link is a read cap of the write cap given).
+    const depth = (d: string): number => (existsSync(join(d, 'again')) ? 1 + depth(join(d, 'again')) : 0);
+    expect(depth(dest)).toBeLessThanOrEqual(1);
+    const ls = await runCli([...configArgs(p), 'ls', loop, '-R'], { timeoutMs: 30_000 });
+    expect(ls.code, ls.stderr).toBe(3);
+    expect(ls.stderr).toMatch(/is a directory that contains itself \(a cycle\); not entered again/);
+  });
+
+  it('a child marked xz whose contents are not xz is skipped with a warning; the others are restored', async () => {
+    const bad = await c.putFile(() => Buffer.from('this is not xz at all '.repeat(5)));
+    const good = await c.putFile(() => Buffer.from('fine '.repeat(20)));
+    const root = await c.mkdirImmutable([
+      { name: 'bad.txt', type: 'filenode', cap: bad, metadata: { ...META, enc: 'xz' } },
+      { name: 'good.txt', type: 'filenode', cap: good, metadata: META },
+    ]);
+    const dest = join(tempDir(), 'dest');
+    const r = await runCli([...configArgs(p), 'restore', root, dest]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.stderr).toMatch(/cannot restore "\/bad\.txt": its contents are marked xz but do not decode/);
+    expect(readFileSync(join(dest, 'good.txt'), 'utf8')).toBe('fine '.repeat(20));
+    expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
+  });
+
+  it('--force never deletes a directory tree for a file (or a file for a directory) without --replace-type-changes', async () => {
+    const file = await c.putFile(() => Buffer.from('the file '.repeat(20)));
+    const inner = await c.putFile(() => Buffer.from('inner '.repeat(20)));
+    const sub = await c.mkdirImmutable([{ name: 'inner.txt', type: 'filenode', cap: inner, metadata: META }]);
+    const root = await c.mkdirImmutable([
+      { name: 'was-a-dir', type: 'filenode', cap: file, metadata: META },
+      { name: 'was-a-file', type: 'dirnode', cap: sub, metadata: DIRMETA },
+    ]);
+    const dest = join(tempDir(), 'dest');
+    mkdirSync(join(dest, 'was-a-dir', 'precious'), { recursive: true });
+    writeFileSync(join(dest, 'was-a-dir', 'precious', 'data'), 'keep me');
+    writeFileSync(join(dest, 'was-a-file'), 'keep me too');
+    const r = await runCli([...configArgs(p), 'restore', root, dest, '--force']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot restore "\/was-a-dir": a directory is in the way in DEST; not replaced/);
+    expect(r.stderr).toMatch(/cannot restore "\/was-a-file": a file is in the way of this directory in DEST; not replaced/);
+    expect(readFileSync(join(dest, 'was-a-dir', 'precious', 'data'), 'utf8')).toBe('keep me');
+    expect(readFileSync(join(dest, 'was-a-file'), 'utf8')).toBe('keep me too');
+    expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
+    // Asked for explicitly, the types are replaced.
+    const forced = await runCli([...configArgs(p), 'restore', root, dest, '--force', '--replace-type-changes']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(readFileSync(join(dest, 'was-a-dir'), 'utf8')).toBe('the file '.repeat(20));
+    expect(readFileSync(join(dest, 'was-a-file', 'inner.txt'), 'utf8')).toBe('inner '.repeat(20));
+  });
+});
