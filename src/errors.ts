@@ -79,7 +79,7 @@ export class SourceError extends AppError {
 }
 
 /** A failed system call (Node's SystemError: it names the call). Anything else is a bug. */
-function isSystemError(e: unknown): e is Error & { code: string; syscall: string } {
+export function isSystemError(e: unknown): e is Error & { code: string; syscall: string } {
   return e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';
 }
 

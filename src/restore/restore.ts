@@ -13,7 +13,7 @@ import { constants, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, unlin
 import { open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeErrno, errnoCode } from '../errors.js';
+import { describeErrno, errnoCode, isSystemError } from '../errors.js';
 import { log, logs } from '../log.js';
 import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
 import type { BackupNode } from '../browse/tree.js';
@@ -56,6 +56,23 @@ const SLASH = Buffer.from('/');
  * entry is skipped with a warning naming it (exit 3); the rest of the restore goes on.
  */
 export class EntryError extends Error {}
+
+/** Writing into DEST failed for this entry (a failed system call there): the entry's trouble. */
+function atDest<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw isSystemError(e) ? new EntryError(describeErrno(e)) : e;
+  }
+}
+
+async function atDestAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw isSystemError(e) ? new EntryError(describeErrno(e)) : e;
+  }
+}
 
 
 /** A pass-through stream that tells `add` the size of each chunk. */
@@ -114,22 +131,22 @@ class Restorer {
     }
     try {
       if (entry.kind === 'dir') {
-        this.ensureDir(at);
+        atDest(() => this.ensureDir(at));
         await this.dir(node.cap, at, shown, up);
         applyMeta(at, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
         this.report.dirs++;
       } else {
-        await this.limiter.run(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown)));
+        await this.limiter.run(() => atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown))));
       }
       if (logs('noise')) log.noise({ path: shown }, 'restored');
       if (this.o.counts) this.o.counts.objects++;
     } catch (e) {
       if (e instanceof UnsafeNameError) throw e;
       if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
-      if (!(e instanceof TahoeError) && !(e instanceof EntryError) && !errnoCode(e)) throw e;
+      if (!(e instanceof TahoeError) && !(e instanceof EntryError)) throw e;
       this.trouble();
       if (this.o.counts) this.o.counts.objects++;
-      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e instanceof TahoeError || e instanceof EntryError ? e.message : describeErrno(e)}`);
+      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e.message}`);
     }
   }
 

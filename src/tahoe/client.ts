@@ -136,10 +136,9 @@ export class TahoeClient {
   /** `GET /uri/CAP[/PATH…]`: the contents, as a stream. The caller must consume or destroy it. */
   async download(cap: string, path: string[] = []): Promise<Readable> {
     const op = `GET (download) of ${redact(cap)}`;
-    return this.withRetries(op, async (ctl) => {
-      const res = await this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, ctl);
-      return res.body as unknown as Readable;
-    });
+    const res = await this.withRetries(op, (ctl) => this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, ctl));
+    // A body that breaks off fails as the gateway's error, typed here, not as a bare socket error.
+    return Readable.from(typedBody(res.body as unknown as AsyncIterable<Buffer>, op), { objectMode: false });
   }
 
   // ---- mutable directories (result destination) ---------------------------------------
@@ -302,6 +301,14 @@ async function gatewayReason(res: Dispatcher.ResponseData): Promise<string> {
   }
   const line = describeGatewayError(text);
   return line ? `: ${line}` : '';
+}
+
+async function* typedBody(body: AsyncIterable<Buffer>, op: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (e) {
+    throw new TahoeError(op, 'truncated', `the download was cut off: ${toTahoeError(op, e)?.message.slice(op.length + 2) ?? (e as Error).message}`, undefined, e);
+  }
 }
 
 /** Encodes `CAP/seg/seg` for a URL path: the cap as-is (it is URL-safe), names encoded. */
