@@ -149,10 +149,14 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
       // The run's own failure (often this very cache) is the one reported.
       if (failure === undefined) throw e;
     } finally {
-      stop.dispose();
       try {
-        if (hooked) await afterHook(runHook, config, vars, result, failure, { ...hookOpts, signal: stop.hook.signal });
+        // The signal handlers stay until the after hook is done: a signal then stops the hook.
+        if (hooked) {
+          stop.hook = new AbortController();
+          await afterHook(runHook, config, vars, result, failure, { ...hookOpts, signal: stop.hook.signal });
+        }
       } finally {
+        stop.dispose();
         await release?.();
       }
     }

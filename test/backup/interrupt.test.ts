@@ -5,7 +5,7 @@
  * by the grid, not in time.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCli } from '../support/cli.js';
@@ -102,6 +102,16 @@ describe('interrupted backups', () => {
     expect(result.code).toBe(0);
     expect(uploaded.filter((c) => cached.has(c))).toEqual([]);
     expect(uploaded.length).toBeLessThanOrEqual(40 - cached.size);
+  });
+
+  itEmbedded('the after hook still runs after SIGINT, told the backup was interrupted; it is not killed by that signal', async () => {
+    const dir = tempDir();
+    bigTree(join(dir, 'src'));
+    const told = join(dir, 'told.txt');
+    const p = project(dir, join(dir, 'src'), env.url, `${SLOW}hooks: {after_backup: 'sleep 0.3; echo "$LAFS_BACKUP_OUTCOME $LAFS_BACKUP_EXIT_CODE" > ${told}'}\n`);
+    const run = await interrupted(p, 4, 'SIGINT');
+    expect(run.code, run.stderr).toBe(130);
+    expect(readFileSync(told, 'utf8')).toBe('interrupted 130\n');
   });
 
   itEmbedded('SIGTERM gives 143; --try-resume continues the unfinished generation, a plain rerun starts a new one', async () => {
