@@ -109,7 +109,21 @@ class Restorer {
       const node: BackupNode = { path: [name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} };
       return { node, entry: interpret(node, shown) };
     });
-    await Promise.all(kids.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
+    // Two children that map to one name on disk (a rawname equal to a sibling's name): the
+    // first listed is restored, the others are conflicts — never a second write to that name
+    // (a symlink written first would be followed by the second).
+    const taken = new Set<string>();
+    const unique = kids.filter(({ entry }) => {
+      const key = entry.nameBytes.toString('latin1');
+      if (!taken.has(key)) {
+        taken.add(key);
+        return true;
+      }
+      this.trouble();
+      log.warn(`cannot restore ${JSON.stringify(`${shown}/${entry.nameBytes.toString('utf8')}`)}: another child of ${JSON.stringify(shown || '/')} has the same name on disk (a hostile or corrupted directory); skipped`);
+      return false;
+    });
+    await Promise.all(unique.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
   }
 
   async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string, up?: Ancestors): Promise<void> {

@@ -4,7 +4,7 @@
  * way of a file (or a file in the way of a directory). One bad entry skips that entry with a
  * warning (exit 3); a cycle is not entered again; --force never deletes a directory tree.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TahoeClient } from '../../src/tahoe/client.js';
@@ -46,6 +46,34 @@ describe('hostile and broken backups', () => {
     const ls = await runCli([...configArgs(p), 'ls', loop, '-R'], { timeoutMs: 30_000 });
     expect(ls.code, ls.stderr).toBe(3);
     expect(ls.stderr).toMatch(/is a directory that contains itself \(a cycle\); not entered again/);
+  });
+
+  it('two children mapping to one name on disk (a symlink out and a directory): nothing outside DEST changes, with or without --force', async () => {
+    for (const force of [false, true]) {
+      const base = tempDir();
+      const outside = join(base, 'outside');
+      mkdirSync(outside, { mode: 0o755 });
+      writeFileSync(join(outside, 'existing'), 'untouched');
+      const before = { mode: statSync(outside).mode, mtime: statSync(outside).mtimeMs, list: readdirSync(outside) };
+      const link = await c.putFile(() => Buffer.from(outside));
+      const pwned = await c.putFile(() => Buffer.from('written through the link '.repeat(4)));
+      const inner = await c.mkdirImmutable([{ name: 'pwned', type: 'filenode', cap: pwned, metadata: META }]);
+      const root = await c.mkdirImmutable([
+        // Ours: a symlink is a small file with uid and gid but no mode.
+        { name: 'evil', type: 'filenode', cap: link, metadata: { uid: '0', gid: '0', mtime: '1700000000.000000000' } },
+        { name: 'zzz', type: 'dirnode', cap: inner, metadata: { ...DIRMETA, mode: '40777', rawname: Buffer.from('evil').toString('base64') } },
+      ]);
+      const dest = join(base, 'dest');
+      mkdirSync(dest);
+      if (force) writeFileSync(join(dest, 'other'), 'x');
+      const r = await runCli([...configArgs(p), 'restore', root, dest, ...(force ? ['--force'] : [])]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/another child of "\/" has the same name on disk/);
+      expect(readdirSync(outside)).toEqual(before.list);
+      expect(readFileSync(join(outside, 'existing'), 'utf8')).toBe('untouched');
+      expect(statSync(outside).mode).toBe(before.mode);
+      expect(statSync(outside).mtimeMs).toBe(before.mtime);
+    }
   });
 
   it('a child marked xz whose contents are not xz is skipped with a warning; the others are restored', async () => {
