@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "xattr",
-      "sources": ["xattr.c"],
+      "sources": ["xattr.c", "at.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"]
     }
   ]

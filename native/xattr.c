@@ -1,13 +1,13 @@
 /*
- * lafs-backup's native addon: raw extended-attribute calls, nothing more.
+ * lafs-backup's native addon: raw extended-attribute calls (this file) and the few *at system
+ * calls Node lacks, for a restore that stays beneath its destination (at.c).
  *
  * list(path), get(path, name), set(path, name, value, flags), remove(path, name) on paths
  * (Buffers, any bytes), never following symlinks (the l* calls). Names are Buffers or strings;
  * values are Buffers. Failures throw Errors with Node-style `code` ("ENODATA", "ENOTSUP"…),
  * `errno` (negative) and `syscall`. The formats (ACLs, capabilities) are decoded in TypeScript.
  */
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "addon.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +34,17 @@ static const char *errno_name(int e) {
     case EEXIST: return "EEXIST";
     case ENOMEM: return "ENOMEM";
     case EBADF: return "EBADF";
+    case EXDEV: return "EXDEV";
+    case ENOSYS: return "ENOSYS";
+    case EISDIR: return "EISDIR";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case EAGAIN: return "EAGAIN";
+    case EMFILE: return "EMFILE";
     default: return "EUNKNOWN";
   }
 }
 
-static napi_value throw_errno(napi_env env, int e, const char *syscall) {
+napi_value throw_errno(napi_env env, int e, const char *syscall) {
   char msg[128];
   napi_value err, code, message, num, sc;
   snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(e), errno_name(e));
@@ -54,7 +60,7 @@ static napi_value throw_errno(napi_env env, int e, const char *syscall) {
 }
 
 /* Copies a Buffer or string argument into a NUL-terminated C string (caller frees). */
-static char *c_string(napi_env env, napi_value v, const char *what) {
+char *c_string(napi_env env, napi_value v, const char *what) {
   bool is_buf = false;
   napi_is_buffer(env, v, &is_buf);
   if (is_buf) {
@@ -92,7 +98,7 @@ static bool path_and_name(napi_env env, napi_value *argv, char **path, char **na
   return true;
 }
 
-static napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   napi_status st = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (st == napi_ok && argc < want) {
@@ -221,6 +227,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "remove", NULL, Remove, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  at_init(env, exports);
   return exports;
 }
 

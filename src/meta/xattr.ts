@@ -6,11 +6,31 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-interface Addon {
+interface Addon extends AtCalls {
   list(path: Buffer): Buffer[];
   get(path: Buffer, name: string | Buffer): Buffer;
   set(path: Buffer, name: string | Buffer, value: Buffer, flags?: number): void;
   remove(path: Buffer, name: string | Buffer): void;
+}
+
+/** The *at calls of native/at.c: everything relative to a directory descriptor, no symlink followed. */
+export interface AtCalls {
+  /** openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): `rel` beneath `dirfd`, through no symlink. */
+  openBeneath(dirfd: number, rel: Buffer, flags: number, mode?: number): number;
+  mkdirat(dirfd: number, name: Buffer | string, mode: number): void;
+  renameat(olddirfd: number, oldname: Buffer | string, newdirfd: number, newname: Buffer | string): void;
+  unlinkat(dirfd: number, name: Buffer | string, flags: number): void;
+  symlinkat(target: Buffer, dirfd: number, name: Buffer | string): void;
+  fchownat(dirfd: number, name: Buffer | string, uid: number, gid: number, flags: number): void;
+  /** Sets the mtime (atime left as it is); `name` null: of `dirfd` itself (futimens). */
+  utimensat(dirfd: number, name: Buffer | string | null, seconds: bigint, nanoseconds: number, flags: number): void;
+  fstatatMode(dirfd: number, name: Buffer | string, flags: number): number;
+  fsetxattr(fd: number, name: string | Buffer, value: Buffer, flags: number): void;
+}
+
+/** The *at calls, or undefined (with the reason from whyUnavailable) when the addon is not built. */
+export function atCalls(): AtCalls | undefined {
+  return load() ?? undefined;
 }
 
 const ADDON = fileURLToPath(new URL('../../native/build/Release/xattr.node', import.meta.url));

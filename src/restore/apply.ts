@@ -1,21 +1,30 @@
 /**
- * Putting an entry's metadata back on disk: owner (as root, unless told not to), mode, POSIX
- * ACLs, file capabilities (after chown, which clears them), user xattrs, and the mtime last.
- * What cannot be applied is reported with the path and counted; the restore goes on.
+ * Putting an entry's metadata back on disk, through descriptors: owner (as root, unless told
+ * not to), mode, POSIX ACLs, file capabilities (after chown, which clears them), user xattrs,
+ * and the mtime last, to the nanosecond. Files and directories are reached by an open fd
+ * (fchown, fchmod, fsetxattr, futimens); a symlink by its parent directory's fd and its name
+ * (fchownat, utimensat with AT_SYMLINK_NOFOLLOW). What cannot be applied is reported with the
+ * path and counted; the restore goes on.
  */
-import { chmodSync, lchownSync, lutimesSync } from 'node:fs';
+import { fchmodSync, fchownSync } from 'node:fs';
+import type { EntryInfo } from '../browse/entry.js';
 import { describeErrno } from '../errors.js';
 import { log } from '../log.js';
-import type { EntryInfo } from '../browse/entry.js';
 import { textToAcls } from '../meta/acl.js';
-import { textToCaps, encodeCaps } from '../meta/capability.js';
+import { encodeCaps, textToCaps } from '../meta/capability.js';
 import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../meta/entry.js';
-import { available, setXattr } from '../meta/xattr.js';
+import type { AtCalls } from '../meta/xattr.js';
 
 export interface ApplyOptions {
   owner: boolean;
   onTrouble: () => void;
 }
+
+/** Where the metadata goes: an open file or directory, or a symlink named in a directory. */
+export type Target = { fd: number } | { dirfd: number; name: Buffer };
+
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const NS = 1_000_000_000n;
 
 function attempt(path: string, what: string, o: ApplyOptions, fn: () => void): void {
   try {
@@ -26,36 +35,36 @@ function attempt(path: string, what: string, o: ApplyOptions, fn: () => void): v
   }
 }
 
-let warnedAddon = false;
-
-/** Applies `info` to the entry at `at` (named `shown` in messages). */
-export function applyMeta(at: Buffer, shown: string, info: EntryInfo, o: ApplyOptions): void {
-  if (o.owner && info.uid !== undefined && info.gid !== undefined) attempt(shown, 'owner', o, () => lchownSync(at, info.uid!, info.gid!));
-  if (info.kind !== 'symlink') {
-    if (info.mode !== undefined) attempt(shown, 'mode', o, () => chmodSync(at, info.mode!));
-    const extended = info.acls || info.caps || info.xattrs;
-    if (extended && !available()) {
-      if (!warnedAddon) log.warn('ACLs, capabilities and xattrs are not restored: the extended-attribute addon is not built');
-      warnedAddon = true;
-      o.onTrouble();
-    } else if (extended) {
-      if (info.acls) {
-        attempt(shown, 'ACL', o, () => {
-          const acls = textToAcls(info.acls!);
-          if (acls.access) setXattr(at, ACCESS_ACL, acls.access);
-          if (acls.default && info.kind === 'dir') setXattr(at, DEFAULT_ACL, acls.default);
-        });
-      }
-      if (info.caps && info.kind === 'file') attempt(shown, 'capabilities', o, () => setXattr(at, CAPABILITY, encodeCaps(textToCaps(info.caps!))));
-      for (const [name, value] of Object.entries(info.xattrs ?? {})) {
-        attempt(shown, name, o, () => setXattr(at, name, Buffer.from(value, 'base64')));
-      }
+/** Applies `info` to `target` (named `shown` in messages). */
+export function applyMeta(at: AtCalls, target: Target, shown: string, info: EntryInfo, o: ApplyOptions): void {
+  const owner = o.owner && info.uid !== undefined && info.gid !== undefined;
+  if ('name' in target) {
+    if (owner) attempt(shown, 'owner', o, () => at.fchownat(target.dirfd, target.name, info.uid!, info.gid!, AT_SYMLINK_NOFOLLOW));
+  } else {
+    const fd = target.fd;
+    if (owner) attempt(shown, 'owner', o, () => fchownSync(fd, info.uid!, info.gid!));
+    if (info.mode !== undefined) attempt(shown, 'mode', o, () => fchmodSync(fd, info.mode!));
+    if (info.acls) {
+      attempt(shown, 'ACL', o, () => {
+        const acls = textToAcls(info.acls!);
+        if (acls.access) at.fsetxattr(fd, ACCESS_ACL, acls.access, 0);
+        if (acls.default && info.kind === 'dir') at.fsetxattr(fd, DEFAULT_ACL, acls.default, 0);
+      });
     }
+    if (info.caps && info.kind === 'file') attempt(shown, 'capabilities', o, () => at.fsetxattr(fd, CAPABILITY, encodeCaps(textToCaps(info.caps!)), 0));
+    for (const [name, value] of Object.entries(info.xattrs ?? {})) attempt(shown, name, o, () => at.fsetxattr(fd, name, Buffer.from(value, 'base64'), 0));
   }
   if (info.mtimeNs !== undefined) {
-    // libuv's utimes keeps whole microseconds (it truncates): round to the nearest one first,
-    // so the time set is within 1 µs of the one recorded (half a µs plus double rounding).
-    const seconds = Number(info.mtimeNs / 1_000_000_000n) + (Number(info.mtimeNs % 1_000_000_000n) + 500) / 1e9;
-    attempt(shown, 'mtime', o, () => lutimesSync(at, seconds, seconds));
+    // Seconds by floor division, nanoseconds the non-negative rest: exact, before 1970 too.
+    let sec = info.mtimeNs / NS;
+    let nsec = info.mtimeNs % NS;
+    if (nsec < 0n) {
+      sec -= 1n;
+      nsec += NS;
+    }
+    attempt(shown, 'mtime', o, () => {
+      if ('name' in target) at.utimensat(target.dirfd, target.name, sec, Number(nsec), AT_SYMLINK_NOFOLLOW);
+      else at.utimensat(target.fd, null, sec, Number(nsec), 0);
+    });
   }
 }

@@ -9,16 +9,17 @@
  * leaves no partial file under a real name. Directories get their mode and mtime last.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { closeSync, constants, openSync, readdirSync, write } from 'node:fs';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeErrno, errnoCode, isSystemError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
+import { AppError, describeErrno, errnoCode, isSystemError } from '../errors.js';
 import { log, logs } from '../log.js';
 import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
 import type { BackupNode } from '../browse/tree.js';
 import { byNameBytes, onPath, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
+import { atCalls, whyUnavailable, type AtCalls } from '../meta/xattr.js';
 import { TahoeError } from '../tahoe/errors.js';
 import { createUnxz } from '../core/xz.js';
 import { Pool } from '../core/pool.js';
@@ -75,6 +76,18 @@ async function atDestAsync<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 
+/** Writes everything to `fd` (which stays open: its metadata is set through it afterwards). */
+function fdSink(fd: number): Writable {
+  const writeAll = (chunk: Buffer, done: (e?: Error | null) => void, off = 0): void => {
+    write(fd, chunk, off, chunk.length - off, null, (e, n) => {
+      if (e) done(e);
+      else if (off + n < chunk.length) writeAll(chunk, done, off + n);
+      else done();
+    });
+  };
+  return new Writable({ write: (chunk: Buffer, _enc, cb) => writeAll(chunk, cb) });
+}
+
 /** A pass-through stream that tells `add` the size of each chunk. */
 function tap(add: (n: number) => void): Transform {
   return new Transform({
@@ -85,20 +98,31 @@ function tap(add: (n: number) => void): Transform {
   });
 }
 
+const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_REMOVEDIR = 0x200;
+
 class Restorer {
   readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
   // Not yet bounded: every directory's children are submitted at once (unbounded backlog).
   private readonly limiter: Pool;
+  private readonly at: AtCalls;
+  /** DEST, opened once; everything else is reached beneath it (-1 for a dry run). */
+  private readonly root: number;
 
   constructor(private readonly o: RestoreOptions) {
     this.limiter = new Pool('restore', o.concurrency, new AbortController().signal, Infinity);
+    const at = atCalls();
+    if (!at) throw new AppError(`restore needs the native addon (its *at calls keep every write beneath DEST), which is not built: ${whyUnavailable()}; run "npm rebuild lafs-backup"`);
+    this.at = at;
+    this.root = o.dryRun ? -1 : openSync(o.dest, O_DIR | constants.O_NOFOLLOW);
   }
 
   private trouble = () => {
     this.report.troubles++;
   };
 
-  /** Restores the children of the directory `dircap` into `at` (`shown` in messages). */
+  /** Restores the children of the directory `dircap` into `at`, relative to DEST (`shown` in messages). */
   async dir(dircap: string, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
     const path: Ancestors = { cap: dircap, up };
     const info = await this.limiter.run(() => this.o.client.info(dircap));
@@ -123,7 +147,7 @@ class Restorer {
       log.warn(`cannot restore ${JSON.stringify(`${shown}/${entry.nameBytes.toString('utf8')}`)}: another child of ${JSON.stringify(shown || '/')} has the same name on disk (a hostile or corrupted directory); skipped`);
       return false;
     });
-    await Promise.all(unique.map(({ node, entry }) => this.child(node, entry, Buffer.concat([at, SLASH, entry.nameBytes]), `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
+    await Promise.all(unique.map(({ node, entry }) => this.child(node, entry, at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes, `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
   }
 
   async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
@@ -147,7 +171,7 @@ class Restorer {
       if (entry.kind === 'dir') {
         atDest(() => this.ensureDir(at));
         await this.dir(node.cap, at, shown, up);
-        applyMeta(at, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+        atDest(() => this.dirMeta(at, shown, entry));
         this.report.dirs++;
       } else {
         await this.limiter.run(() => atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown))));
@@ -164,34 +188,50 @@ class Restorer {
     }
   }
 
-  /** A directory to write into: made here, or an existing real directory (never a symlink). */
-  private ensureDir(at: Buffer): void {
+  /** The parent directory of `rel` (relative to DEST) opened beneath DEST, and `rel`'s last name. */
+  private openParent(rel: Buffer): { fd: number; name: Buffer } {
+    const slash = rel.lastIndexOf(0x2f);
+    const parent = slash < 0 ? Buffer.alloc(0) : rel.subarray(0, slash);
+    return { fd: this.at.openBeneath(this.root, parent, O_DIR), name: rel.subarray(slash + 1) };
+  }
+
+  /**
+   * A directory to write into: made here, or an existing real directory. Anything else in the
+   * way is replaced only with --force (a symlink), or --replace-type-changes (a file).
+   */
+  private ensureDir(rel: Buffer): void {
+    const p = this.openParent(rel);
     try {
-      mkdirSync(at, { mode: 0o700 });
-      return;
-    } catch (e) {
-      if (errnoCode(e) !== 'EEXIST') throw e;
+      try {
+        this.at.mkdirat(p.fd, p.name, 0o700);
+        return;
+      } catch (e) {
+        if (errnoCode(e) !== 'EEXIST') throw e;
+      }
+      const type = this.at.fstatatMode(p.fd, p.name, AT_SYMLINK_NOFOLLOW) & S_IFMT;
+      if (type === S_IFDIR) return;
+      if (!this.o.force) throw new EntryError('it exists in DEST and is not a directory (--force replaces it)');
+      // A symlink holds no data and is replaced with --force; a file only with --replace-type-changes.
+      if (type !== S_IFLNK && !this.o.replaceTypes) throw new EntryError('a file is in the way of this directory in DEST; not replaced (--replace-type-changes replaces it)');
+      this.at.unlinkat(p.fd, p.name, 0);
+      this.at.mkdirat(p.fd, p.name, 0o700);
+    } finally {
+      closeSync(p.fd);
     }
-    const st = lstatSync(at);
-    if (st.isDirectory()) return;
-    if (!this.o.force) throw new EntryError(`it exists in DEST and is not a directory (--force replaces it)`);
-    // A symlink holds no data and is replaced with --force; a file only with --replace-type-changes.
-    if (!st.isSymbolicLink() && !this.o.replaceTypes) throw new EntryError('a file is in the way of this directory in DEST; not replaced (--replace-type-changes replaces it)');
-    unlinkSync(at);
-    mkdirSync(at, { mode: 0o700 });
   }
 
-  private tempName(at: Buffer): Buffer {
-    const parent = at.subarray(0, at.lastIndexOf(0x2f));
-    return Buffer.concat([parent, Buffer.from(`/.lafs-restore-${randomBytes(6).toString('hex')}`)]);
+  private tempName(): Buffer {
+    return Buffer.from(`.lafs-restore-${randomBytes(6).toString('hex')}`);
   }
 
-  private async file(cap: string, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
-    const tmp = this.tempName(at);
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  private async file(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
+    const p = this.openParent(rel);
+    const tmp = this.tempName();
+    let fd: number | undefined;
     let bytes = 0;
     const counts = this.o.counts;
     try {
+      fd = this.at.openBeneath(p.fd, tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       const body = await this.o.client.download(cap);
       // Progress counts what came down the wire (stored sizes are what the totals know).
       const stages: NodeJS.ReadWriteStream[] = counts ? [tap((n) => (counts.bytes += n))] : [];
@@ -202,63 +242,112 @@ class Restorer {
         stages.push(unxz);
       }
       stages.push(tap((n) => (bytes += n)));
-      // The write stream owns the handle and closes it when done (with autoClose off it would
-      // never emit 'close', and the pipeline would never settle).
-      await pipeline([body, ...stages, fh.createWriteStream()]).catch((e: unknown) => {
+      await pipeline([body, ...stages, fdSink(fd)]).catch((e: unknown) => {
         // The edge says xz and the contents are not: that entry's trouble, not the restore's.
         throw undecodable ? new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`) : e;
       });
-      applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
-      this.replaceWith(tmp, at);
+      applyMeta(this.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+      closeSync(fd);
+      fd = undefined;
+      this.replaceWith(p.fd, tmp, p.name);
     } catch (e) {
-      await fh.close().catch(() => {});
-      rmSync(tmp, { force: true });
+      if (fd !== undefined) closeSync(fd);
+      this.removeQuietly(p.fd, tmp);
       throw e;
+    } finally {
+      closeSync(p.fd);
     }
     this.report.files++;
     this.report.bytes += bytes;
   }
 
-  private async symlink(cap: string, entry: EntryInfo, at: Buffer, shown: string): Promise<void> {
+  private async symlink(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of await this.o.client.download(cap)) chunks.push(c as Buffer);
     const target = Buffer.concat(chunks);
     if (this.o.counts) this.o.counts.bytes += target.length;
-    const tmp = this.tempName(at);
-    symlinkSync(target, tmp);
+    const p = this.openParent(rel);
+    const tmp = this.tempName();
     try {
-      applyMeta(tmp, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
-      this.replaceWith(tmp, at);
+      this.at.symlinkat(target, p.fd, tmp);
+      applyMeta(this.at, { dirfd: p.fd, name: tmp }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+      this.replaceWith(p.fd, tmp, p.name);
     } catch (e) {
-      rmSync(tmp, { force: true });
+      this.removeQuietly(p.fd, tmp);
       throw e;
+    } finally {
+      closeSync(p.fd);
     }
     this.report.symlinks++;
   }
 
+  /** A directory's own metadata, once its children are done, through its own descriptor. */
+  private dirMeta(rel: Buffer, shown: string, entry: EntryInfo): void {
+    const fd = this.at.openBeneath(this.root, rel, O_DIR);
+    try {
+      applyMeta(this.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private removeQuietly(dirfd: number, name: Buffer): void {
+    try {
+      this.at.unlinkat(dirfd, name, 0);
+    } catch {
+      // not made, or already renamed into place
+    }
+  }
+
   /**
-   * Renames into place. A directory in the way is never deleted by --force alone: that is a
+   * Renames into place within one directory (renameat replaces a file or symlink, never
+   * following it). A directory in the way is never deleted by --force alone: that is a
    * conflict for this entry, unless --replace-type-changes allows replacing it (and its tree).
    */
-  private replaceWith(tmp: Buffer, at: Buffer): void {
+  private replaceWith(dirfd: number, tmp: Buffer, name: Buffer): void {
     try {
-      renameSync(tmp, at);
+      this.at.renameat(dirfd, tmp, dirfd, name);
     } catch (e) {
       if (errnoCode(e) !== 'EISDIR' && errnoCode(e) !== 'ENOTEMPTY' && errnoCode(e) !== 'EEXIST') throw e;
       if (!this.o.replaceTypes) {
-        rmSync(tmp, { force: true });
+        this.removeQuietly(dirfd, tmp);
         throw new EntryError('a directory is in the way in DEST; not replaced (--replace-type-changes replaces it with its whole tree)');
       }
-      rmSync(at, { recursive: true, force: true });
-      renameSync(tmp, at);
+      this.removeTree(dirfd, name);
+      this.at.renameat(dirfd, tmp, dirfd, name);
     }
+  }
+
+  /** Deletes `name` in `dirfd` and everything under it, by descriptors (no symlink followed). */
+  private removeTree(dirfd: number, name: Buffer): void {
+    if ((this.at.fstatatMode(dirfd, name, AT_SYMLINK_NOFOLLOW) & S_IFMT) !== S_IFDIR) {
+      this.at.unlinkat(dirfd, name, 0);
+      return;
+    }
+    const fd = this.at.openBeneath(dirfd, name, O_DIR);
+    try {
+      // The kernel's name for the open directory lists it; entries are reached through `fd`.
+      for (const child of readdirSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' })) this.removeTree(fd, child);
+    } finally {
+      closeSync(fd);
+    }
+    this.at.unlinkat(dirfd, name, AT_REMOVEDIR);
+  }
+
+  /** Closes DEST's descriptor. */
+  close(): void {
+    if (this.root >= 0) closeSync(this.root);
   }
 }
 
 /** Restores the directory `dircap`'s contents into `opts.dest`. */
 export async function restoreDir(dircap: string, opts: RestoreOptions): Promise<RestoreReport> {
   const r = new Restorer(opts);
-  await r.dir(dircap, Buffer.from(opts.dest), '');
+  try {
+    await r.dir(dircap, Buffer.alloc(0), '');
+  } finally {
+    r.close();
+  }
   return r.report;
 }
 
@@ -266,6 +355,10 @@ export async function restoreDir(dircap: string, opts: RestoreOptions): Promise<
 export async function restoreEntry(node: BackupNode, opts: RestoreOptions): Promise<RestoreReport> {
   const r = new Restorer(opts);
   const entry = interpret(node, node.path.slice(0, -1).join('/'));
-  await r.child(node, entry, Buffer.concat([Buffer.from(opts.dest), SLASH, entry.nameBytes]), node.path.join('/'));
+  try {
+    await r.child(node, entry, entry.nameBytes, node.path.join('/'));
+  } finally {
+    r.close();
+  }
   return r.report;
 }

@@ -4,7 +4,8 @@
  * way of a file (or a file in the way of a directory). One bad entry skips that entry with a
  * warning (exit 3); a cycle is not entered again; --force never deletes a directory tree.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TahoeClient } from '../../src/tahoe/client.js';
@@ -117,4 +118,49 @@ describe('hostile and broken backups', () => {
     expect(readFileSync(join(dest, 'was-a-dir'), 'utf8')).toBe('the file '.repeat(20));
     expect(readFileSync(join(dest, 'was-a-file', 'inner.txt'), 'utf8')).toBe('inner '.repeat(20));
   });
+});
+
+describe('another process racing the restore', () => {
+  it('swapping directories of a world-writable DEST for symlinks out, many times, changes nothing outside DEST', async () => {
+    const dir = tempDir();
+    const spec: Record<string, Record<string, string>> = {};
+    for (let d = 0; d < 8; d++) spec[`d${d}`] = Object.fromEntries(Array.from({ length: 12 }, (_, f) => [`f${f}`, `file ${d}/${f} `.repeat(20)]));
+    makeTree(join(dir, 'src'), spec);
+    const p = project(dir, join(dir, 'src'), env.url);
+    const made = await runCli([...configArgs(p), 'backup']);
+    expect(made.code, made.stderr).toBe(0);
+    const cap = made.stdout.trim();
+    const outside = join(dir, 'outside');
+    mkdirSync(outside, { mode: 0o755 });
+    writeFileSync(join(outside, 'existing'), 'untouched');
+    const before = () => ({ list: readdirSync(outside).sort(), mode: statSync(outside).mode, mtime: statSync(outside).mtimeMs, data: readFileSync(join(outside, 'existing'), 'utf8') });
+    const expected = before();
+    // The other user: as soon as a directory appears in DEST, move it aside and put a symlink
+    // to `outside` in its place — in a tight loop, for as long as the restore runs.
+    const swapper = `
+      const fs = require('fs'), path = require('path');
+      const [dest, outside] = process.argv.slice(1);
+      let n = 0;
+      for (const end = Date.now() + 60000; Date.now() < end; ) {
+        for (let d = 0; d < 8; d++) {
+          const p = path.join(dest, 'd' + d);
+          try {
+            if (fs.lstatSync(p).isDirectory()) { fs.renameSync(p, p + '.moved' + (n++)); fs.symlinkSync(outside, p); }
+          } catch {}
+        }
+      }`;
+    for (let round = 0; round < 10; round++) {
+      const dest = join(dir, `dest${round}`);
+      mkdirSync(dest);
+      chmodSync(dest, 0o777);
+      const racer = spawn(process.execPath, ['-e', swapper, dest, outside], { stdio: 'ignore' });
+      try {
+        const r = await runCli([...configArgs(p), 'restore', cap, dest, '--force']);
+        expect([0, 3], r.stderr).toContain(r.code);
+      } finally {
+        racer.kill('SIGKILL');
+      }
+      expect(before(), `round ${round}`).toEqual(expected);
+    }
+  }, 120_000);
 });

@@ -1,0 +1,269 @@
+/*
+ * The *at system calls Node lacks, so that a restore reaches everything relative to DEST's
+ * directory descriptor and never through a symlink, whatever the backup says and whatever
+ * another process does meanwhile:
+ *
+ *   openBeneath(dirfd, relpath, flags[, mode]) -> fd   openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+ *                                                      on kernels without openat2, one openat
+ *                                                      (O_NOFOLLOW | O_DIRECTORY) per component
+ *   mkdirat(dirfd, name, mode)        renameat(dirfd, old, newdirfd, new)
+ *   unlinkat(dirfd, name, flags)      symlinkat(target, dirfd, name)
+ *   fchownat(dirfd, name, uid, gid, flags)
+ *   utimensat(dirfd, name | null, seconds (BigInt), nanoseconds, flags)   (null: futimens(dirfd))
+ *   fstatatMode(dirfd, name, flags) -> st_mode         fsetxattr(fd, name, value, flags)
+ *
+ * Names and paths are Buffers (any bytes but NUL). Failures throw errors with a Node-style
+ * `code`, `errno` and `syscall`, as the xattr calls do.
+ */
+#define _GNU_SOURCE
+#include "addon.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static bool get_int(napi_env env, napi_value v, int32_t *out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "expected an integer");
+    return false;
+  }
+  return true;
+}
+
+static napi_value make_int(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+/* Without openat2: walk the components, refusing '.', '..' and every symlink. */
+static int open_by_components(int dirfd, char *rel, int flags, mode_t mode) {
+  int cur = dirfd;
+  char *save = NULL;
+  char *part = strtok_r(rel, "/", &save);
+  if (!part) return openat(dirfd, ".", flags | O_CLOEXEC, mode);
+  for (;;) {
+    char *next = strtok_r(NULL, "/", &save);
+    if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0) {
+      if (cur != dirfd) close(cur);
+      errno = EXDEV;
+      return -1;
+    }
+    if (!next) {
+      int fd = openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+      int e = errno;
+      if (cur != dirfd) close(cur);
+      errno = e;
+      return fd;
+    }
+    int fd = openat(cur, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    if (cur != dirfd) close(cur);
+    if (fd < 0) {
+      errno = e;
+      return -1;
+    }
+    cur = fd;
+    part = next;
+  }
+}
+
+static napi_value OpenBeneath(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, "EINVAL", "openBeneath(dirfd, relpath, flags[, mode])");
+    return NULL;
+  }
+  int32_t dirfd, flags, mode = 0;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &flags)) return NULL;
+  if (argc >= 4 && !get_int(env, argv[3], &mode)) return NULL;
+  char *rel = c_string(env, argv[1], "relpath must be a Buffer or string without NUL");
+  if (!rel) return NULL;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned long long)(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? (unsigned long long)mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, dirfd, rel[0] ? rel : ".", &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) fd = open_by_components(dirfd, rel, flags, (mode_t)mode);
+  int e = errno;
+  free(rel);
+  if (fd < 0) return throw_errno(env, e, "openat2");
+  return make_int(env, (int32_t)fd);
+}
+
+static napi_value Mkdirat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (args(env, info, 3, argv) != napi_ok) return NULL;
+  int32_t dirfd, mode;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &mode)) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) return NULL;
+  int r = mkdirat(dirfd, name, (mode_t)mode);
+  int e = errno;
+  free(name);
+  if (r < 0) return throw_errno(env, e, "mkdirat");
+  return NULL;
+}
+
+static napi_value Renameat(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (args(env, info, 4, argv) != napi_ok) return NULL;
+  int32_t olddir, newdir;
+  if (!get_int(env, argv[0], &olddir) || !get_int(env, argv[2], &newdir)) return NULL;
+  char *oldname = c_string(env, argv[1], "old name must be a Buffer or string without NUL");
+  if (!oldname) return NULL;
+  char *newname = c_string(env, argv[3], "new name must be a Buffer or string without NUL");
+  if (!newname) {
+    free(oldname);
+    return NULL;
+  }
+  int r = renameat(olddir, oldname, newdir, newname);
+  int e = errno;
+  free(oldname);
+  free(newname);
+  if (r < 0) return throw_errno(env, e, "renameat");
+  return NULL;
+}
+
+static napi_value Unlinkat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (args(env, info, 3, argv) != napi_ok) return NULL;
+  int32_t dirfd, flags;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &flags)) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) return NULL;
+  int r = unlinkat(dirfd, name, flags);
+  int e = errno;
+  free(name);
+  if (r < 0) return throw_errno(env, e, "unlinkat");
+  return NULL;
+}
+
+static napi_value Symlinkat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (args(env, info, 3, argv) != napi_ok) return NULL;
+  int32_t dirfd;
+  if (!get_int(env, argv[1], &dirfd)) return NULL;
+  char *target = c_string(env, argv[0], "target must be a Buffer or string without NUL");
+  if (!target) return NULL;
+  char *name = c_string(env, argv[2], "name must be a Buffer or string without NUL");
+  if (!name) {
+    free(target);
+    return NULL;
+  }
+  int r = symlinkat(target, dirfd, name);
+  int e = errno;
+  free(target);
+  free(name);
+  if (r < 0) return throw_errno(env, e, "symlinkat");
+  return NULL;
+}
+
+static napi_value Fchownat(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (args(env, info, 5, argv) != napi_ok) return NULL;
+  int32_t dirfd, uid, gid, flags;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &uid) || !get_int(env, argv[3], &gid) || !get_int(env, argv[4], &flags)) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) return NULL;
+  int r = fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, flags);
+  int e = errno;
+  free(name);
+  if (r < 0) return throw_errno(env, e, "fchownat");
+  return NULL;
+}
+
+static napi_value Utimensat(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (args(env, info, 5, argv) != napi_ok) return NULL;
+  int32_t dirfd, nsec, flags;
+  int64_t sec;
+  bool lossless;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[3], &nsec) || !get_int(env, argv[4], &flags)) return NULL;
+  if (napi_get_value_bigint_int64(env, argv[2], &sec, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, "EINVAL", "seconds must be a BigInt");
+    return NULL;
+  }
+  struct timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_OMIT;
+  ts[1].tv_sec = (time_t)sec;
+  ts[1].tv_nsec = nsec;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  int r;
+  if (t == napi_null || t == napi_undefined) {
+    r = futimens(dirfd, ts);
+  } else {
+    char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+    if (!name) return NULL;
+    r = utimensat(dirfd, name, ts, flags);
+    int e = errno;
+    free(name);
+    errno = e;
+  }
+  if (r < 0) return throw_errno(env, errno, "utimensat");
+  return NULL;
+}
+
+static napi_value FstatatMode(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (args(env, info, 3, argv) != napi_ok) return NULL;
+  int32_t dirfd, flags;
+  if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &flags)) return NULL;
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) return NULL;
+  struct stat st;
+  int r = fstatat(dirfd, name, &st, flags);
+  int e = errno;
+  free(name);
+  if (r < 0) return throw_errno(env, e, "fstatat");
+  return make_int(env, (int32_t)st.st_mode);
+}
+
+static napi_value Fsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (args(env, info, 4, argv) != napi_ok) return NULL;
+  int32_t fd, flags;
+  if (!get_int(env, argv[0], &fd) || !get_int(env, argv[3], &flags)) return NULL;
+  bool is_buf = false;
+  napi_is_buffer(env, argv[2], &is_buf);
+  if (!is_buf) {
+    napi_throw_type_error(env, "EINVAL", "value must be a Buffer");
+    return NULL;
+  }
+  void *value;
+  size_t len;
+  napi_get_buffer_info(env, argv[2], &value, &len);
+  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  if (!name) return NULL;
+  int r = fsetxattr(fd, name, value, len, flags);
+  int e = errno;
+  free(name);
+  if (r < 0) return throw_errno(env, e, "fsetxattr");
+  return NULL;
+}
+
+void at_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "openBeneath", NULL, OpenBeneath, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mkdirat", NULL, Mkdirat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "renameat", NULL, Renameat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unlinkat", NULL, Unlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "symlinkat", NULL, Symlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fchownat", NULL, Fchownat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "utimensat", NULL, Utimensat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fstatatMode", NULL, FstatatMode, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fsetxattr", NULL, Fsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
