@@ -1,4 +1,4 @@
-// Builds the extended-attribute addon (npm runs this on install). Without a compiler the
+// Builds the native addon (xattrs and the *at calls; npm runs this on install). Without a compiler the
 // install still succeeds: lafs-backup then warns once per run and backs up without ACLs,
 // capabilities and xattrs. `npm run setup` insists on it, because the tests need it.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +13,6 @@ if (!process.env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h'
 const gyp = process.env.npm_config_node_gyp;
 const r = gyp ? spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit' }) : spawnSync('node-gyp', args, { stdio: 'inherit' });
 if (r.status !== 0) {
-  console.warn('lafs-backup: the extended-attribute addon did not build; backups will not carry ACLs, capabilities or xattrs.');
+  console.warn('lafs-backup: the native addon did not build; backups will not carry ACLs, capabilities or xattrs, and restore will refuse to run (it needs the addon to stay beneath DEST).');
 }
 process.exit(0);
