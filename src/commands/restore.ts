@@ -40,8 +40,19 @@ export default defineCommand<RestoreArgs>({
       dest = realpathSync(dest);
       if (readdirSync(dest).length && !args.force && !args['dry-run']) throw new UsageError(`DEST ${dest} is not empty; use --force to restore into it`);
     } else if (!args['dry-run']) mkdirSync(dest, { recursive: true, mode: 0o700 });
+    // One stop for the restore: SIGINT/SIGTERM abort it; queued work is dropped, downloads in
+    // flight are cancelled and their temporary files removed; then one line and 130/143.
+    const { InterruptedError } = await import('../errors.js');
+    const stop = new AbortController();
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
+      if (!stop.signal.aborted) stop.abort(new InterruptedError(sig));
+    };
+    const sigint = onSignal('SIGINT');
+    const sigterm = onSignal('SIGTERM');
+    process.on('SIGINT', sigint);
+    process.on('SIGTERM', sigterm);
     const { clientFor } = await import('../tahoe/factory.js');
-    const client = clientFor(config);
+    const client = clientFor(config, { signal: stop.signal });
     const { restoreDir, restoreEntry } = await import('../restore/restore.js');
     const { Progress } = await import('../progress.js');
     const progress = args['dry-run'] ? undefined : Progress.create(args.progress);
@@ -55,6 +66,7 @@ export default defineCommand<RestoreArgs>({
       dryRun: Boolean(args['dry-run']),
       owner: Boolean(args.owner) && process.getuid?.() === 0,
       concurrency: config.operation.concurrency,
+      signal: stop.signal,
       onPlan: (path: string, kind: string) => plan.push(`${kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-'} ${path}${kind === 'dir' ? '/' : ''}`),
       counts: progress ? counts : undefined,
     };
@@ -87,8 +99,14 @@ export default defineCommand<RestoreArgs>({
       progress?.end();
       if (opts.dryRun) await out(plan.join('\n'));
       log.info(report, `restored ${report.files} files (${report.bytes} bytes), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
+      if (stop.signal.aborted) throw stop.signal.reason;
       return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
+    } catch (e) {
+      // Whatever failed while stopping, the stop is the reason.
+      throw stop.signal.aborted ? stop.signal.reason : e;
     } finally {
+      process.off('SIGINT', sigint);
+      process.off('SIGTERM', sigterm);
       progress?.end();
       await client.close();
     }

@@ -35,6 +35,8 @@ export interface RestoreOptions {
   dryRun: boolean;
   owner: boolean;
   concurrency: number;
+  /** The restore's stop (SIGINT/SIGTERM): queued work is dropped, downloads in flight end. */
+  signal?: AbortSignal;
   /** Dry run: called with each path that would be written. */
   onPlan?: (path: string, kind: EntryInfo['kind']) => void;
   /** Progress: entries finished (written, or given up on) and bytes downloaded, bumped live. */
@@ -111,7 +113,7 @@ class Restorer {
   private readonly root: number;
 
   constructor(private readonly o: RestoreOptions) {
-    this.limiter = new Pool('restore', o.concurrency, new AbortController().signal, Infinity);
+    this.limiter = new Pool('restore', o.concurrency, o.signal ?? new AbortController().signal, Infinity);
     const at = atCalls();
     if (!at) throw new AppError(`restore needs the native addon (its *at calls keep every write beneath DEST), which is not built: ${whyUnavailable()}; run "npm rebuild lafs-backup"`);
     this.at = at;
@@ -147,7 +149,10 @@ class Restorer {
       log.warn(`cannot restore ${JSON.stringify(`${shown}/${entry.nameBytes.toString('utf8')}`)}: another child of ${JSON.stringify(shown || '/')} has the same name on disk (a hostile or corrupted directory); skipped`);
       return false;
     });
-    await Promise.all(unique.map(({ node, entry }) => this.child(node, entry, at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes, `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
+    const settled = await Promise.allSettled(unique.map(({ node, entry }) => this.child(node, entry, at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes, `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
+    // Every child settles (a stop or a failure reaches them all) before the first reason is thrown.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string, up?: Ancestors): Promise<void> {

@@ -181,6 +181,36 @@ describe('restore', () => {
     expect(readdirSync(dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
   }, 60_000);
 
+  it('SIGINT during a restore: one line, exit 130, no temporary file left, what was finished is whole', async () => {
+    const dir = tempDir();
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 6; i++) files[`big${i}.bin`] = randomBytes(2 * 1024 * 1024);
+    makeTree(join(dir, 'src'), files);
+    const q = project(dir, join(dir, 'src'), env.url, 'destination: {encoding: {xz: {enabled: false}}}\noperation: {concurrency: 2}\n');
+    const bigCap = (await backup(q)).cap;
+    const slow = await startFlaky(env.url, () => 'slow');
+    const dest = join(dir, 'dest');
+    const viaSlow = join(dir, 'slow.yaml');
+    writeFileSync(viaSlow, `destination: {url: '${slow.url}'}\n`);
+    const child = spawnCli(['-c', viaSlow, 'restore', bigCap, dest]);
+    child.stdin!.end();
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((ok) => child.on('close', ok));
+    for (;;) {
+      await new Promise((ok) => setTimeout(ok, 20));
+      const tmp = existsSync(dest) ? readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-')) : [];
+      if (tmp.some((n) => lstatSync(join(dest, n)).size > 100_000)) break;
+    }
+    child.kill('SIGINT');
+    const code = await closed;
+    await slow.close();
+    expect(code, stderr).toBe(130);
+    expect(stderr.trim().split('\n')).toEqual(['lafs-backup: interrupted by SIGINT; what was done is kept, rerun to finish']);
+    expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
+    for (const name of readdirSync(dest)) expect(readFileSync(join(dest, name)).equals(files[name]!), name).toBe(true);
+  }, 60_000);
+
   it('refuses a hostile directory (a child named ../x, a/b, or .) and writes nothing outside DEST', async () => {
     const c = new TahoeClient({ url: env.url });
     const file = await c.putFile(() => Buffer.from('x'.repeat(100)));
