@@ -9,7 +9,7 @@
  * leaves no partial file under a real name. Directories get their mode and mtime last.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readdirSync, write } from 'node:fs';
+import { closeSync, constants, ftruncate, openSync, readdirSync, write } from 'node:fs';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
@@ -78,16 +78,44 @@ async function atDestAsync<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 
-/** Writes everything to `fd` (which stays open: its metadata is set through it afterwards). */
+const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
+
+/**
+ * Writes the contents to `fd` (which stays open: its metadata is set through it afterwards),
+ * by position, leaving every all-zero 4 KiB block as a hole: a sparse file comes back taking
+ * the space it had (and a file of zeros takes none). The size is set at the end.
+ */
 function fdSink(fd: number): Writable {
-  const writeAll = (chunk: Buffer, done: (e?: Error | null) => void, off = 0): void => {
-    write(fd, chunk, off, chunk.length - off, null, (e, n) => {
-      if (e) done(e);
-      else if (off + n < chunk.length) writeAll(chunk, done, off + n);
-      else done();
-    });
+  let pos = 0;
+  const writeAt = (buf: Buffer, at: number, done: (e?: Error | null) => void): void => {
+    if (!buf.length) return done();
+    write(fd, buf, 0, buf.length, at, (e, n) => (e ? done(e) : writeAt(buf.subarray(n), at + n, done)));
   };
-  return new Writable({ write: (chunk: Buffer, _enc, cb) => writeAll(chunk, cb) });
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const start = pos;
+      pos += chunk.length;
+      // Runs of data between zero blocks, each written at its place.
+      const runs: [number, number][] = [];
+      for (let off = 0; off < chunk.length; off += BLOCK) {
+        const end = Math.min(off + BLOCK, chunk.length);
+        const zero = ZEROS.compare(chunk, off, end, 0, end - off) === 0;
+        if (zero) continue;
+        const last = runs[runs.length - 1];
+        if (last && last[1] === off) last[1] = end;
+        else runs.push([off, end]);
+      }
+      const next = (i: number, e?: Error | null): void => {
+        if (e || i === runs.length) return cb(e);
+        writeAt(chunk.subarray(runs[i]![0], runs[i]![1]), start + runs[i]![0], (err) => next(i + 1, err));
+      };
+      next(0);
+    },
+    final(cb) {
+      ftruncate(fd, pos, (e) => cb(e));
+    },
+  });
 }
 
 /** A pass-through stream that tells `add` the size of each chunk. */

@@ -1,7 +1,7 @@
 /** restore, ls and diff, end to end against the embedded grid. */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getXattr, listXattrs } from '../../src/meta/xattr.js';
@@ -179,6 +179,32 @@ describe('restore', () => {
       expect(readFileSync(join(dest, name)).equals(files[name]!), name).toBe(true);
     }
     expect(readdirSync(dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
+  }, 60_000);
+
+  it('a sparse file comes back with its holes, and mtimes to the nanosecond', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    const sparse = join(dir, 'src', 'sparse.img');
+    const head = randomBytes(100_000);
+    const middle = randomBytes(50_000);
+    writeFileSync(sparse, head);
+    execFileSync('truncate', ['-s', '64M', sparse]);
+    const fd = openSync(sparse, 'r+');
+    writeSync(fd, middle, 0, middle.length, 40 * 1024 * 1024);
+    closeSync(fd);
+    execFileSync('touch', ['-d', '2020-02-02 20:20:20.123456789', sparse]);
+    const q = project(dir, join(dir, 'src'), env.url);
+    const made = await backup(q);
+    expect(made.code, made.stderr).toBe(0);
+    const dest = join(dir, 'dest');
+    const r = await runCli([...configArgs(q), 'restore', made.cap, dest]);
+    expect(r.code, r.stderr).toBe(0);
+    const back = join(dest, 'sparse.img');
+    const st = statSync(back, { bigint: true });
+    expect(st.size).toBe(64n * 1024n * 1024n);
+    expect(Number(st.blocks) * 512).toBeLessThan(1024 * 1024);
+    expect(createHash('sha256').update(readFileSync(back)).digest('hex')).toBe(createHash('sha256').update(readFileSync(sparse)).digest('hex'));
+    expect(st.mtimeNs).toBe(statSync(sparse, { bigint: true }).mtimeNs);
   }, 60_000);
 
   it('SIGINT during a restore: one line, exit 130, no temporary file left, what was finished is whole', async () => {
