@@ -134,14 +134,14 @@ const AT_REMOVEDIR = 0x200;
 
 class Restorer {
   readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
-  // Not yet bounded: every directory's children are submitted at once (unbounded backlog).
+  /** Files and symlinks being restored: `concurrency` at once, a bounded backlog. */
   private readonly limiter: Pool;
   private readonly at: AtCalls;
   /** DEST, opened once; everything else is reached beneath it (-1 for a dry run). */
   private readonly root: number;
 
   constructor(private readonly o: RestoreOptions) {
-    this.limiter = new Pool('restore', o.concurrency, o.signal ?? new AbortController().signal, Infinity);
+    this.limiter = new Pool('restore', o.concurrency, o.signal ?? new AbortController().signal);
     const at = atCalls();
     if (!at) throw new AppError(`restore needs the native addon (its *at calls keep every write beneath DEST), which is not built: ${whyUnavailable()}; run "npm rebuild lafs-backup"`);
     this.at = at;
@@ -155,7 +155,8 @@ class Restorer {
   /** Restores the children of the directory `dircap` into `at`, relative to DEST (`shown` in messages). */
   async dir(dircap: string, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
     const path: Ancestors = { cap: dircap, up };
-    const info = await this.limiter.run(() => this.o.client.info(dircap));
+    this.o.signal?.throwIfAborted();
+    const info = await this.o.client.info(dircap);
     const names = Object.keys(info.children ?? {}).sort(byNameBytes);
     // Every name is checked before anything of this directory is written.
     const kids = names.map((name) => {
@@ -177,9 +178,26 @@ class Restorer {
       log.warn(`cannot restore ${JSON.stringify(`${shown}/${entry.nameBytes.toString('utf8')}`)}: another child of ${JSON.stringify(shown || '/')} has the same name on disk (a hostile or corrupted directory); skipped`);
       return false;
     });
-    const settled = await Promise.allSettled(unique.map(({ node, entry }) => this.child(node, entry, at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes, `${shown}/${entry.nameBytes.toString('utf8')}`, path)));
-    // Every child settles (a stop or a failure reaches them all) before the first reason is thrown.
+    // Depth first, in bounded memory: subdirectories one after the other (their listings are
+    // the only state kept, depth × width), files and symlinks as jobs of the pool — submitting
+    // waits for room, so the walk never runs ahead of the downloads.
+    const jobs: Promise<void>[] = [];
+    let failure: { reason: unknown } | undefined;
+    for (const { node, entry } of unique) {
+      const rel = at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes;
+      const childShown = `${shown}/${entry.nameBytes.toString('utf8')}`;
+      try {
+        if (entry.kind === 'dir' || this.o.dryRun) await this.child(node, entry, rel, childShown, path);
+        else jobs.push((await this.limiter.submit(() => this.child(node, entry, rel, childShown, path))).done);
+      } catch (e) {
+        failure = { reason: e };
+        break;
+      }
+    }
+    // Every job settles (a stop or a failure reaches them all) before the first reason is thrown.
+    const settled = await Promise.allSettled(jobs);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     if (failed) throw failed.reason;
   }
 
@@ -207,7 +225,7 @@ class Restorer {
         atDest(() => this.dirMeta(at, shown, entry));
         this.report.dirs++;
       } else {
-        await this.limiter.run(() => atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown))));
+        await atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown)));
       }
       if (logs('noise')) log.noise({ path: shown }, 'restored');
       if (this.o.counts) this.o.counts.objects++;
