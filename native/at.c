@@ -8,6 +8,7 @@
  *                                                      (O_NOFOLLOW | O_DIRECTORY) per component
  *   mkdirat(dirfd, name, mode)        renameat(dirfd, old, newdirfd, new)
  *   unlinkat(dirfd, name, flags)      symlinkat(target, dirfd, name)
+ *   linkat(olddirfd, oldname, newdirfd, newname, flags)
  *   fchownat(dirfd, name, uid, gid, flags)
  *   utimensat(dirfd, name | null, seconds (BigInt), nanoseconds, flags)   (null: futimens(dirfd))
  *   fstatatMode(dirfd, name, flags) -> st_mode         fsetxattr(fd, name, value, flags)
@@ -131,6 +132,26 @@ static napi_value Renameat(napi_env env, napi_callback_info info) {
   free(oldname);
   free(newname);
   if (r < 0) return throw_errno(env, e, "renameat");
+  return NULL;
+}
+
+static napi_value Linkat(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (args(env, info, 5, argv) != napi_ok) return NULL;
+  int32_t olddir, newdir, flags;
+  if (!get_int(env, argv[0], &olddir) || !get_int(env, argv[2], &newdir) || !get_int(env, argv[4], &flags)) return NULL;
+  char *oldname = c_string(env, argv[1], "old name must be a Buffer or string without NUL");
+  if (!oldname) return NULL;
+  char *newname = c_string(env, argv[3], "new name must be a Buffer or string without NUL");
+  if (!newname) {
+    free(oldname);
+    return NULL;
+  }
+  int r = linkat(olddir, oldname, newdir, newname, flags);
+  int e = errno;
+  free(oldname);
+  free(newname);
+  if (r < 0) return throw_errno(env, e, "linkat");
   return NULL;
 }
 
@@ -259,6 +280,7 @@ void at_init(napi_env env, napi_value exports) {
     { "mkdirat", NULL, Mkdirat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "renameat", NULL, Renameat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "unlinkat", NULL, Unlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "linkat", NULL, Linkat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "symlinkat", NULL, Symlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fchownat", NULL, Fchownat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "utimensat", NULL, Utimensat, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -3,6 +3,7 @@ import type { BigIntStats } from 'node:fs';
 import type { EntryCache } from '../cache/db.js';
 import type { XzPolicy } from '../scan/filters.js';
 import type { TahoeClient } from '../tahoe/client.js';
+import type { Child } from '../core/entry.js';
 import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
@@ -74,4 +75,6 @@ export interface UploadContext {
   /** A file modified less than this long before it was read is uploaded but not cached. */
   trustNs: bigint;
   readXattrs?: ReadXattrs;
+  /** Files with more than one link, by device and inode: the first one's path and result. */
+  hardlinks: Map<string, { path: string; done: Promise<Child | null> }>;
 }

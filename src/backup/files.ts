@@ -259,16 +259,41 @@ async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigi
   }
 }
 
-/** A file: reused, re-hashed and reused, or uploaded. Runs as one job of the file stage. */
+/**
+ * A file: reused, re-hashed and reused, or uploaded. Runs as one job of the file stage. A file
+ * with more than one link is marked with the first link's path; the later links of the group
+ * take the first one's cap (its contents go up once).
+ */
 export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Child | null> {
   const st = statEntry(ctx, e, 'file');
   if (!st) return null;
+  if (st.nlink > 1n) {
+    const id = `${st.dev}:${st.ino}`;
+    const first = ctx.hardlinks.get(id);
+    if (first) {
+      const done = await first.done.catch(() => null);
+      if (done) {
+        ctx.stats.filesReused++;
+        ctx.stats.bytesDone += Number(st.size);
+        const extras = { mtimeNs: st.mtimeNs, enc: done.metadata.enc === 'xz' ? ('xz' as const) : undefined, xattrs: ctx.readXattrs?.(absPath(ctx, e.path), st), hardlink: first.path };
+        return result(e, done.cap, extras);
+      }
+    } else {
+      const done = fileJob(ctx, e, st, encodePath(e.path));
+      ctx.hardlinks.set(id, { path: encodePath(e.path), done });
+      return done;
+    }
+  }
+  return fileJob(ctx, e, st);
+}
+
+async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardlink?: string): Promise<Child | null> {
   const abs = absPath(ctx, e.path);
   const shown = showPath(e.path);
   const compress = compressible(ctx.xz.policy, relText(e.path), Number(st.size));
   const key = fileKey({ path: e.path, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, encoding: compress ? ctx.xz.id : 'none' });
   const xattrs = ctx.readXattrs?.(abs, st);
-  const extras = { mtimeNs: st.mtimeNs, enc: compress ? ('xz' as const) : undefined, xattrs };
+  const extras = { mtimeNs: st.mtimeNs, enc: compress ? ('xz' as const) : undefined, xattrs, hardlink };
   const cache = ctx.cache;
   const decision = cache ? cache.fileDecision(key, st.ctimeNs) : ({ action: 'upload' } as const);
   const reused = (why: string): Child => {

@@ -276,6 +276,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     stats: emptyRunStats(),
     trustNs: 2_000_000_000n,
     readXattrs: readUserXattrs,
+    hardlinks: new Map(),
   };
   if (req.progress) {
     // Totals for progress: from this run's phase 1, or the trailer of a reused queue file.

@@ -24,6 +24,8 @@ export interface EntryInfo {
   caps?: string;
   acls?: string;
   xattrs?: Record<string, string>;
+  /** Files with more than one link: the id (first link's path) shared by the group. */
+  hardlink?: string;
 }
 
 
@@ -66,6 +68,7 @@ export function interpret(node: BackupNode, parent: string): EntryInfo {
   if (m.enc === 'xz') info.enc = 'xz';
   if (typeof m.caps === 'string' && m.caps) info.caps = m.caps.replace(/;/g, ' ');
   if (typeof m.acls === 'string' && m.acls) info.acls = m.acls;
+  if (kind === 'file' && typeof m.hardlink === 'string' && m.hardlink) info.hardlink = m.hardlink;
   if (m.xattrs && typeof m.xattrs === 'object' && !Array.isArray(m.xattrs)) {
     const x: Record<string, string> = {};
     for (const [k, v] of Object.entries(m.xattrs as Record<string, unknown>)) if (k.startsWith('user.') && typeof v === 'string') x[k] = v;

@@ -20,6 +20,7 @@ export interface AtCalls {
   mkdirat(dirfd: number, name: Buffer | string, mode: number): void;
   renameat(olddirfd: number, oldname: Buffer | string, newdirfd: number, newname: Buffer | string): void;
   unlinkat(dirfd: number, name: Buffer | string, flags: number): void;
+  linkat(olddirfd: number, oldname: Buffer | string, newdirfd: number, newname: Buffer | string, flags: number): void;
   symlinkat(target: Buffer, dirfd: number, name: Buffer | string): void;
   fchownat(dirfd: number, name: Buffer | string, uid: number, gid: number, flags: number): void;
   /** Sets the mtime (atime left as it is); `name` null: of `dirfd` itself (futimens). */

@@ -139,6 +139,8 @@ class Restorer {
   private readonly at: AtCalls;
   /** DEST, opened once; everything else is reached beneath it (-1 for a dry run). */
   private readonly root: number;
+  /** Hard-link groups: where the first of each was restored (undefined: it failed). */
+  private readonly links = new Map<string, Promise<Buffer | undefined>>();
 
   constructor(private readonly o: RestoreOptions) {
     this.limiter = new Pool('restore', o.concurrency, o.signal ?? new AbortController().signal);
@@ -275,7 +277,50 @@ class Restorer {
     return Buffer.from(`.lafs-restore-${randomBytes(6).toString('hex')}`);
   }
 
+  /**
+   * A file of a hard-link group: the first of the group restored here is downloaded; the
+   * others become links to it (linkat beneath DEST). If the first could not be restored, the
+   * next one is downloaded instead.
+   */
   private async file(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
+    const id = entry.hardlink;
+    if (id === undefined) return this.download(cap, entry, rel, shown);
+    const first = this.links.get(id);
+    if (first && (await first)) return this.link((await first)!, rel);
+    let settle!: (v: Buffer | undefined) => void;
+    this.links.set(id, new Promise((ok) => (settle = ok)));
+    try {
+      await this.download(cap, entry, rel, shown);
+      settle(rel);
+    } catch (e) {
+      settle(undefined);
+      this.links.delete(id);
+      throw e;
+    }
+  }
+
+  /** `rel` becomes another link to the restored file `target` (both relative to DEST). */
+  private link(target: Buffer, rel: Buffer): void {
+    const from = this.openParent(target);
+    try {
+      const p = this.openParent(rel);
+      const tmp = this.tempName();
+      try {
+        this.at.linkat(from.fd, from.name, p.fd, tmp, 0);
+        this.replaceWith(p.fd, tmp, p.name);
+      } catch (e) {
+        this.removeQuietly(p.fd, tmp);
+        throw e;
+      } finally {
+        closeSync(p.fd);
+      }
+    } finally {
+      closeSync(from.fd);
+    }
+    this.report.files++;
+  }
+
+  private async download(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
     const p = this.openParent(rel);
     const tmp = this.tempName();
     let fd: number | undefined;

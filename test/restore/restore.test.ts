@@ -1,7 +1,7 @@
 /** restore, ls and diff, end to end against the embedded grid. */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, linkSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getXattr, listXattrs } from '../../src/meta/xattr.js';
@@ -9,7 +9,7 @@ import { TahoeClient } from '../../src/tahoe/client.js';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { startFlaky } from '../support/flaky.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { isRoot, makeTree, tempDir, writeRaw } from '../support/tree.js';
 
 const env = useGrid();
@@ -180,6 +180,30 @@ describe('restore', () => {
     }
     expect(readdirSync(dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
   }, 60_000);
+
+  itEmbedded('hard links: the contents go up once, and restore makes them links of one another again', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: randomBytes(70_000), d: randomBytes(60_000), sub: {} });
+    linkSync(join(dir, 'src', 'a'), join(dir, 'src', 'b'));
+    linkSync(join(dir, 'src', 'a'), join(dir, 'src', 'sub', 'c'));
+    const q = project(dir, join(dir, 'src'), env.url);
+    env.grid.resetStats();
+    const made = await backup(q);
+    expect(made.code, made.stderr).toBe(0);
+    // a (with b and sub/c) and d: two bodies.
+    expect(env.grid.stats.put_uri).toBe(2);
+    const dest = join(dir, 'dest');
+    const r = await runCli([...configArgs(q), 'restore', made.cap, dest]);
+    expect(r.code, r.stderr).toBe(0);
+    const ino = (p: string) => statSync(join(dest, p)).ino;
+    expect(ino('b')).toBe(ino('a'));
+    expect(ino('sub/c')).toBe(ino('a'));
+    expect(ino('d')).not.toBe(ino('a'));
+    expect(statSync(join(dest, 'a')).nlink).toBe(3);
+    expect(readFileSync(join(dest, 'sub', 'c')).equals(readFileSync(join(dir, 'src', 'a')))).toBe(true);
+    // Unchanged, the next backup gives the same root cap.
+    expect((await backup(q)).cap).toBe(made.cap);
+  });
 
   it('a sparse file comes back with its holes, and mtimes to the nanosecond', async () => {
     const dir = tempDir();
