@@ -8,11 +8,12 @@
  * good install are copied from this checkout, so only lafs-backup's own addon is compiled.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backup, project } from '../support/backup.js';
+import { backup, configArgs, project } from '../support/backup.js';
+import { runCli } from '../support/cli.js';
 import { useGrid } from '../support/grid.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
@@ -32,7 +33,7 @@ describe('the packed package', () => {
   }, 120_000);
 
   it('ships what runs and nothing of the packer\'s machine', () => {
-    for (const f of ['dist/cli.js', 'config/default.yaml', 'native/xattr.c', 'native/binding.gyp', 'native/build.js', 'package.json', 'README.md']) expect(files).toContain(f);
+    for (const f of ['dist/cli.js', 'config/default.yaml', 'native/xattr.c', 'native/at.c', 'native/addon.h', 'native/binding.gyp', 'native/build.js', 'package.json', 'README.md']) expect(files).toContain(f);
     expect(files.filter((f) => f.startsWith('native/build/'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
@@ -61,6 +62,10 @@ describe('the packed package', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.cap).toMatch(/^URI:DIR2-CHK:/);
     expect(r.stderr).not.toMatch(/extended attributes .* are not backed up/);
+    // The installed addon's *at calls: a restore with the installed command.
+    const back = await runCli([...configArgs(p), 'restore', r.cap, join(dir, 'restored')], { cli: bin });
+    expect(back.code, back.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'restored', 'd', 'b'), 'utf8')).toBe('b'.repeat(100));
   }, 300_000);
 
   it('installed with --ignore-scripts: one line naming the module to rebuild', async () => {
