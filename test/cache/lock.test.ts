@@ -1,6 +1,6 @@
 /** The entry cache lock: held through its refreshes, refused to a second holder, stale when its owner died. */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockCache } from '../../src/cache/lock.js';
@@ -17,6 +17,19 @@ describe('entry cache lock', () => {
     expect(existsSync(`${db}.lock-owner`)).toBe(false);
     const again = await lockCache(db);
     await again();
+  });
+
+  it('the lock directory is 0700 and the owner file 0600, whatever the umask', async () => {
+    const db = join(tempDir(), 'cache.db');
+    const old = process.umask(0);
+    try {
+      const release = await lockCache(db);
+      expect((statSync(`${db}.lock`).mode & 0o777).toString(8)).toBe('700');
+      expect((statSync(`${db}.lock-owner`).mode & 0o777).toString(8)).toBe('600');
+      await release();
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('a lock left by a process that is gone is taken over at once', async () => {
