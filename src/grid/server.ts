@@ -13,6 +13,7 @@ import { pyDumps } from './pyjson.js';
 import { resolve } from './nodes.js';
 import { answer, exception, plainError } from './respond.js';
 import { emptyStats, GridState, type GridShape, type GridStats } from './state.js';
+import * as checkApi from './check-api.js';
 import * as api from './webapi.js';
 
 export interface GridOptions {
@@ -161,9 +162,9 @@ export class Grid {
     if (method === 'PUT' && t === 'uri' && names.length) return api.linkChild(this.state, req, res, cap, names, q.get('replace') !== 'false');
     if (method === 'DELETE' && names.length) return api.unlinkChild(this.state, req, res, cap, names);
     if (method === 'POST' && t === 'set_children') return api.setChildren(this.state, req, res, cap, names);
-    if (method === 'POST' && t === 'check') return api.checkOne(this.state, res, cap, names, q);
+    if (method === 'POST' && t === 'check') return checkApi.checkOne(this.state, res, cap, names, q);
     if (method === 'POST' && (t === 'stream-deep-check' || t === 'stream-manifest')) {
-      return api.streamWalk(this.state, res, cap, names, q, t === 'stream-deep-check');
+      return checkApi.streamWalk(this.state, res, cap, names, q, t === 'stream-deep-check');
     }
     return plainError(res, 400, `the embedded grid does not do ${method} t=${t ?? ''}`);
   }

@@ -9,7 +9,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { b32decode, b32encode } from '../tahoe/base32.js';
 import { tryParseCap } from '../tahoe/caps.js';
-import { addLease, checkAndRepair, checkResults, walk } from './checker.js';
 import { packChildren, type PackedChild } from './dirnode.js';
 import { chkIds, LIT_THRESHOLD, newMutableIds, readKeyFor } from './ids.js';
 import { dirChildren, isDir, readable, renderNode, resolve, Unrecoverable, type Resolved } from './nodes.js';
@@ -176,7 +175,7 @@ interface Target {
 }
 
 /** Follows names below a directory cap; answers 404/410 itself and returns undefined then. */
-function traverse(state: GridState, res: Res, root: Resolved, names: string[]): Target | undefined {
+export function traverse(state: GridState, res: Res, root: Resolved, names: string[]): Target | undefined {
   let node = root;
   let metadata: Record<string, unknown> | undefined;
   for (const name of names) {
@@ -203,7 +202,7 @@ function traverse(state: GridState, res: Res, root: Resolved, names: string[]): 
   return { node, metadata, viaPath: names.length > 0 };
 }
 
-function answerGoneDir(res: Res, node: Resolved, mutable: boolean): void {
+export function answerGoneDir(res: Res, node: Resolved, mutable: boolean): void {
   const etag = node.kind === 'chk-dir' ? `DIR:${node.si}-json` : undefined;
   const text = mutable ? UNRECOVERABLE_MUTABLE_TEXT : NO_SHARES_TEXT;
   answer(res, 410, 'text/html', pyDumps({ error: text }), { chunked: true, etag });
@@ -361,47 +360,4 @@ export function unlinkChild(state: GridState, req: Req, res: Res, capText: strin
   dir.seq++;
   state.changed();
   answerCap(res, existing.rw ?? existing.ro ?? '');
-}
-
-/** `POST /uri/CAP?t=check&output=JSON` for a single node. */
-export function checkOne(state: GridState, res: Res, capText: string, names: string[], q: URLSearchParams): void {
-  state.stats.check++;
-  const target = traverse(state, res, resolve(state, capText), names);
-  if (!target) return;
-  if (q.get('add-lease') === 'true') addLease(state, target.node);
-  const verify = q.get('verify') === 'true';
-  const result = q.get('repair') === 'true' ? checkAndRepair(state, target.node, verify) : checkResults(state, target.node, 'Healthy', verify);
-  answer(res, 200, 'text/plain', `${pyDumps(result, 1)}\n`, { chunked: true });
-}
-
-/** `POST /uri/CAP?t=stream-deep-check` and `t=stream-manifest`. */
-export async function streamWalk(state: GridState, res: Res, capText: string, names: string[], q: URLSearchParams, deepCheck: boolean): Promise<void> {
-  if (deepCheck) state.stats.deep_check++;
-  else state.stats.manifest++;
-  const target = traverse(state, res, resolve(state, capText), names);
-  if (!target) return;
-  const node = target.node;
-  if (node.kind === 'unknown') return plainError(res, 400, 'unknown node');
-  if (isDir(node)) {
-    try {
-      dirChildren(state, node);
-    } catch (e) {
-      if (!(e instanceof Unrecoverable)) throw e;
-      // The root itself cannot be read: the gateway fails before streaming anything.
-      if (node.kind !== 'chk-dir') return answerGoneDir(res, node, e.mutable);
-    }
-  }
-  res.writeHead(200, { 'Content-Type': 'text/html', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' });
-  const lines = walk(state, node, {
-    check: deepCheck,
-    addLease: q.get('add-lease') === 'true',
-    repair: q.get('repair') === 'true',
-    verify: q.get('verify') === 'true',
-  });
-  for (const line of lines) {
-    if (res.destroyed) return;
-    const text = 'error' in line ? String(line.error) : `${pyDumps(line)}\n`;
-    if (!res.write(text)) await once(res, 'drain');
-  }
-  res.end();
 }
