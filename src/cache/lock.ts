@@ -6,7 +6,7 @@
  * SIGKILL: the next run may start at once), or when nobody refreshed it for 30 s (a holder on
  * another host, or a reused pid). Released on every normal exit path.
  */
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
 import { AppError, BusyError, describeErrno } from '../errors.js';
@@ -39,6 +39,17 @@ function parseOwner(text: string): Owner | undefined {
   return undefined;
 }
 
+/** A lock directory without an owner record for longer than this is an orphan. */
+const ORPHAN_MS = 2000;
+
+function lockAge(lockDir: string): number {
+  try {
+    return Date.now() - statSync(lockDir).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 export interface LockTimes {
   /** A lock not refreshed for this long is stale (ms; proper-lockfile's minimum is 2000). */
   staleMs?: number;
@@ -58,10 +69,11 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
         retries: 0,
         onCompromised: (err) => log.error({ err: err.message }, 'the entry cache lock was lost; another run may be using the cache'),
       });
-      // proper-lockfile's mkdir follows the umask: the lock is the tool's own state, 0700.
-      chmodSync(lockDir, 0o700);
+      // The owner record first (the window in which a kill leaves a lock without one is what
+      // ORPHAN_MS covers); then the modes: proper-lockfile's mkdir follows the umask.
       writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, host: hostname() } satisfies Owner), { mode: 0o600 });
       chmodSync(ownerFile, 0o600);
+      chmodSync(lockDir, 0o700);
       return async () => {
         rmSync(ownerFile, { force: true });
         await release();
@@ -75,6 +87,14 @@ export async function lockCache(dbPath: string, times: LockTimes = {}): Promise<
         log.warn({ pid: owner.pid }, `removing a stale lock of the entry cache left by process ${owner.pid}, which is gone`);
         rmSync(lockDir, { recursive: true, force: true });
         rmSync(ownerFile, { force: true });
+        continue;
+      }
+      if (attempt === 0 && text === undefined && lockAge(lockDir) > ORPHAN_MS) {
+        // A holder writes its owner record right after taking the lock and removes it right
+        // before letting go: a lock with no record that is not brand new was left by a run
+        // killed in one of those two instants.
+        log.warn('removing a lock of the entry cache that has no owner record (a run was killed while taking or releasing it)');
+        rmSync(lockDir, { recursive: true, force: true });
         continue;
       }
       const who = owner ? ` (process ${owner.pid} on ${owner.host})` : '';

@@ -1,6 +1,6 @@
 /** The entry cache lock: held through its refreshes, refused to a second holder, stale when its owner died. */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockCache } from '../../src/cache/lock.js';
@@ -17,6 +17,18 @@ describe('entry cache lock', () => {
     expect(existsSync(`${db}.lock-owner`)).toBe(false);
     const again = await lockCache(db);
     await again();
+  });
+
+  it('a lock with no owner record (a run killed while taking or releasing it) is taken over once it is not brand new', async () => {
+    const db = join(tempDir(), 'cache.db');
+    mkdirSync(`${db}.lock`);
+    // Brand new: another run may be between taking the lock and writing its record.
+    await expect(lockCache(db)).rejects.toThrow(/another lafs-backup is using the entry cache/);
+    const old = new Date(Date.now() - 5000);
+    utimesSync(`${db}.lock`, old, old);
+    const release = await lockCache(db);
+    expect(JSON.parse(readFileSync(`${db}.lock-owner`, 'utf8')).pid).toBe(process.pid);
+    await release();
   });
 
   it('the lock directory is 0700 and the owner file 0600, whatever the umask', async () => {
