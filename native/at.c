@@ -43,6 +43,36 @@ static napi_value make_int(napi_env env, int32_t v) {
   return r;
 }
 
+/* A name argument as a C string (the caller frees it); NULL with an exception pending. */
+static char *name_arg(napi_env env, napi_value v) {
+  return c_string(env, v, "names must be Buffers or strings without NUL");
+}
+
+/* What a call returns to JavaScript: undefined, or the errno of a failed call, thrown. */
+static napi_value done(napi_env env, int r, int e, const char *syscall) {
+  return r < 0 ? throw_errno(env, e, syscall) : NULL;
+}
+
+/* renameat and linkat: (olddirfd, oldname, newdirfd, newname[, flags]). */
+static napi_value two_names(napi_env env, napi_callback_info info, bool link) {
+  napi_value argv[5];
+  if (args(env, info, link ? 5 : 4, argv) != napi_ok) return NULL;
+  int32_t olddir, newdir, flags = 0;
+  if (!get_int(env, argv[0], &olddir) || !get_int(env, argv[2], &newdir) || (link && !get_int(env, argv[4], &flags))) return NULL;
+  char *oldname = name_arg(env, argv[1]);
+  if (!oldname) return NULL;
+  char *newname = name_arg(env, argv[3]);
+  if (!newname) {
+    free(oldname);
+    return NULL;
+  }
+  int r = link ? linkat(olddir, oldname, newdir, newname, flags) : renameat(olddir, oldname, newdir, newname);
+  int e = errno;
+  free(oldname);
+  free(newname);
+  return done(env, r, e, link ? "linkat" : "renameat");
+}
+
 /* Without openat2: walk the components, refusing '.', '..' and every symlink. */
 static int open_by_components(int dirfd, char *rel, int flags, mode_t mode) {
   int cur = dirfd;
@@ -106,53 +136,20 @@ static napi_value Mkdirat(napi_env env, napi_callback_info info) {
   if (args(env, info, 3, argv) != napi_ok) return NULL;
   int32_t dirfd, mode;
   if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &mode)) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[1]);
   if (!name) return NULL;
   int r = mkdirat(dirfd, name, (mode_t)mode);
   int e = errno;
   free(name);
-  if (r < 0) return throw_errno(env, e, "mkdirat");
-  return NULL;
+  return done(env, r, e, "mkdirat");
 }
 
 static napi_value Renameat(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (args(env, info, 4, argv) != napi_ok) return NULL;
-  int32_t olddir, newdir;
-  if (!get_int(env, argv[0], &olddir) || !get_int(env, argv[2], &newdir)) return NULL;
-  char *oldname = c_string(env, argv[1], "old name must be a Buffer or string without NUL");
-  if (!oldname) return NULL;
-  char *newname = c_string(env, argv[3], "new name must be a Buffer or string without NUL");
-  if (!newname) {
-    free(oldname);
-    return NULL;
-  }
-  int r = renameat(olddir, oldname, newdir, newname);
-  int e = errno;
-  free(oldname);
-  free(newname);
-  if (r < 0) return throw_errno(env, e, "renameat");
-  return NULL;
+  return two_names(env, info, false);
 }
 
 static napi_value Linkat(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (args(env, info, 5, argv) != napi_ok) return NULL;
-  int32_t olddir, newdir, flags;
-  if (!get_int(env, argv[0], &olddir) || !get_int(env, argv[2], &newdir) || !get_int(env, argv[4], &flags)) return NULL;
-  char *oldname = c_string(env, argv[1], "old name must be a Buffer or string without NUL");
-  if (!oldname) return NULL;
-  char *newname = c_string(env, argv[3], "new name must be a Buffer or string without NUL");
-  if (!newname) {
-    free(oldname);
-    return NULL;
-  }
-  int r = linkat(olddir, oldname, newdir, newname, flags);
-  int e = errno;
-  free(oldname);
-  free(newname);
-  if (r < 0) return throw_errno(env, e, "linkat");
-  return NULL;
+  return two_names(env, info, true);
 }
 
 static napi_value Unlinkat(napi_env env, napi_callback_info info) {
@@ -160,13 +157,12 @@ static napi_value Unlinkat(napi_env env, napi_callback_info info) {
   if (args(env, info, 3, argv) != napi_ok) return NULL;
   int32_t dirfd, flags;
   if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &flags)) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[1]);
   if (!name) return NULL;
   int r = unlinkat(dirfd, name, flags);
   int e = errno;
   free(name);
-  if (r < 0) return throw_errno(env, e, "unlinkat");
-  return NULL;
+  return done(env, r, e, "unlinkat");
 }
 
 static napi_value Symlinkat(napi_env env, napi_callback_info info) {
@@ -176,7 +172,7 @@ static napi_value Symlinkat(napi_env env, napi_callback_info info) {
   if (!get_int(env, argv[1], &dirfd)) return NULL;
   char *target = c_string(env, argv[0], "target must be a Buffer or string without NUL");
   if (!target) return NULL;
-  char *name = c_string(env, argv[2], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[2]);
   if (!name) {
     free(target);
     return NULL;
@@ -185,8 +181,7 @@ static napi_value Symlinkat(napi_env env, napi_callback_info info) {
   int e = errno;
   free(target);
   free(name);
-  if (r < 0) return throw_errno(env, e, "symlinkat");
-  return NULL;
+  return done(env, r, e, "symlinkat");
 }
 
 static napi_value Fchownat(napi_env env, napi_callback_info info) {
@@ -194,13 +189,12 @@ static napi_value Fchownat(napi_env env, napi_callback_info info) {
   if (args(env, info, 5, argv) != napi_ok) return NULL;
   int32_t dirfd, uid, gid, flags;
   if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &uid) || !get_int(env, argv[3], &gid) || !get_int(env, argv[4], &flags)) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[1]);
   if (!name) return NULL;
   int r = fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, flags);
   int e = errno;
   free(name);
-  if (r < 0) return throw_errno(env, e, "fchownat");
-  return NULL;
+  return done(env, r, e, "fchownat");
 }
 
 static napi_value Utimensat(napi_env env, napi_callback_info info) {
@@ -225,7 +219,7 @@ static napi_value Utimensat(napi_env env, napi_callback_info info) {
   if (t == napi_null || t == napi_undefined) {
     r = futimens(dirfd, ts);
   } else {
-    char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+    char *name = name_arg(env, argv[1]);
     if (!name) return NULL;
     r = utimensat(dirfd, name, ts, flags);
     int e = errno;
@@ -241,7 +235,7 @@ static napi_value FstatatMode(napi_env env, napi_callback_info info) {
   if (args(env, info, 3, argv) != napi_ok) return NULL;
   int32_t dirfd, flags;
   if (!get_int(env, argv[0], &dirfd) || !get_int(env, argv[2], &flags)) return NULL;
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[1]);
   if (!name) return NULL;
   struct stat st;
   int r = fstatat(dirfd, name, &st, flags);
@@ -265,13 +259,12 @@ static napi_value Fsetxattr(napi_env env, napi_callback_info info) {
   void *value;
   size_t len;
   napi_get_buffer_info(env, argv[2], &value, &len);
-  char *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
+  char *name = name_arg(env, argv[1]);
   if (!name) return NULL;
   int r = fsetxattr(fd, name, value, len, flags);
   int e = errno;
   free(name);
-  if (r < 0) return throw_errno(env, e, "fsetxattr");
-  return NULL;
+  return done(env, r, e, "fsetxattr");
 }
 
 void at_init(napi_env env, napi_value exports) {
