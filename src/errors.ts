@@ -83,6 +83,27 @@ export function isSystemError(e: unknown): e is Error & { code: string; syscall:
   return e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';
 }
 
+/**
+ * Runs `fn` where a failure is typed: a failed system call becomes `make(e)`, anything else
+ * (a bug) passes through unchanged. The source reads of a backup and the writes into a
+ * restore's DEST both use it.
+ */
+export function onSystemError<T>(make: (e: Error & { code: string }) => Error, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw isSystemError(e) ? make(e) : e;
+  }
+}
+
+export async function onSystemErrorAsync<T>(make: (e: Error & { code: string }) => Error, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw isSystemError(e) ? make(e) : e;
+  }
+}
+
 /** Types the failure of a read of the source entry `path`: a failed system call is a SourceError. */
 export function sourceError(path: string, e: unknown): unknown {
   return isSystemError(e) ? new SourceError(path, e.code, e) : e;
@@ -90,20 +111,12 @@ export function sourceError(path: string, e: unknown): unknown {
 
 /** Runs a read of the source entry `path`; a failed system call becomes a SourceError. */
 export function fromSource<T>(path: string, read: () => T): T {
-  try {
-    return read();
-  } catch (e) {
-    throw sourceError(path, e);
-  }
+  return onSystemError((e) => new SourceError(path, e.code, e), read);
 }
 
 /** The async form of fromSource. */
-export async function fromSourceAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (e) {
-    throw sourceError(path, e);
-  }
+export function fromSourceAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
+  return onSystemErrorAsync((e) => new SourceError(path, e.code, e), read);
 }
 
 /** A native module's compiled part could not be found (installed with --ignore-scripts, or for another Node). */

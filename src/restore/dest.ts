@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, ftruncate, openSync, readdirSync, write } from 'node:fs';
 import { Writable } from 'node:stream';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
-import { describeErrno, errnoCode, isSystemError } from '../errors.js';
+import { describeErrno, errnoCode, onSystemError, onSystemErrorAsync } from '../errors.js';
 import type { AtCalls } from '../meta/xattr.js';
 
 /**
@@ -22,21 +22,15 @@ import type { AtCalls } from '../meta/xattr.js';
  */
 export class EntryError extends Error {}
 
+const entryError = (e: Error): EntryError => new EntryError(describeErrno(e));
+
 /** Writing into DEST failed for this entry (a failed system call there): the entry's trouble. */
 export function atDest<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw isSystemError(e) ? new EntryError(describeErrno(e)) : e;
-  }
+  return onSystemError(entryError, fn);
 }
 
-export async function atDestAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw isSystemError(e) ? new EntryError(describeErrno(e)) : e;
-  }
+export function atDestAsync<T>(fn: () => Promise<T>): Promise<T> {
+  return onSystemErrorAsync(entryError, fn);
 }
 
 const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY;
