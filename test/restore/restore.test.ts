@@ -80,6 +80,34 @@ function richTree(root: string): void {
   for (const rel of ['ping', 'text.log', 'random.bin', 'acls/named.txt', 'deep/er/est/f.txt', 'deep/er/est', 'deep/er', 'deep', 'acls', 'links', 'empty dir']) utimesSync(join(root, rel), old, old);
 }
 
+/**
+ * Backs up `n` random files of `size` bytes, starts restoring them through a gateway that
+ * trickles its answers, and returns once a temporary file holds some but not all of its bytes.
+ */
+async function restoreUntilHalfway(n: number, size: number, extraYaml: string) {
+  const dir = tempDir();
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < n; i++) files[`big${i}.bin`] = randomBytes(size);
+  makeTree(join(dir, 'src'), files);
+  const q = project(dir, join(dir, 'src'), env.url, `destination: {encoding: {xz: {enabled: false}}}\n${extraYaml}`);
+  const cap = (await backup(q)).cap;
+  const slow = await startFlaky(env.url, () => 'slow');
+  const dest = join(dir, 'dest');
+  const viaSlow = join(dir, 'slow.yaml');
+  writeFileSync(viaSlow, `destination: {url: '${slow.url}'}\n${extraYaml}`);
+  const child = spawnCli(['-c', viaSlow, 'restore', cap, dest]);
+  child.stdin!.end();
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise<number | null>((ok) => child.on('close', ok));
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 20));
+    const tmp = existsSync(dest) ? readdirSync(dest).filter((f) => f.startsWith('.lafs-restore-')) : [];
+    if (tmp.some((f) => lstatSync(join(dest, f)).size > 100_000)) break;
+  }
+  return { files, dest, slow, child, closed, stderr: () => err };
+}
+
 describe('restore', () => {
   let p: Project;
   let cap: string;
@@ -153,32 +181,14 @@ describe('restore', () => {
   });
 
   it('SIGKILL during a restore leaves no partially written file under its final name', async () => {
-    const dir = tempDir();
-    const files: Record<string, Buffer> = {};
-    for (let i = 0; i < 4; i++) files[`big${i}.bin`] = randomBytes(3 * 1024 * 1024);
-    makeTree(join(dir, 'src'), files);
-    const q = project(dir, join(dir, 'src'), env.url, 'destination: {encoding: {xz: {enabled: false}}}\n');
-    const bigCap = (await backup(q)).cap;
-    const slow = await startFlaky(env.url, () => 'slow');
-    const dest = join(dir, 'dest');
-    const viaSlow = join(dir, 'slow.yaml');
-    writeFileSync(viaSlow, `destination: {url: '${slow.url}'}\n`);
-    const child = spawnCli(['-c', viaSlow, 'restore', bigCap, dest]);
-    child.stdin!.end();
-    const killed = new Promise((ok) => child.on('close', ok));
-    // Kill once a temporary file has some but not all of its bytes.
-    for (;;) {
-      await new Promise((ok) => setTimeout(ok, 20));
-      const tmp = existsSync(dest) ? readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-')) : [];
-      if (tmp.some((n) => lstatSync(join(dest, n)).size > 100_000)) break;
+    const r = await restoreUntilHalfway(4, 3 * 1024 * 1024, '');
+    r.child.kill('SIGKILL');
+    await r.closed;
+    await r.slow.close();
+    for (const name of readdirSync(r.dest).filter((n) => !n.startsWith('.lafs-restore-'))) {
+      expect(readFileSync(join(r.dest, name)).equals(r.files[name]!), name).toBe(true);
     }
-    child.kill('SIGKILL');
-    await killed;
-    await slow.close();
-    for (const name of readdirSync(dest).filter((n) => !n.startsWith('.lafs-restore-'))) {
-      expect(readFileSync(join(dest, name)).equals(files[name]!), name).toBe(true);
-    }
-    expect(readdirSync(dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
+    expect(readdirSync(r.dest).some((n) => n.startsWith('.lafs-restore-'))).toBe(true);
   }, 60_000);
 
   itEmbedded('hard links: the contents go up once, and restore makes them links of one another again', async () => {
@@ -232,33 +242,14 @@ describe('restore', () => {
   }, 60_000);
 
   it('SIGINT during a restore: one line, exit 130, no temporary file left, what was finished is whole', async () => {
-    const dir = tempDir();
-    const files: Record<string, Buffer> = {};
-    for (let i = 0; i < 6; i++) files[`big${i}.bin`] = randomBytes(2 * 1024 * 1024);
-    makeTree(join(dir, 'src'), files);
-    const q = project(dir, join(dir, 'src'), env.url, 'destination: {encoding: {xz: {enabled: false}}}\noperation: {concurrency: 2}\n');
-    const bigCap = (await backup(q)).cap;
-    const slow = await startFlaky(env.url, () => 'slow');
-    const dest = join(dir, 'dest');
-    const viaSlow = join(dir, 'slow.yaml');
-    writeFileSync(viaSlow, `destination: {url: '${slow.url}'}\n`);
-    const child = spawnCli(['-c', viaSlow, 'restore', bigCap, dest]);
-    child.stdin!.end();
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const closed = new Promise<number | null>((ok) => child.on('close', ok));
-    for (;;) {
-      await new Promise((ok) => setTimeout(ok, 20));
-      const tmp = existsSync(dest) ? readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-')) : [];
-      if (tmp.some((n) => lstatSync(join(dest, n)).size > 100_000)) break;
-    }
-    child.kill('SIGINT');
-    const code = await closed;
-    await slow.close();
-    expect(code, stderr).toBe(130);
-    expect(stderr.trim().split('\n')).toEqual(['lafs-backup: interrupted by SIGINT; what was done is kept, rerun to finish']);
-    expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
-    for (const name of readdirSync(dest)) expect(readFileSync(join(dest, name)).equals(files[name]!), name).toBe(true);
+    const r = await restoreUntilHalfway(6, 2 * 1024 * 1024, 'operation: {concurrency: 2}\n');
+    r.child.kill('SIGINT');
+    const code = await r.closed;
+    await r.slow.close();
+    expect(code, r.stderr()).toBe(130);
+    expect(r.stderr().trim().split('\n')).toEqual(['lafs-backup: interrupted by SIGINT; what was done is kept, rerun to finish']);
+    expect(readdirSync(r.dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
+    for (const name of readdirSync(r.dest)) expect(readFileSync(join(r.dest, name)).equals(r.files[name]!), name).toBe(true);
   }, 60_000);
 
   it('refuses a hostile directory (a child named ../x, a/b, or .) and writes nothing outside DEST', async () => {
