@@ -9,7 +9,8 @@
  * write goes through DEST's descriptors (dest.ts): nothing outside DEST, no symlink followed.
  * Directories get their metadata last, once their children are done.
  */
-import { Transform } from 'node:stream';
+import { closeSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.js';
 import { log, logs } from '../log.js';
@@ -22,7 +23,7 @@ import { TahoeError } from '../tahoe/errors.js';
 import { createUnxz } from '../core/xz.js';
 import { Pool } from '../core/pool.js';
 import { applyMeta } from './apply.js';
-import { atDest, atDestAsync, Dest, EntryError, fdSink } from './dest.js';
+import { atDest, atDestAsync, Dest, EntryError, SparseWriter } from './dest.js';
 
 
 export interface RestoreOptions {
@@ -54,14 +55,29 @@ export interface RestoreReport {
 
 const SLASH = Buffer.from('/');
 
-/** A pass-through stream that tells `add` the size of each chunk. */
-function tap(add: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      add(chunk.length);
-      cb(null, chunk);
-    },
-  });
+/** Where an entry goes: its name in an open directory, and its path relative to DEST. */
+interface Place {
+  dirfd: number;
+  name: Buffer;
+  rel: Buffer;
+}
+
+/**
+ * Work handed out that finishes later: `done` settles once it has (and never rejects; a fatal
+ * error ends the restore through its stop instead). An object, because a promise returned
+ * from an async function would be waited for.
+ */
+interface Later {
+  done: Promise<void>;
+}
+const NOTHING: Later = { done: Promise.resolve() };
+
+/** The chunks of `body`, telling `add` the size of each. */
+async function* counted(body: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    add(chunk.length);
+    yield chunk;
+  }
 }
 
 class Restorer {
@@ -73,8 +89,16 @@ class Restorer {
   /** Hard-link groups: where the first of each was restored (undefined: it failed). */
   private readonly links = new Map<string, Promise<Buffer | undefined>>();
 
+  /** The restore's one stop: the caller's signal, or the first fatal error. */
+  private readonly stop = new AbortController();
+  /** The first fatal error (the gateway gone for good, an unsafe name): the restore ends with it. */
+  private fatal?: { reason: unknown };
+
   constructor(private readonly o: RestoreOptions) {
-    this.limiter = new Pool('restore', o.concurrency, o.signal ?? new AbortController().signal);
+    const stop = this.stop;
+    if (o.signal?.aborted) stop.abort(o.signal.reason);
+    else o.signal?.addEventListener('abort', () => stop.abort(o.signal!.reason), { once: true });
+    this.limiter = new Pool('restore', o.concurrency, stop.signal);
     const at = atCalls();
     if (!at) throw new AppError(`restore needs the native addon (its *at calls keep every write beneath DEST), which is not built: ${whyUnavailable()}; run "npm rebuild lafs-backup"`);
     if (!o.dryRun) this.dest = new Dest(at, o.dest, { force: o.force, replaceTypes: Boolean(o.replaceTypes) });
@@ -84,10 +108,28 @@ class Restorer {
     this.report.troubles++;
   };
 
-  /** Restores the children of the directory `dircap` into `at`, relative to DEST (`shown` in messages). */
-  async dir(dircap: string, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
+  /** Ends the restore with `reason` (the first one counts): queued work is dropped, the walk stops. */
+  private fail(reason: unknown): void {
+    if (this.fatal) return;
+    this.fatal = { reason };
+    this.stop.abort(reason);
+  }
+
+  /** Throws the fatal error, if there was one. */
+  throwIfFailed(): void {
+    if (this.fatal) throw this.fatal.reason;
+  }
+
+  /**
+   * Restores the children of the directory `dircap` into the open directory `dirfd`, which is
+   * `at` relative to DEST (`shown` in messages; `dirfd` is -1 in a dry run). Resolves once
+   * everything in it has been handed to the pool, with a promise of when all of that is done
+   * (which never rejects: fatal errors go to `fail`). The walk goes on to the next directory
+   * meanwhile, so the pool never runs dry at a directory's end.
+   */
+  async dir(dircap: string, dirfd: number, at: Buffer, shown: string, up?: Ancestors): Promise<Later> {
     const path: Ancestors = { cap: dircap, up };
-    this.o.signal?.throwIfAborted();
+    this.stop.signal.throwIfAborted();
     const info = await this.o.client.info(dircap);
     const names = Object.keys(info.children ?? {}).sort(byNameBytes);
     // Every name is checked before anything of this directory is written.
@@ -110,64 +152,108 @@ class Restorer {
       log.warn(`cannot restore ${JSON.stringify(`${shown}/${entry.nameBytes.toString('utf8')}`)}: another child of ${JSON.stringify(shown || '/')} has the same name on disk (a hostile or corrupted directory); skipped`);
       return false;
     });
-    // Depth first, in bounded memory: subdirectories one after the other (their listings are
-    // the only state kept, depth × width), files and symlinks as jobs of the pool — submitting
-    // waits for room, so the walk never runs ahead of the downloads.
-    const jobs: Promise<void>[] = [];
-    let failure: { reason: unknown } | undefined;
+    // Depth first, in bounded memory: subdirectories are entered one after the other (their
+    // listings are the only state kept, depth × width), files and symlinks are jobs of the
+    // pool — submitting waits for room, so the walk never runs far ahead of the downloads.
+    const pending: Promise<void>[] = [];
     for (const { node, entry } of unique) {
+      if (this.stop.signal.aborted) break;
       const rel = at.length ? Buffer.concat([at, SLASH, entry.nameBytes]) : entry.nameBytes;
       const childShown = `${shown}/${entry.nameBytes.toString('utf8')}`;
       try {
-        if (entry.kind === 'dir' || this.o.dryRun) await this.child(node, entry, rel, childShown, path);
-        else jobs.push((await this.limiter.submit(() => this.child(node, entry, rel, childShown, path))).done);
+        if (this.o.dryRun) await this.child(node, entry, dirfd, rel, childShown, path);
+        else if (entry.kind === 'dir') pending.push((await this.enterDir(node, entry, dirfd, rel, childShown, path)).done);
+        else pending.push((await this.limiter.submit(() => this.child(node, entry, dirfd, rel, childShown, path))).done.catch((e: unknown) => this.fail(e)));
       } catch (e) {
-        failure = { reason: e };
+        this.fail(e);
         break;
       }
     }
-    // Every job settles (a stop or a failure reaches them all) before the first reason is thrown.
-    const settled = await Promise.allSettled(jobs);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason;
-    if (failed) throw failed.reason;
+    return { done: Promise.all(pending).then(() => undefined) };
   }
 
-  async child(node: BackupNode, entry: EntryInfo, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
+  /** A known kind of node, and not a directory already on the path: false (and a warning) otherwise. */
+  private enterable(node: BackupNode, entry: EntryInfo, shown: string, up?: Ancestors): node is BackupNode & { cap: string } {
     if (node.type === 'unknown' || !node.cap) {
       this.trouble();
       log.warn(`${JSON.stringify(shown)} is an unknown kind of node; skipped`);
-      return;
+      return false;
     }
     if (entry.kind === 'dir' && onPath(up, node.cap)) {
       // A mutable directory linked into itself (or an ancestor): entering it again never ends.
       this.trouble();
       log.warn(`${JSON.stringify(shown)} is a directory that contains itself (a cycle); not entered again`);
-      return;
+      return false;
     }
-    if (this.o.dryRun) {
-      this.o.onPlan?.(shown, entry.kind);
-      if (entry.kind === 'dir') await this.dir(node.cap, at, shown, up);
-      return;
+    return true;
+  }
+
+  /**
+   * One entry could not be restored: a warning and the next one, when the trouble is that
+   * entry's (its contents gone or undecodable, a failed write into DEST); anything else is fatal.
+   */
+  private skipped(e: unknown, shown: string): void {
+    if (e instanceof UnsafeNameError) throw e;
+    if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
+    if (!(e instanceof TahoeError) && !(e instanceof EntryError)) throw e;
+    this.trouble();
+    if (this.o.counts) this.o.counts.objects++;
+    log.warn(`cannot restore ${JSON.stringify(shown)}: ${e.message}`);
+  }
+
+  private finished(shown: string): void {
+    if (logs('noise')) log.noise({ path: shown }, 'restored');
+    if (this.o.counts) this.o.counts.objects++;
+  }
+
+  /**
+   * A directory, named `entry.nameBytes` in `dirfd`: made (or reused), filled, and given its
+   * own metadata once everything in it is done. Its descriptor stays open until then: its
+   * children are made through it, and its metadata is set through it. Resolves as `dir` does.
+   */
+  async enterDir(node: BackupNode, entry: EntryInfo, dirfd: number, at: Buffer, shown: string, up?: Ancestors): Promise<Later> {
+    if (!this.enterable(node, entry, shown, up)) return NOTHING;
+    let fd: number;
+    let contents: Later;
+    try {
+      fd = atDest(() => this.dest!.openDir(dirfd, entry.nameBytes));
+    } catch (e) {
+      this.skipped(e, shown);
+      return NOTHING;
     }
     try {
-      if (entry.kind === 'dir') {
-        atDest(() => this.dest!.ensureDir(at));
-        await this.dir(node.cap, at, shown, up);
-        atDest(() => this.dirMeta(at, shown, entry));
-        this.report.dirs++;
-      } else {
-        await atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap!, entry, at, shown) : this.file(node.cap!, entry, at, shown)));
-      }
-      if (logs('noise')) log.noise({ path: shown }, 'restored');
-      if (this.o.counts) this.o.counts.objects++;
+      contents = await this.dir(node.cap, fd, at, shown, up);
     } catch (e) {
-      if (e instanceof UnsafeNameError) throw e;
-      if (e instanceof TahoeError && e.tahoeCode !== 'gone' && e.tahoeCode !== 'not-found') throw e;
-      if (!(e instanceof TahoeError) && !(e instanceof EntryError)) throw e;
-      this.trouble();
-      if (this.o.counts) this.o.counts.objects++;
-      log.warn(`cannot restore ${JSON.stringify(shown)}: ${e.message}`);
+      closeSync(fd);
+      this.skipped(e, shown);
+      return NOTHING;
+    }
+    const done = contents.done
+      .then(() => {
+        if (this.stop.signal.aborted) return;
+        applyMeta(this.dest!.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+        this.report.dirs++;
+        this.finished(shown);
+      })
+      .finally(() => closeSync(fd))
+      .catch((e: unknown) => this.fail(e));
+    return { done };
+  }
+
+  /** A file or symlink (or, in a dry run, anything), named `entry.nameBytes` in `dirfd` (`at` relative to DEST). */
+  async child(node: BackupNode, entry: EntryInfo, dirfd: number, at: Buffer, shown: string, up?: Ancestors): Promise<void> {
+    if (!this.enterable(node, entry, shown, up)) return;
+    if (this.o.dryRun) {
+      this.o.onPlan?.(shown, entry.kind);
+      if (entry.kind === 'dir') await (await this.dir(node.cap, -1, at, shown, up)).done;
+      return;
+    }
+    const place = { dirfd, name: entry.nameBytes, rel: at };
+    try {
+      await atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap, entry, place, shown) : this.file(node.cap, entry, place, shown)));
+      this.finished(shown);
+    } catch (e) {
+      this.skipped(e, shown);
     }
   }
 
@@ -176,16 +262,16 @@ class Restorer {
    * others become links to it (linkat beneath DEST). If the first could not be restored, the
    * next one is downloaded instead.
    */
-  private async file(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
+  private async file(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
     const id = entry.hardlink;
-    if (id === undefined) return this.download(cap, entry, rel, shown);
+    if (id === undefined) return this.download(cap, entry, place, shown);
     const first = this.links.get(id);
-    if (first && (await first)) return this.link((await first)!, rel);
+    if (first && (await first)) return this.link((await first)!, place);
     let settle!: (v: Buffer | undefined) => void;
     this.links.set(id, new Promise((ok) => (settle = ok)));
     try {
-      await this.download(cap, entry, rel, shown);
-      settle(rel);
+      await this.download(cap, entry, place, shown);
+      settle(place.rel);
     } catch (e) {
       settle(undefined);
       this.links.delete(id);
@@ -193,48 +279,55 @@ class Restorer {
     }
   }
 
-  /** `rel` becomes another link to the restored file `target`. */
-  private link(target: Buffer, rel: Buffer): void {
-    this.dest!.link(target, rel);
+  /** `place` becomes another link to the restored file `target` (relative to DEST). */
+  private async link(target: Buffer, place: Place): Promise<void> {
+    await this.dest!.link(target, place.dirfd, place.name);
     this.report.files++;
   }
 
-  private async download(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
-    let bytes = 0;
+  private async download(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
     const counts = this.o.counts;
-    await this.dest!.writeFile(rel, async (fd) => {
-      const body = await this.o.client.download(cap);
-      // Progress counts what came down the wire (stored sizes are what the totals know).
-      const stages: NodeJS.ReadWriteStream[] = counts ? [tap((n) => (counts.bytes += n))] : [];
-      let undecodable: Error | undefined;
+    let size = 0;
+    await this.dest!.writeFile(place.dirfd, place.name, async (fd) => {
+      const body = await this.o.client.downloadChunks(cap);
+      const sink = new SparseWriter(fd);
       if (entry.enc === 'xz') {
+        // Progress counts what came down the wire (stored sizes are what the totals know).
+        const wire = counts ? counted(body, (n) => (counts.bytes += n)) : body;
         const unxz = createUnxz();
+        let undecodable: Error | undefined;
         unxz.once('error', (e) => (undecodable = e));
-        stages.push(unxz);
+        await pipeline(Readable.from(wire, { objectMode: false }), unxz, sink.writable()).catch((e: unknown) => {
+          // The edge says xz and the contents are not: that entry's trouble, not the restore's.
+          throw undecodable ? new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`) : e;
+        });
+      } else {
+        // Plain contents go straight from the socket to the file: no stream stages per file.
+        for await (const chunk of body) {
+          if (counts) counts.bytes += chunk.length;
+          sink.write(chunk);
+        }
+        sink.finish();
       }
-      stages.push(tap((n) => (bytes += n)));
-      await pipeline([body, ...stages, fdSink(fd)]).catch((e: unknown) => {
-        // The edge says xz and the contents are not: that entry's trouble, not the restore's.
-        throw undecodable ? new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`) : e;
-      });
+      size = sink.size;
       applyMeta(this.dest!.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
     });
     this.report.files++;
-    this.report.bytes += bytes;
+    this.report.bytes += size;
   }
 
-  private async symlink(cap: string, entry: EntryInfo, rel: Buffer, shown: string): Promise<void> {
+  private async symlink(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
     const chunks: Buffer[] = [];
-    for await (const c of await this.o.client.download(cap)) chunks.push(c as Buffer);
+    for await (const c of await this.o.client.downloadChunks(cap)) chunks.push(c);
     const target = Buffer.concat(chunks);
     if (this.o.counts) this.o.counts.bytes += target.length;
-    this.dest!.symlink(rel, target, (dirfd, name) => applyMeta(this.dest!.at, { dirfd, name }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble }));
+    await this.dest!.symlink(place.dirfd, place.name, target, (dirfd, name) => applyMeta(this.dest!.at, { dirfd, name }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble }));
     this.report.symlinks++;
   }
 
-  /** A directory's own metadata, once its children are done, through its own descriptor. */
-  private dirMeta(rel: Buffer, shown: string, entry: EntryInfo): void {
-    this.dest!.withDir(rel, (fd) => applyMeta(this.dest!.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble }));
+  /** DEST's descriptor (-1 in a dry run). */
+  get rootFd(): number {
+    return this.dest?.rootFd ?? -1;
   }
 
   /** Closes DEST's descriptor. */
@@ -247,7 +340,8 @@ class Restorer {
 export async function restoreDir(dircap: string, opts: RestoreOptions): Promise<RestoreReport> {
   const r = new Restorer(opts);
   try {
-    await r.dir(dircap, Buffer.alloc(0), '');
+    await (await r.dir(dircap, r.rootFd, Buffer.alloc(0), '')).done;
+    r.throwIfFailed();
   } finally {
     r.close();
   }
@@ -258,8 +352,11 @@ export async function restoreDir(dircap: string, opts: RestoreOptions): Promise<
 export async function restoreEntry(node: BackupNode, opts: RestoreOptions): Promise<RestoreReport> {
   const r = new Restorer(opts);
   const entry = interpret(node, node.path.slice(0, -1).join('/'));
+  const shown = node.path.join('/');
   try {
-    await r.child(node, entry, entry.nameBytes, node.path.join('/'));
+    if (entry.kind === 'dir' && !opts.dryRun) await (await r.enterDir(node, entry, r.rootFd, entry.nameBytes, shown)).done;
+    else await r.child(node, entry, r.rootFd, entry.nameBytes, shown);
+    r.throwIfFailed();
   } finally {
     r.close();
   }

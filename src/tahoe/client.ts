@@ -135,10 +135,18 @@ export class TahoeClient {
 
   /** `GET /uri/CAP[/PATH…]`: the contents, as a stream. The caller must consume or destroy it. */
   async download(cap: string, path: string[] = []): Promise<Readable> {
+    return Readable.from(await this.downloadChunks(cap, path), { objectMode: false });
+  }
+
+  /**
+   * The same contents as chunks, with no stream around them (restore writes each straight to
+   * its file). The caller must iterate to the end or break out (which ends the request).
+   */
+  async downloadChunks(cap: string, path: string[] = []): Promise<AsyncGenerator<Buffer>> {
     const op = `GET (download) of ${redact(cap)}`;
     const res = await this.withRetries(op, (ctl) => this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, ctl));
     // A body that breaks off fails as the gateway's error, typed here, not as a bare socket error.
-    return Readable.from(typedBody(res.body as unknown as AsyncIterable<Buffer>, op), { objectMode: false });
+    return typedBody(res.body as unknown as AsyncIterable<Buffer>, op);
   }
 
   // ---- mutable directories (result destination) ---------------------------------------
