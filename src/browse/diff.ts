@@ -15,6 +15,7 @@ import { childName } from '../core/entry.js';
 import { createUnxz } from '../core/xz.js';
 import { interpret, type EntryInfo } from './entry.js';
 import { byNameBytes } from './tree.js';
+import { log } from '../log.js';
 
 export interface Side {
   kind: 'backup' | 'local';
@@ -24,22 +25,24 @@ export interface Side {
 
 interface View {
   info: EntryInfo;
-  /** backup: the node's cap; local: the absolute path. */
+  /** backup: the node's cap; local: the absolute path (its bytes as latin1). */
   ref: string;
   size?: number;
+  /** local: dev:ino (a directory's identity, for cycles through bind mounts). */
+  id?: string;
 }
 
-export interface DiffResult {
-  added: string[];
-  removed: string[];
-  changed: { path: string; what: string[] }[];
+function localId(path: string): string {
+  const st = lstatSync(Buffer.from(path, 'latin1'), { bigint: true });
+  return `${st.dev}:${st.ino}`;
 }
+
 
 const FIELDS: (keyof EntryInfo)[] = ['mode', 'uid', 'gid', 'mtimeNs', 'acls', 'caps', 'xattrs'];
 
 /**
- * mtimes agree within a microsecond: a backup records nanoseconds, but a restore sets times
- * through Node's utimes, which takes seconds as a double (about 0.24 µs of precision today).
+ * mtimes agree within a microsecond: a backup records nanoseconds and restore sets them, but
+ * a filesystem may keep less (and a backup from another tool may carry a float).
  */
 export function sameMtime(a: bigint | undefined, b: bigint | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
@@ -48,8 +51,23 @@ export function sameMtime(a: bigint | undefined, b: bigint | undefined): boolean
 }
 const FIELD_NAMES: Partial<Record<keyof EntryInfo, string>> = { mtimeNs: 'mtime' };
 
+/** What the walk finds, as it finds it: `+` added, `-` removed, `M` changed (with what). */
+export type DiffEvent = { kind: '+' | '-'; path: string } | { kind: 'M'; path: string; what: string[] };
+
+/** One pair of directories being compared: the merged names, and where the walk is in them. */
+interface Frame {
+  path: string;
+  names: string[];
+  la: Map<string, View>;
+  lb: Map<string, View>;
+  i: number;
+  /** Each side's directory identity (backup: its cap; local: dev:ino): for cycles. */
+  ids: [string, string];
+}
+
 export class Differ {
-  readonly result: DiffResult = { added: [], removed: [], changed: [] };
+  /** Directories not entered because they contain themselves (exit 3). */
+  cycles = 0;
 
   constructor(
     private readonly client: TahoeClient,
@@ -66,8 +84,8 @@ export class Differ {
       }
       return out;
     }
-    for (const nameBytes of readdirSync(Buffer.from(ref), { encoding: 'buffer' })) {
-      const abs = Buffer.concat([Buffer.from(ref), Buffer.from('/'), nameBytes]);
+    for (const nameBytes of readdirSync(Buffer.from(ref, 'latin1'), { encoding: 'buffer' })) {
+      const abs = Buffer.concat([Buffer.from(ref, 'latin1'), Buffer.from('/'), nameBytes]);
       const st = lstatSync(abs, { bigint: true });
       if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
       const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
@@ -78,47 +96,74 @@ export class Differ {
       if (meta.caps) info.caps = meta.caps.replace(/;/g, ' ');
       const x = readUserXattrs(abs, st);
       if (x) info.xattrs = x;
-      out.set(childName(nameBytes).name, { info, ref: abs.toString('latin1'), size: Number(st.size) });
+      // Local names of any bytes: named as the backup names them (escaped, when not UTF-8).
+      out.set(childName(nameBytes).name, { info, ref: abs.toString('latin1'), size: Number(st.size), id: `${st.dev}:${st.ino}` });
     }
     return out;
   }
 
-  async compare(a: Side, b: Side): Promise<DiffResult> {
-    await this.dirs(a, a.root, b, b.root, '');
-    return this.result;
-  }
-
-  private async dirs(a: Side, aRef: string, b: Side, bRef: string, path: string): Promise<void> {
-    if (a.kind === 'backup' && b.kind === 'backup' && aRef === bRef) return;
-    const [la, lb] = await Promise.all([this.list(a, aRef, path), this.list(b, bRef, path)]);
-    const names = [...new Set([...la.keys(), ...lb.keys()])].sort(byNameBytes);
-    for (const name of names) {
-      const p = path ? `${path}/${name}` : name;
-      const va = la.get(name);
-      const vb = lb.get(name);
-      if (!vb) this.result.removed.push(va!.info.kind === 'dir' ? `${p}/` : p);
-      else if (!va) this.result.added.push(vb.info.kind === 'dir' ? `${p}/` : p);
-      else await this.entry(a, va, b, vb, p);
-    }
-  }
-
-  private async entry(a: Side, va: View, b: Side, vb: View, path: string): Promise<void> {
-    const what: string[] = [];
-    if (va.info.kind !== vb.info.kind) what.push('type');
-    else {
-      for (const f of FIELDS) {
-        if (f === 'mtimeNs') {
-          if (!sameMtime(va.info.mtimeNs, vb.info.mtimeNs)) what.push('mtime');
+  /**
+   * Compares the two trees, depth first (names in byte order, a directory before what is in
+   * it), telling `emit` each difference as it is found: memory is the listings on the current
+   * path, whatever the size of the trees or of the difference. A directory already on its
+   * side's path (a mutable directory linked into itself) is not entered again.
+   */
+  async compare(a: Side, b: Side, emit: (e: DiffEvent) => void | Promise<void>): Promise<void> {
+    if (a.kind === 'backup' && b.kind === 'backup' && a.root === b.root) return;
+    const rootId = (s: Side) => (s.kind === 'backup' ? s.root : localId(s.root));
+    const stack: Frame[] = [await this.frame(a, a.root, b, b.root, '', [rootId(a), rootId(b)])];
+    const onPath = (side: 0 | 1, id: string) => stack.some((f) => f.ids[side] === id);
+    while (stack.length) {
+      const f = stack[stack.length - 1]!;
+      if (f.i >= f.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = f.names[f.i++]!;
+      const p = f.path ? `${f.path}/${name}` : name;
+      const va = f.la.get(name);
+      const vb = f.lb.get(name);
+      if (!vb) await emit({ kind: '-', path: va!.info.kind === 'dir' ? `${p}/` : p });
+      else if (!va) await emit({ kind: '+', path: vb.info.kind === 'dir' ? `${p}/` : p });
+      else {
+        const what = await this.entry(a, va, b, vb);
+        const bothDirs = va.info.kind === 'dir' && vb.info.kind === 'dir';
+        if (what.length) await emit({ kind: 'M', path: bothDirs ? `${p}/` : p, what });
+        if (!bothDirs) continue;
+        // A subdirectory with the same cap on both sides is the same tree: not opened.
+        if (a.kind === 'backup' && b.kind === 'backup' && va.ref === vb.ref) continue;
+        const ids: [string, string] = [va.id ?? va.ref, vb.id ?? vb.ref];
+        if (onPath(0, ids[0]) || onPath(1, ids[1])) {
+          this.cycles++;
+          log.warn(`${JSON.stringify(p)} is a directory that contains itself (a cycle); not entered again`);
           continue;
         }
-        if (JSON.stringify(va.info[f] ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) !== JSON.stringify(vb.info[f] ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v))) {
-          what.push(FIELD_NAMES[f] ?? f);
-        }
+        stack.push(await this.frame(a, va.ref, b, vb.ref, p, ids));
       }
-      if (va.info.kind !== 'dir' && !(await this.sameContents(a, va, b, vb))) what.push(va.info.kind === 'symlink' ? 'target' : 'contents');
     }
-    if (what.length) this.result.changed.push({ path: va.info.kind === 'dir' && vb.info.kind === 'dir' ? `${path}/` : path, what });
-    if (va.info.kind === 'dir' && vb.info.kind === 'dir') await this.dirs(a, va.ref, b, vb.ref, path);
+  }
+
+  private async frame(a: Side, aRef: string, b: Side, bRef: string, path: string, ids: [string, string]): Promise<Frame> {
+    const [la, lb] = await Promise.all([this.list(a, aRef, path), this.list(b, bRef, path)]);
+    const names = [...new Set([...la.keys(), ...lb.keys()])].sort(byNameBytes);
+    return { path, names, la, lb, i: 0, ids };
+  }
+
+  /** What differs between two entries of one name (their contents compared when needed). */
+  private async entry(a: Side, va: View, b: Side, vb: View): Promise<string[]> {
+    const what: string[] = [];
+    if (va.info.kind !== vb.info.kind) return ['type'];
+    for (const f of FIELDS) {
+      if (f === 'mtimeNs') {
+        if (!sameMtime(va.info.mtimeNs, vb.info.mtimeNs)) what.push('mtime');
+        continue;
+      }
+      if (JSON.stringify(va.info[f] ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) !== JSON.stringify(vb.info[f] ?? null, (_k, v) => (typeof v === 'bigint' ? String(v) : v))) {
+        what.push(FIELD_NAMES[f] ?? f);
+      }
+    }
+    if (va.info.kind !== 'dir' && !(await this.sameContents(a, va, b, vb))) what.push(va.info.kind === 'symlink' ? 'target' : 'contents');
+    return what;
   }
 
   private async sameContents(a: Side, va: View, b: Side, vb: View): Promise<boolean> {

@@ -36,24 +36,43 @@ export interface WalkOptions {
   onCycle?: (path: string[]) => void;
 }
 
-/** Yields the start directory's descendants (pre-order: a directory, then what is in it). */
-export async function* walkBackup(client: TahoeClient, dircap: string, path: string[] = [], opts: WalkOptions = {}, up?: Ancestors): AsyncGenerator<BackupNode> {
-  const here: Ancestors = { cap: dircap, up };
-  const info: NodeInfo = await client.info(dircap);
-  const names = Object.keys(info.children ?? {}).sort(byNameBytes);
-  for (const name of names) {
-    const child = info.children![name]!;
-    const node: BackupNode = {
-      path: [...path, name],
-      type: child.type,
-      cap: child.ro_uri,
-      size: child.size,
-      metadata: child.metadata ?? {},
-    };
+/**
+ * Yields the start directory's descendants (pre-order: a directory, then what is in it), with
+ * an explicit stack: memory is the listings on the current path, and no depth reaches the
+ * JavaScript stack's limit. A directory already on the path is reported and not entered.
+ */
+export async function* walkBackup(client: TahoeClient, dircap: string, path: string[] = [], opts: WalkOptions = {}): AsyncGenerator<BackupNode> {
+  interface Frame {
+    cap: string;
+    path: string[];
+    children: NonNullable<NodeInfo['children']>;
+    names: string[];
+    i: number;
+  }
+  const open = async (cap: string, at: string[]): Promise<Frame> => {
+    const info: NodeInfo = await client.info(cap);
+    const children = info.children ?? {};
+    return { cap, path: at, children, names: Object.keys(children).sort(byNameBytes), i: 0 };
+  };
+  const stack = [await open(dircap, path)];
+  /** The caps on the path: each at most once (a cap met again is not entered). */
+  const onThePath = new Set([dircap]);
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    if (f.i >= f.names.length) {
+      onThePath.delete(f.cap);
+      stack.pop();
+      continue;
+    }
+    const name = f.names[f.i++]!;
+    const child = f.children[name]!;
+    const node: BackupNode = { path: [...f.path, name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} };
     yield node;
-    if (opts.recursive !== false && child.type === 'dirnode' && child.ro_uri) {
-      if (onPath(here, child.ro_uri)) opts.onCycle?.(node.path);
-      else yield* walkBackup(client, child.ro_uri, node.path, opts, here);
+    if (opts.recursive === false || child.type !== 'dirnode' || !child.ro_uri) continue;
+    if (onThePath.has(child.ro_uri)) opts.onCycle?.(node.path);
+    else {
+      stack.push(await open(child.ro_uri, node.path));
+      onThePath.add(child.ro_uri);
     }
   }
 }

@@ -8,6 +8,7 @@ function isPath(arg: string): boolean {
   return !arg.startsWith('URI:') && (arg.includes('/') || arg.startsWith('.'));
 }
 import { defineCommand, loadContext, out } from './common.js';
+import { JsonLists, LineBatch } from './output.js';
 
 export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: boolean }>({
   command: 'diff <a> <b>',
@@ -29,21 +30,32 @@ export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: 
     const side = async (arg: string) => {
       if (isPath(arg)) {
         if (!existsSync(arg) || !statSync(arg).isDirectory()) throw new UsageError(`diff: ${JSON.stringify(arg)} is not a directory (a path names a local directory; a backup is a cap, NAME or NAME@GENERATION)`);
-        return { kind: 'local' as const, root: resolve(arg) };
+        // The walk keeps local paths as bytes (any name bytes), in a latin1 string.
+        return { kind: 'local' as const, root: Buffer.from(resolve(arg)).toString('latin1') };
       }
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
     const [a, b] = [await side(args.a), await side(args.b)];
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
-      const r = await new Differ(client, Boolean(args.checksum)).compare(a, b);
-      if (args.json) await out(JSON.stringify(r, null, 2));
-      else {
-        const lines = [...r.added.map((p) => ({ p, l: `+ ${p}` })), ...r.removed.map((p) => ({ p, l: `- ${p}` })), ...r.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.what.join(', ')})` }))];
-        lines.sort((x, y) => (x.p < y.p ? -1 : x.p > y.p ? 1 : 0));
-        if (lines.length) await out(lines.map((x) => x.l).join('\n'));
+      const differ = new Differ(client, Boolean(args.checksum));
+      if (args.json) {
+        // {added, removed, changed} in bounded memory: each list is spooled to a private
+        // temporary file as the walk finds it, and the three are copied out at the end.
+        const spool = JsonLists.create(['added', 'removed', 'changed']);
+        try {
+          await differ.compare(a, b, (e) => (e.kind === 'M' ? spool.add('changed', { path: e.path, what: e.what }) : spool.add(e.kind === '+' ? 'added' : 'removed', e.path)));
+          await spool.writeTo(process.stdout);
+        } finally {
+          spool.remove();
+        }
+      } else {
+        // Lines as they are found, a batch at a time, waiting when stdout is slow.
+        const lines = new LineBatch(out);
+        await differ.compare(a, b, (e) => lines.add(e.kind === 'M' ? `M ${e.path} (${e.what.join(', ')})` : `${e.kind} ${e.path}`));
+        await lines.flush();
       }
-      return EXIT.OK;
+      return differ.cycles ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {
       await client.close();
     }

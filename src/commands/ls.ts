@@ -2,6 +2,7 @@
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { JsonArrayOut, LineBatch } from './output.js';
 
 export default defineCommand<{ backup: string; path?: string; recursive?: boolean; json?: boolean }>({
   command: 'ls <backup> [path]',
@@ -31,28 +32,35 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
         if (child.type === 'dirnode') start = child.ro_uri!;
         else single.push({ path: segments, node: child });
       }
-      const rows: Record<string, unknown>[] = [];
+      // Rows go out as the walk finds them (bounded memory, whatever the size of the tree).
+      const json = args.json ? new JsonArrayOut(out) : undefined;
+      const lines = new LineBatch(out);
       let cycles = 0;
       const add = async (path: string[], type: string, cap: string | undefined, size: number | undefined, metadata: Record<string, unknown>) => {
         const e = interpret({ path, type: type as 'filenode', cap, size, metadata }, path.slice(0, -1).join('/'));
         let target: string | undefined;
         if (e.kind === 'symlink' && cap) {
           const chunks: Buffer[] = [];
-          for await (const c of await client.download(cap)) chunks.push(c as Buffer);
+          for await (const c of await client.downloadChunks(cap)) chunks.push(c);
           target = Buffer.concat(chunks).toString('utf8');
         }
-        rows.push({
+        const row = {
           path: path.join('/'),
           type: e.kind,
           mode: e.mode === undefined ? null : e.mode.toString(8),
-          modeText: modeString(e.kind, e.mode),
           uid: e.uid ?? null,
           gid: e.gid ?? null,
           size: e.kind === 'dir' ? null : (size ?? null),
           mtime: e.mtimeNs === undefined ? null : new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
           enc: e.enc ?? null,
           ...(target !== undefined ? { target } : {}),
-        });
+        };
+        if (json) return json.add(row);
+        const when = row.mtime ? row.mtime.replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
+        const shownSize = row.size === null ? '-' : String(row.size);
+        // Escaped as in the queue file: a newline in a name must not break the listing.
+        const name = `${encodePath(Buffer.from(row.path))}${row.type === 'dir' ? '/' : ''}${target !== undefined ? ` -> ${encodePath(Buffer.from(target))}` : ''}`;
+        return lines.add(`${modeString(e.kind, e.mode)} ${`${row.uid ?? '?'}:${row.gid ?? '?'}`.padEnd(11)} ${shownSize.padStart(12)} ${when} ${String(row.enc ?? '').padEnd(2)} ${name}`);
       };
       for (const s of single) await add(s.path, s.node.type, s.node.ro_uri, s.node.size, s.node.metadata ?? {});
       if (!single.length) {
@@ -62,18 +70,8 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
         };
         for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle })) await add(n.path, n.type, n.cap, n.size, n.metadata);
       }
-      if (args.json) await out(JSON.stringify(rows.map(({ modeText: _m, ...r }) => r), null, 2));
-      else {
-        const lines = rows.map((r) => {
-          const when = r.mtime ? String(r.mtime).replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
-          const size = r.size === null ? '-' : String(r.size);
-          // Escaped as in the queue file: a newline in a name must not break the listing.
-          const shown = encodePath(Buffer.from(String(r.path)));
-          const name = `${shown}${r.type === 'dir' ? '/' : ''}${r.target !== undefined ? ` -> ${encodePath(Buffer.from(String(r.target)))}` : ''}`;
-          return `${r.modeText} ${`${r.uid ?? '?'}:${r.gid ?? '?'}`.padEnd(11)} ${size.padStart(12)} ${when} ${String(r.enc ?? '').padEnd(2)} ${name}`;
-        });
-        if (lines.length) await out(lines.join('\n'));
-      }
+      if (json) await json.end();
+      else await lines.flush();
       return cycles ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {
       await client.close();
