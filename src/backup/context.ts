@@ -1,9 +1,10 @@
 /** What the upload stages share: the client, the cache, limits, policies, and the run's counters. */
 import type { BigIntStats } from 'node:fs';
 import type { EntryCache } from '../cache/db.js';
-import type { XzPolicy } from '../scan/filters.js';
+import type { CompressionPolicy } from '../core/compression.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import type { Child } from '../core/entry.js';
+import type { UploadedContents } from './files.js';
 import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
@@ -24,6 +25,11 @@ export interface RunStats {
   /** Bytes before and after xz, for the files that were compressed. */
   xzIn: number;
   xzOut: number;
+  /** Uploaded files by how they were stored. */
+  stored: { xz: number; rawByName: number; rawBySize: number; rawByContent: number; raw: number };
+  /** Files whose contents were stored already (found in the content index): no upload. */
+  filesDeduplicated: number;
+  bytesDeduplicated: number;
   /** Entries of the queue left out of the backup, by reason. */
   skipped: { vanished: number; unreadable: number; changedType: number };
   /** Files uploaded but not cached (changed while read, or modified too recently to trust). */
@@ -45,6 +51,9 @@ export function emptyRunStats(): RunStats {
     bytesSent: 0,
     xzIn: 0,
     xzOut: 0,
+    stored: { xz: 0, rawByName: 0, rawBySize: 0, rawByContent: 0, raw: 0 },
+    filesDeduplicated: 0,
+    bytesDeduplicated: 0,
     skipped: { vanished: 0, unreadable: 0, changedType: 0 },
     notCached: 0,
     futureMtimes: 0,
@@ -53,7 +62,7 @@ export function emptyRunStats(): RunStats {
 
 /** Queue entries dealt with so far (done, reused or skipped): progress. */
 export function entriesDone(s: RunStats): number {
-  return s.filesUploaded + s.filesReused + s.symlinksUploaded + s.symlinksReused + s.dirsCreated + s.dirsReused + s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType;
+  return s.filesUploaded + s.filesReused + s.filesDeduplicated + s.symlinksUploaded + s.symlinksReused + s.dirsCreated + s.dirsReused + s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType;
 }
 
 /** Extended metadata read at upload time (the metadata module's xattrs). */
@@ -69,7 +78,13 @@ export interface UploadContext {
   files: Pool;
   /** The directory stage (waits for the children, then mkdir-immutable). */
   dirs: Pool;
-  xz: { policy: XzPolicy; settings: XzSettings; id: string };
+  xz: { policy: CompressionPolicy; settings: XzSettings; id: string };
+  /** Files being compressed: one per core by default (`encoders`), apart from the uploads. */
+  encoders: Pool;
+  /** Contents being uploaded, by SHA-256 (base64): a second file with them waits for the first. */
+  uploading: Map<string, Promise<UploadedContents>>;
+  /** Larger files are hashed before upload to look their contents up (the content index). */
+  prehash: boolean;
   bytes?: TokenBucket;
   stats: RunStats;
   /** A file modified less than this long before it was read is uploaded but not cached. */

@@ -20,7 +20,8 @@ import { childName, type Child } from '../core/entry.js';
 import { createXz } from '../core/xz.js';
 import { fromSource, fromSourceAsync, sourceError, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';
-import { compressible } from '../scan/filters.js';
+import { compressionChoice, keptXzBefore, sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compression.js';
+import type { StoredAs } from '../cache/db.js';
 import { showPath } from '../scan/phase1.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
@@ -111,10 +112,16 @@ async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise
   });
 }
 
-interface Uploaded {
+/** How an uploaded (or found) file's contents were stored, for the summary. */
+export type Stored = 'xz' | 'raw-by-name' | 'raw-by-size' | 'raw-by-content' | 'raw' | 'known';
+
+export interface UploadedContents {
   cap: string;
   sha256: Buffer;
   changed: boolean;
+  /** 'raw' or the xz encoding id, as the cache records it. */
+  enc: StoredAs;
+  how: Stored;
 }
 
 /**
@@ -143,24 +150,83 @@ function readSmall(ctx: UploadContext, abs: Buffer, shown: string): { data: Buff
   });
 }
 
-/** Uploads a small file's bytes (compressed first if asked). */
-async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, compress: boolean): Promise<Uploaded> {
+/** Stored raw because of the name or size (or xz is off): what the summary calls it. */
+function rawBecause(choice: Choice): Stored {
+  return choice === 'by-name' ? 'raw-by-name' : choice === 'by-size' ? 'raw-by-size' : choice === 'off' ? 'raw' : 'raw-by-content';
+}
+
+/**
+ * Contents already stored (the content index of the cache): the cap and how it was stored,
+ * preferring the encoding this file would get. Counted; no request.
+ */
+function known(ctx: UploadContext, sha256: Buffer, choice: Choice, size: number): { cap: string; enc: StoredAs } | undefined {
+  const hit = ctx.cache?.knownContent(sha256, choice === 'contents' ? ctx.xz.id : 'raw');
+  if (hit) {
+    ctx.stats.filesDeduplicated++;
+    ctx.stats.bytesDeduplicated += size;
+  }
+  return hit;
+}
+
+/**
+ * Uploads contents once per run: a second file with the same contents while the first is
+ * still being uploaded waits for it and takes its cap (the cache only knows finished ones).
+ */
+async function once(ctx: UploadContext, sha256: Buffer, size: number, send: () => Promise<UploadedContents>): Promise<UploadedContents> {
+  if (!ctx.cache) return send();
+  const id = sha256.toString('base64');
+  const first = ctx.uploading.get(id);
+  if (first) {
+    const done = await first.catch(() => undefined);
+    if (done && !done.changed) {
+      ctx.stats.filesDeduplicated++;
+      ctx.stats.bytesDeduplicated += size;
+      return { ...done, how: 'known' };
+    }
+    return send();
+  }
+  const p = send();
+  ctx.uploading.set(id, p);
+  try {
+    return await p;
+  } finally {
+    ctx.uploading.delete(id);
+  }
+}
+
+/** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
+async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, choice: Choice): Promise<UploadedContents> {
   const { data, changed } = readSmall(ctx, abs, shown);
   const sha256 = createHash('sha256').update(data).digest();
   ctx.stats.bytesRead += data.length;
   ctx.stats.bytesDone += data.length;
-  let body = data;
-  if (compress) {
-    const chunks: Buffer[] = [];
-    for await (const c of Readable.from([data]).pipe(createXz(ctx.xz.settings))) chunks.push(c as Buffer);
-    body = Buffer.concat(chunks);
-    ctx.stats.xzIn += data.length;
-    ctx.stats.xzOut += body.length;
-  }
-  ctx.stats.bytesSent += body.length;
-  const bytes = ctx.bytes;
-  const cap = await ctx.client.putFile(() => (bytes ? Readable.from([body]).pipe(bytes.meter()) : body));
-  return { cap, sha256, changed };
+  const hit = changed ? undefined : known(ctx, sha256, choice, data.length);
+  if (hit) return { ...hit, sha256, changed, how: 'known' };
+  const send = async (): Promise<UploadedContents> => {
+    let body = data;
+    let how = rawBecause(choice);
+    if (choice === 'contents' && samplePays(sampleOf(data), ctx.xz.policy.minSaving)) {
+      // A small file is compressed whole and stored raw when xz does not make it smaller.
+      const xz = await ctx.encoders.run(() => xzBuffer(data, ctx.xz.settings));
+      if (xz.length < data.length) {
+        body = xz;
+        how = 'xz';
+        ctx.stats.xzIn += data.length;
+        ctx.stats.xzOut += xz.length;
+      }
+    }
+    ctx.stats.bytesSent += body.length;
+    const bytes = ctx.bytes;
+    const cap = await ctx.client.putFile(() => (bytes ? Readable.from([body]).pipe(bytes.meter()) : body));
+    return { cap, sha256, changed, enc: how === 'xz' ? ctx.xz.id : 'raw', how };
+  };
+  return changed ? send() : once(ctx, sha256, data.length, send);
+}
+
+async function xzBuffer(data: Buffer, settings: UploadContext['xz']['settings']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from([data]).pipe(createXz(settings))) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -188,11 +254,36 @@ function fileBytes(fh: FileHandle, shown: string, onError: (e: unknown) => void)
   });
 }
 
+/** The SHA-256 of an open file's contents, read from the first byte (the pre-hash). */
+async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): Promise<Buffer> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, buf.length, pos));
+    if (!bytesRead) break;
+    h.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+    ctx.stats.bytesRead += bytesRead;
+  }
+  return h.digest();
+}
+
+/** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
+async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<boolean> {
+  const blocks: Buffer[] = [];
+  for (const [at, len] of sampleBlocks(size)) {
+    const buf = Buffer.allocUnsafe(len);
+    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, len, at));
+    blocks.push(buf.subarray(0, bytesRead));
+  }
+  return samplePays(blocks, ctx.xz.policy.minSaving);
+}
+
 /**
  * Streams a file to `PUT /uri`: plaintext hashed (and counted) in one pass-through, then xz
  * (maybe) and the byte rate limit. Chunks of 1 MiB keep the per-chunk cost of each stage low.
  */
-async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, compress: boolean): Promise<Uploaded> {
+async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, compress: boolean): Promise<Omit<UploadedContents, 'enc' | 'how'>> {
   const before = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
   let hash = createHash('sha256');
   let read = 0;
@@ -248,15 +339,38 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, com
   return { cap, sha256: hash.digest(), changed };
 }
 
-async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigint, compress: boolean): Promise<Uploaded> {
-  if (size <= BigInt(SMALL_FILE)) return uploadSmall(ctx, abs, shown, compress);
+/**
+ * A larger file: hashed first when the cache can look its contents up (a local read costs far
+ * less than an upload), then a sample decides the encoding, then it is streamed up.
+ */
+async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size: number, choice: Choice): Promise<UploadedContents> {
   const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
   try {
     assertBeneath(ctx, fh.fd, shown);
-    return await uploadFile(ctx, fh, shown, compress);
+    let prehash: Buffer | undefined;
+    if (ctx.cache && ctx.prehash) {
+      prehash = await hashOpenFile(ctx, fh, shown);
+      const hit = known(ctx, prehash, choice, size);
+      if (hit) {
+        ctx.stats.bytesDone += size;
+        return { ...hit, sha256: prehash, changed: false, how: 'known' };
+      }
+    }
+    const send = async (): Promise<UploadedContents> => {
+      const compress = choice === 'contents' && (await openFilePays(ctx, fh, shown, size));
+      const up = compress ? await ctx.encoders.run(() => uploadFile(ctx, fh, shown, true)) : await uploadFile(ctx, fh, shown, false);
+      // Contents that differ from the pre-hash changed between the two reads.
+      const changed = up.changed || (prehash !== undefined && !prehash.equals(up.sha256));
+      return { ...up, changed, enc: compress ? ctx.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice) };
+    };
+    return prehash ? await once(ctx, prehash, size, send) : await send();
   } finally {
     await fh.close();
   }
+}
+
+async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigint, choice: Choice): Promise<UploadedContents> {
+  return size <= BigInt(SMALL_FILE) ? uploadSmall(ctx, abs, shown, choice) : uploadLarge(ctx, abs, shown, Number(size), choice);
 }
 
 /**
@@ -290,17 +404,34 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Chi
 async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardlink?: string): Promise<Child | null> {
   const abs = absPath(ctx, e.path);
   const shown = showPath(e.path);
-  const compress = compressible(ctx.xz.policy, relText(e.path), Number(st.size));
-  const key = fileKey({ path: e.path, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, encoding: compress ? ctx.xz.id : 'none' });
+  const rel = relText(e.path);
+  const policy = ctx.xz.policy;
+  const choice = compressionChoice(policy, rel, Number(st.size));
+  // The key names the xz settings only for files whose contents decide (as before
+  // compressed_names existed, so rows of earlier runs still match).
+  const identity = { path: e.path, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino };
+  let keyEnc = choice === 'contents' ? ctx.xz.id : 'none';
+  let key = fileKey({ ...identity, encoding: keyEnc });
   const xattrs = ctx.readXattrs?.(abs, st);
-  const extras = { mtimeNs: st.mtimeNs, enc: compress ? ('xz' as const) : undefined, xattrs, hardlink };
   const cache = ctx.cache;
-  const decision = cache ? cache.fileDecision(key, st.ctimeNs) : ({ action: 'upload' } as const);
+  let decision = cache ? cache.fileDecision(key, st.ctimeNs) : ({ action: 'upload' } as const);
+  if (decision.action === 'upload' && cache && keptXzBefore(policy, rel, Number(st.size))) {
+    // Stored (as xz) by a run from before compressed_names: that row still holds.
+    const legacy = fileKey({ ...identity, encoding: ctx.xz.id });
+    const d = cache.fileDecision(legacy, st.ctimeNs);
+    if (d.action !== 'upload') {
+      decision = d;
+      key = legacy;
+      keyEnc = ctx.xz.id;
+    }
+  }
+  const edge = (enc: StoredAs | undefined) => ({ mtimeNs: st.mtimeNs, enc: (enc ?? (keyEnc === 'none' ? 'raw' : keyEnc)).startsWith('xz') ? ('xz' as const) : undefined, xattrs, hardlink });
   const reused = (why: string): Child => {
+    const d = decision as { cap: string; enc?: StoredAs };
     ctx.stats.filesReused++;
     ctx.stats.bytesDone += Number(st.size);
     if (logs('noise')) log.noise({ path: encodePath(e.path) }, why);
-    return result(e, (decision as { cap: string }).cap, extras);
+    return result(e, d.cap, edge(d.enc));
   };
   if (decision.action === 'reuse') {
     cache!.didReuse(key);
@@ -312,8 +443,9 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
       return reused('metadata changed, contents the same');
     }
     const readStart = BigInt(Date.now()) * 1_000_000n;
-    const up = await upload(ctx, abs, shown, st.size, compress);
-    ctx.stats.filesUploaded++;
+    const up = await upload(ctx, abs, shown, st.size, choice);
+    countStored(ctx, up.how);
+    const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc };
     if (up.changed) {
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} changed while it was read; uploaded as read, not cached`);
@@ -321,17 +453,29 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
       // An mtime in the future says nothing about recent writes: a later write sets it to now,
       // which changes the key. Cached; the run counts them and warns once.
       ctx.stats.futureMtimes++;
-      cache?.didUpload(key, 'file', up.cap, { ctimeNs: st.ctimeNs, sha256: up.sha256 });
+      cache?.didUpload(key, 'file', up.cap, row);
     } else if (st.mtimeNs > readStart - ctx.trustNs) {
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} was modified too recently to trust; uploaded, not cached`);
-    } else cache?.didUpload(key, 'file', up.cap, { ctimeNs: st.ctimeNs, sha256: up.sha256 });
-    if (logs('noise')) log.noise({ path: encodePath(e.path), compressed: compress }, 'uploaded');
-    return result(e, up.cap, extras);
+    } else cache?.didUpload(key, 'file', up.cap, row);
+    if (logs('noise')) log.noise({ path: encodePath(e.path), stored: up.how }, up.how === 'known' ? 'contents already stored' : 'uploaded');
+    return result(e, up.cap, edge(up.enc));
   } catch (err) {
     if (err instanceof SourceError) return skip(ctx, e, err);
     throw err;
   }
+}
+
+/** Counts an uploaded file by how it was stored (a file found by its contents is not an upload). */
+function countStored(ctx: UploadContext, how: Stored): void {
+  const c = ctx.stats.stored;
+  if (how === 'known') return;
+  ctx.stats.filesUploaded++;
+  if (how === 'xz') c.xz++;
+  else if (how === 'raw-by-name') c.rawByName++;
+  else if (how === 'raw-by-size') c.rawBySize++;
+  else if (how === 'raw-by-content') c.rawByContent++;
+  else c.raw++;
 }
 
 /** A symlink: its target is uploaded as a small file. Runs as one job of the file stage. */

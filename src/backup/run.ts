@@ -10,6 +10,7 @@
  * retry waits) and the before hook; the run then ends with that reason.
  */
 import { statSync, type Stats } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { EntryCache } from '../cache/db.js';
 import type { Config } from '../config/load.js';
@@ -18,7 +19,7 @@ import { AppError, describeErrno, EXIT, HookError, InterruptedError } from '../e
 import type { HookVars, Outcome } from '../hooks.js';
 import { log, oneLine } from '../log.js';
 import type { Progress } from '../progress.js';
-import { compileSizeRules } from '../scan/filters.js';
+import { compileNameRules, compileSizeRules } from '../scan/filters.js';
 import type { ScanReport } from '../scan/phase1.js';
 import { clientFor } from '../tahoe/factory.js';
 import { emptyRunStats, entriesDone, type RunStats, type UploadContext } from './context.js';
@@ -271,7 +272,21 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     cache: op.disable_deduplication ? undefined : cache,
     files: new Pool('files', op.concurrency, stop.signal),
     dirs: new Pool('directories', op.concurrency, stop.signal),
-    xz: { policy: { enabled: xz.enabled, minSize: xz.min_size, rules: compileSizeRules(xz.path_filter) }, settings, id: encodingId(settings) },
+    xz: {
+      policy: {
+        enabled: xz.enabled,
+        minSize: xz.min_size,
+        rules: compileSizeRules(xz.path_filter),
+        compressedNames: compileNameRules(xz.compressed_names, 'destination.encoding.xz.compressed_names'),
+        minSaving: xz.min_saving,
+      },
+      settings,
+      id: encodingId(settings),
+    },
+    // Each xz encoder at preset 6 holds ~94 MiB: no more of them than cores, however many uploads.
+    encoders: new Pool('xz', xz.encoders ?? availableParallelism(), stop.signal),
+    prehash: op.hash_before_upload,
+    uploading: new Map(),
     bytes: parseRate(op.rate_limit.bytes, 'operation.rate_limit.bytes'),
     stats: emptyRunStats(),
     trustNs: 2_000_000_000n,

@@ -26,10 +26,13 @@ export interface BackupSummary {
   /** The root cap; null for --queue-only. A secret. */
   cap: string | null;
   queue: { path: string; rebuilt: boolean; entries: number | null };
-  files: { uploaded: number; reused: number; not_cached: number };
+  /** uploaded: sent to the gateway; reused: known by path and metadata; deduplicated: known by contents (no upload). */
+  files: { uploaded: number; reused: number; deduplicated: number; not_cached: number };
+  /** How the uploaded files were stored: xz, or raw because of their name (or a rule), size, or contents; raw: xz disabled. */
+  stored: { xz: number; raw_by_name: number; raw_by_size: number; raw_by_content: number; raw: number };
   symlinks: { uploaded: number; reused: number };
   directories: { created: number; reused: number };
-  bytes: { read: number; sent: number; xz_in: number; xz_out: number; xz_saved: number };
+  bytes: { read: number; sent: number; xz_in: number; xz_out: number; xz_saved: number; deduplicated: number };
   skipped: { unreadable: number; vanished: number; changed_type: number; special: number; excluded: number };
   elapsed_seconds: number;
 }
@@ -44,10 +47,11 @@ export function backupSummary(o: SummaryInput, ctx: { name: string; source: stri
     generation: o.generation ?? null,
     cap: o.cap ?? null,
     queue: { path: ctx.queuePath, rebuilt: o.scan !== undefined, entries: o.scan?.entries ?? null },
-    files: { uploaded: s.filesUploaded, reused: s.filesReused, not_cached: s.notCached },
+    files: { uploaded: s.filesUploaded, reused: s.filesReused, deduplicated: s.filesDeduplicated, not_cached: s.notCached },
+    stored: { xz: s.stored.xz, raw_by_name: s.stored.rawByName, raw_by_size: s.stored.rawBySize, raw_by_content: s.stored.rawByContent, raw: s.stored.raw },
     symlinks: { uploaded: s.symlinksUploaded, reused: s.symlinksReused },
     directories: { created: s.dirsCreated, reused: s.dirsReused },
-    bytes: { read: s.bytesRead, sent: s.bytesSent, xz_in: s.xzIn, xz_out: s.xzOut, xz_saved: Math.max(0, s.xzIn - s.xzOut) },
+    bytes: { read: s.bytesRead, sent: s.bytesSent, xz_in: s.xzIn, xz_out: s.xzOut, xz_saved: Math.max(0, s.xzIn - s.xzOut), deduplicated: s.bytesDeduplicated },
     skipped: {
       unreadable: (scan?.unreadable ?? 0) + s.skipped.unreadable,
       vanished: (scan?.vanished ?? 0) + s.skipped.vanished,
@@ -73,10 +77,14 @@ export function summaryLine(j: BackupSummary): string {
     return `queue ${JSON.stringify(j.queue.path)} written in ${secs}: ${plural(j.queue.entries ?? 0, 'entry', 'entries')}${excluded}${skipped}`;
   }
   const xz = j.bytes.xz_in ? ` (xz saved ${formatBytes(j.bytes.xz_saved)}, ${Math.round((100 * j.bytes.xz_saved) / j.bytes.xz_in)}%)` : '';
+  const st = j.stored;
+  const raw = ([[st.raw_by_name, 'by name'], [st.raw_by_size, 'by size'], [st.raw_by_content, 'by contents']] as const).filter(([n]) => n).map(([n, why]) => `${n} ${why}`);
+  const storedAs = j.files.uploaded && (st.xz || raw.length) ? ` (${st.xz} xz${raw.length ? `, raw ${raw.join(', ')}` : ''})` : '';
+  const dedup = j.files.deduplicated ? ` / ${j.files.deduplicated} found by contents` : '';
   const links = j.symlinks.uploaded + j.symlinks.reused ? `; symlinks ${j.symlinks.uploaded} uploaded / ${j.symlinks.reused} reused` : '';
   return (
     `backup ${JSON.stringify(j.name)} generation ${j.generation} ${j.outcome === 'success' ? 'done' : 'INCOMPLETE'} in ${secs}: ` +
-    `files ${j.files.uploaded} uploaded / ${j.files.reused} reused${links}; directories ${j.directories.created} created / ${j.directories.reused} reused; ` +
+    `files ${j.files.uploaded} uploaded${storedAs} / ${j.files.reused} reused${dedup}${links}; directories ${j.directories.created} created / ${j.directories.reused} reused; ` +
     `${formatBytes(j.bytes.read)} read, ${formatBytes(j.bytes.sent)} sent${xz}${skipped}${excluded}`
   );
 }

@@ -32,6 +32,7 @@ interface FileRow {
   cap: string;
   ctimeNs: string | null;
   sha256: Buffer | null;
+  enc: string | null;
 }
 
 /**
@@ -39,7 +40,13 @@ interface FileRow {
  * `file_known_and_unchanged`): reuse the cap as it is; hash the contents locally and reuse the
  * cap if they are still `sha256` (only the ctime moved: chmod, chown, an ACL); or upload.
  */
-export type FileDecision = { action: 'reuse'; cap: string } | { action: 'rehash'; cap: string; sha256: Buffer } | { action: 'upload' };
+export type FileDecision =
+  | { action: 'reuse'; cap: string; enc?: string }
+  | { action: 'rehash'; cap: string; sha256: Buffer; enc?: string }
+  | { action: 'upload' };
+
+/** How a file's contents were stored: 'raw', or an xz encoding id ('xz:p6:crc64'). */
+export type StoredAs = string;
 
 /** Which queue file a finished backup consumed (so it is not reused by mistake). */
 export interface QueueStamp {
@@ -88,10 +95,11 @@ export class EntryCache {
     this.commitQueries = opts.commitAfter?.queries ?? 50;
     this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
     this.stmts = {
-      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256 FROM entries WHERE key = ? AND kind = ?'),
+      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256, enc FROM entries WHERE key = ? AND kind = ?'),
+      content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND kind = 0 AND enc IS NOT NULL ORDER BY enc = ? DESC LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
       useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = ? WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, ts) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
       finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
       startGen: db.prepare('INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)'),
@@ -162,8 +170,17 @@ export class EntryCache {
   fileDecision(key: Buffer, ctimeNs: bigint): FileDecision {
     const row = this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
     if (!row) return { action: 'upload' };
-    if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap };
-    return row.sha256 ? { action: 'rehash', cap: row.cap, sha256: row.sha256 } : { action: 'upload' };
+    const enc = row.enc ?? undefined;
+    if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap, enc };
+    return row.sha256 ? { action: 'rehash', cap: row.cap, sha256: row.sha256, enc } : { action: 'upload' };
+  }
+
+  /**
+   * A cap under which these contents (SHA-256 of the plaintext) are stored already, preferring
+   * the encoding `prefer`; any is a faithful copy (the edge says how to read it).
+   */
+  knownContent(sha256: Buffer, prefer: StoredAs): { cap: string; enc: StoredAs } | undefined {
+    return this.stmts.content.get(sha256, prefer) as { cap: string; enc: StoredAs } | undefined;
   }
 
   /** The cap of a symlink or directory known under this key. */
@@ -186,10 +203,13 @@ export class EntryCache {
     if (this.uses.length >= EntryCache.USE_BATCH) this.flushUses();
   }
 
-  /** This run uploaded (or created) the entry as `cap`; files keep their ctime and hash. */
-  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer }): void {
+  /**
+   * This run uploaded (or created, or found by its contents) the entry as `cap`; files keep
+   * their ctime, the hash of their contents and how those were stored.
+   */
+  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs }): void {
     this.write(() =>
-      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, Date.now() / 1000),
+      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, file?.enc ?? null, Date.now() / 1000),
     );
   }
 

@@ -32,6 +32,14 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX backups_generation ON backups (generation);
   CREATE INDEX backups_ts_check ON backups (ts_check);
   `,
+  // 2: files record how their contents were stored ('raw', or the xz encoding id such as
+  // 'xz:p6:crc64'; NULL in rows from before, whose key says it), and the content index:
+  // a file whose key is new but whose contents are known reuses their cap (renames, copies).
+  // Rows stay tied to generations, so cleanup forgets contents exactly with their last user.
+  `
+  ALTER TABLE entries ADD COLUMN enc TEXT;
+  CREATE INDEX entries_content ON entries (sha256) WHERE sha256 IS NOT NULL AND enc IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -28,6 +28,9 @@ export interface Config {
         options: { preset?: number; extreme?: boolean; check?: 'crc32' | 'crc64' | 'sha256' };
         min_size: number;
         path_filter: (string | [number, string])[];
+        compressed_names: string[];
+        min_saving: number;
+        encoders: number | null;
       };
     };
   };
@@ -42,6 +45,7 @@ export interface Config {
     queue_only: boolean;
     reuse_queue: boolean;
     disable_deduplication: boolean;
+    hash_before_upload: boolean;
     try_resume: boolean;
     concurrency: number;
     timeouts: { updates: number[] };

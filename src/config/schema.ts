@@ -9,7 +9,7 @@
 
 import { parseRate } from '../backup/ratelimit.js';
 import { ConfigError } from '../errors.js';
-import { compileRules, compileSizeRules } from '../scan/filters.js';
+import { compileNameRules, compileRules, compileSizeRules } from '../scan/filters.js';
 import { assertWritableDirCap, scrubUrl } from '../tahoe/caps.js';
 
 /** A leaf check: returns undefined when fine, else what was expected. */
@@ -50,6 +50,13 @@ const sizeRules = leaf(
   undefined,
   (v, key) => compileSizeRules(v as (string | [number, string])[], key),
 );
+const regexes = leaf(
+  "a list of regular expressions (strings)",
+  (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0),
+  undefined,
+  (v, key) => compileNameRules(v as string[], key),
+);
+const fraction = leaf('a number from 0 to 1', (v) => isNum(v) && v >= 0 && v <= 1);
 const rate = leaf(
   "null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:50'",
   (v) => v === null || (isNum(v) && v > 0) || (typeof v === 'string' && v.length > 0),
@@ -97,7 +104,17 @@ export const SCHEMA: Node = {
         if (v !== null) assertWritableDirCap(v as string, key);
       }),
     },
-    encoding: { xz: { enabled: bool, options: xzOptions, min_size: int(0), path_filter: sizeRules } },
+    encoding: {
+      xz: {
+        enabled: bool,
+        options: xzOptions,
+        min_size: int(0),
+        path_filter: sizeRules,
+        compressed_names: regexes,
+        min_saving: fraction,
+        encoders: leaf('null or a whole number from 1 to 64', (v) => v === null || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64)),
+      },
+    },
   },
   http: {
     ca_certs_files: leaf('null, a path, or a list of paths', (v) => v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)), 'list'),
@@ -110,6 +127,7 @@ export const SCHEMA: Node = {
     queue_only: bool,
     reuse_queue: bool,
     disable_deduplication: bool,
+    hash_before_upload: bool,
     try_resume: bool,
     concurrency: int(1, 256),
     timeouts: { updates: secondsList },

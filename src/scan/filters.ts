@@ -45,6 +45,11 @@ export function compileSizeRules(rules: (string | [number, string])[], key = 'de
   });
 }
 
+/** Compiles bare regexes (`compressed_names`): each a rule that matches. */
+export function compileNameRules(list: string[], key: string): Rule[] {
+  return list.map((r, i) => compileOne(r, `${key}[${i}]`, true));
+}
+
 /** The first rule matching `path` decides; undefined when none does. */
 export function firstMatch(rules: Rule[], path: string): Rule | undefined {
   for (const r of rules) {
@@ -57,18 +62,4 @@ export function firstMatch(rules: Rule[], path: string): Rule | undefined {
 /** Whether the walk keeps `path` (`/rel/path`, or `/rel/dir/` for a directory). */
 export function included(rules: Rule[], path: string): boolean {
   return firstMatch(rules, path)?.include ?? true;
-}
-
-export interface XzPolicy {
-  enabled: boolean;
-  minSize: number;
-  rules: Rule[];
-}
-
-/** Whether a file (`/rel/path`, `size` bytes) is compressed. */
-export function compressible(policy: XzPolicy, path: string, size: number): boolean {
-  if (!policy.enabled) return false;
-  const rule = firstMatch(policy.rules, path);
-  if (rule && !rule.include) return false;
-  return size >= (rule?.minSize ?? policy.minSize);
 }

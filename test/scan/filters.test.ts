@@ -1,6 +1,8 @@
 /** Filter rules: the SPEC's examples, the original README's, directory slashes, Python habits. */
 import { describe, expect, it } from 'vitest';
-import { compileRules, compileSizeRules, compressible, included } from '../../src/scan/filters.js';
+import { randomBytes } from 'node:crypto';
+import { compressionChoice, keptXzBefore, sampleBlocks, sampleOf, samplePays } from '../../src/core/compression.js';
+import { compileNameRules, compileRules, compileSizeRules, included } from '../../src/scan/filters.js';
 import { pyRegex } from '../../src/scan/pyregex.js';
 
 /**
@@ -85,15 +87,46 @@ describe('Python regex habits', () => {
 });
 
 describe('xz selection', () => {
-  it('min_size, [SIZE, REGEX] overrides, - rules, disabled', () => {
-    const policy = { enabled: true, minSize: 5120, rules: compileSizeRules(['-\\.(gz|xz|jpe?g)$', [500, '\\.(txt|log)$'], [2000, '+^/etc/']]) };
-    expect(compressible(policy, '/a.bin', 5120)).toBe(true);
-    expect(compressible(policy, '/a.bin', 5119)).toBe(false);
-    expect(compressible(policy, '/a.txt', 500)).toBe(true);
-    expect(compressible(policy, '/a.txt', 499)).toBe(false);
-    expect(compressible(policy, '/etc/passwd', 2000)).toBe(true);
-    expect(compressible(policy, '/big.tar.gz', 10_000_000)).toBe(false);
-    expect(compressible({ ...policy, enabled: false }, '/a.bin', 1 << 20)).toBe(false);
+  const policy = {
+    enabled: true,
+    minSize: 5120,
+    rules: compileSizeRules(['-\\.(gz|xz)$', [500, '\\.(txt|log)$'], [2000, '+^/etc/'], '+\\.raw\\.jpg$']),
+    compressedNames: compileNameRules(['(?i)\\.(jpe?g|png)$'], 'compressed_names'),
+    minSaving: 0.1,
+  };
+
+  it('rules first, then compressed names, then min_size; the rest asks the contents', () => {
+    expect(compressionChoice(policy, '/a.bin', 5120)).toBe('contents');
+    expect(compressionChoice(policy, '/a.bin', 5119)).toBe('by-size');
+    expect(compressionChoice(policy, '/a.txt', 500)).toBe('contents');
+    expect(compressionChoice(policy, '/a.txt', 499)).toBe('by-size');
+    expect(compressionChoice(policy, '/etc/passwd', 2000)).toBe('contents');
+    expect(compressionChoice(policy, '/big.tar.gz', 10_000_000)).toBe('by-name');
+    expect(compressionChoice(policy, '/photo.JPG', 10_000_000)).toBe('by-name');
+    // A '+' rule of path_filter overrides the list of compressed names.
+    expect(compressionChoice(policy, '/scan.raw.jpg', 10_000_000)).toBe('contents');
+    expect(compressionChoice({ ...policy, enabled: false }, '/a.bin', 1 << 20)).toBe('off');
+    expect(keptXzBefore(policy, '/photo.jpg', 10_000)).toBe(true);
+    expect(keptXzBefore(policy, '/photo.jpg', 100)).toBe(false);
+    expect(keptXzBefore(policy, '/a.gz', 10_000)).toBe(false);
     expect(() => compileSizeRules([[10, '(bad']])).toThrow(/path_filter\[0\]/);
+    expect(() => compileNameRules(['(bad'], 'destination.encoding.xz.compressed_names')).toThrow(/compressed_names\[0\]/);
+  });
+
+  it('a sample decides: text pays, random bytes do not; the first and middle blocks of a large file', () => {
+    const text = Buffer.from('2026-11-23 05:00:00 INFO request served in 12 ms\n'.repeat(4000));
+    const random = randomBytes(300_000);
+    expect(samplePays(sampleOf(text), 0.1)).toBe(true);
+    expect(samplePays(sampleOf(random), 0.1)).toBe(false);
+    // Half random, half text: the sample sees both halves and the margin decides.
+    const mixed = Buffer.concat([random.subarray(0, 150_000), text.subarray(0, 150_000)]);
+    expect(samplePays(sampleOf(mixed), 0.1)).toBe(true);
+    expect(samplePays(sampleOf(mixed), 0.6)).toBe(false);
+    expect(sampleBlocks(100)).toEqual([[0, 100]]);
+    expect(sampleBlocks(10_000_000)).toEqual([
+      [0, 65536],
+      [4997120, 65536],
+    ]);
+    expect(samplePays([Buffer.alloc(0)], 0)).toBe(false);
   });
 });
