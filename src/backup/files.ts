@@ -208,7 +208,7 @@ async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, choic
     if (choice === 'contents' && samplePays(sampleOf(data), ctx.xz.policy.minSaving)) {
       // A small file is compressed whole and stored raw when xz does not make it smaller.
       const xz = await ctx.encoders.run(() => xzBuffer(data, ctx.xz.settings));
-      if (xz.length < data.length) {
+      if (xz.length < data.length || ctx.xz.policy.minSaving === null) {
         body = xz;
         how = 'xz';
         ctx.stats.xzIn += data.length;
@@ -270,6 +270,7 @@ async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): 
 
 /** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
 async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<boolean> {
+  if (ctx.xz.policy.minSaving === null) return true;
   const blocks: Buffer[] = [];
   for (const [at, len] of sampleBlocks(size)) {
     const buf = Buffer.allocUnsafe(len);

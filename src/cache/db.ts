@@ -96,7 +96,10 @@ export class EntryCache {
     this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
     this.stmts = {
       get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256, enc FROM entries WHERE key = ? AND kind = ?'),
-      content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND kind = 0 AND enc IS NOT NULL ORDER BY enc = ? DESC LIMIT 1'),
+      // Two probes of the (sha256, enc) index, never a scan of every row with those contents
+      // (a tree of 20,000 empty files has 20,000 of them).
+      contentAs: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 LIMIT 1'),
+      content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
       useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = ? WHERE key = ?'),
       put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -180,7 +183,7 @@ export class EntryCache {
    * the encoding `prefer`; any is a faithful copy (the edge says how to read it).
    */
   knownContent(sha256: Buffer, prefer: StoredAs): { cap: string; enc: StoredAs } | undefined {
-    return this.stmts.content.get(sha256, prefer) as { cap: string; enc: StoredAs } | undefined;
+    return (this.stmts.contentAs.get(sha256, prefer) ?? this.stmts.content.get(sha256)) as { cap: string; enc: StoredAs } | undefined;
   }
 
   /** The cap of a symlink or directory known under this key. */

@@ -38,7 +38,7 @@ export const MIGRATIONS: string[] = [
   // Rows stay tied to generations, so cleanup forgets contents exactly with their last user.
   `
   ALTER TABLE entries ADD COLUMN enc TEXT;
-  CREATE INDEX entries_content ON entries (sha256) WHERE sha256 IS NOT NULL AND enc IS NOT NULL;
+  CREATE INDEX entries_content ON entries (sha256, enc) WHERE sha256 IS NOT NULL AND enc IS NOT NULL;
   `,
 ];
 

@@ -29,7 +29,7 @@ export interface Config {
         min_size: number;
         path_filter: (string | [number, string])[];
         compressed_names: string[];
-        min_saving: number;
+        min_saving: number | null;
         encoders: number | null;
       };
     };

@@ -56,7 +56,7 @@ const regexes = leaf(
   undefined,
   (v, key) => compileNameRules(v as string[], key),
 );
-const fraction = leaf('a number from 0 to 1', (v) => isNum(v) && v >= 0 && v <= 1);
+const fraction = leaf('null or a number from 0 to 1', (v) => v === null || (isNum(v) && v >= 0 && v <= 1));
 const rate = leaf(
   "null, a number of seconds, or 'INTERVAL[:BURST]' like '1/10:50'",
   (v) => v === null || (isNum(v) && v > 0) || (typeof v === 'string' && v.length > 0),

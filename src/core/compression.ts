@@ -21,8 +21,11 @@ export interface CompressionPolicy {
   rules: Rule[];
   /** `destination.encoding.xz.compressed_names`: stored raw unless a rule says otherwise. */
   compressedNames: Rule[];
-  /** The least fraction a sample must shrink by for the file to be compressed. */
-  minSaving: number;
+  /**
+   * The least fraction a sample must shrink by for the file to be compressed; null: every
+   * file the rules, names and size select is compressed, unsampled (as before min_saving).
+   */
+  minSaving: number | null;
 }
 
 /**
@@ -65,8 +68,9 @@ export function sampleOf(data: Buffer): Buffer[] {
   return sampleBlocks(data.length).map(([at, len]) => data.subarray(at, at + len));
 }
 
-/** Whether the sample shrinks by at least `minSaving` (deflate level 1). */
-export function samplePays(sample: Buffer[], minSaving: number): boolean {
+/** Whether the sample shrinks by at least `minSaving` (deflate level 1); null: always. */
+export function samplePays(sample: Buffer[], minSaving: number | null): boolean {
+  if (minSaving === null) return true;
   let bytesIn = 0;
   let bytesOut = 0;
   for (const block of sample) {

@@ -98,7 +98,7 @@ describe('the summary and backup --json', () => {
     expect(first.code, first.stderr).toBe(0);
     const lines = first.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^lafs-backup: backup "src" generation 1 done in [\d.]+ s: files 4 uploaded \/ 0 reused; symlinks 1 uploaded \/ 0 reused; directories 2 created \/ 0 reused; .* read, .* sent \(xz saved .*, \d+%\)$/);
+    expect(lines[0]).toMatch(/^lafs-backup: backup "src" generation 1 done in [\d.]+ s: files 4 uploaded \(\d xz(, raw [^)]*)?\) \/ 0 reused; symlinks 1 uploaded \/ 0 reused; directories 2 created \/ 0 reused; .* read, .* sent \(xz saved .*, \d+%\)$/);
     const again = await backup(p);
     expect(again.stderr).toMatch(/generation 2 done .*files 0 uploaded \/ 4 reused; symlinks 0 uploaded \/ 1 reused; directories 0 created \/ 2 reused; 0 B read, 0 B sent$/m);
     const quiet = await backup(p, ['-q']);
@@ -121,7 +121,8 @@ describe('the summary and backup --json', () => {
     expect(j.generation).toBe(1);
     expect(j.cap).toMatch(/^URI:DIR2-CHK:/);
     expect(j.queue).toEqual({ path: p.queue, rebuilt: true, entries: 8 });
-    expect(j.files).toEqual({ uploaded: 5, reused: 0, not_cached: 0 });
+    expect(j.files).toEqual({ uploaded: 5, reused: 0, deduplicated: 0, not_cached: 0 });
+    expect(j.stored.xz + j.stored.raw_by_name + j.stored.raw_by_size + j.stored.raw_by_content + j.stored.raw).toBe(5);
     expect(j.symlinks).toEqual({ uploaded: 1, reused: 0 });
     expect(j.directories).toEqual({ created: 2, reused: 0 });
     const sizes = 2000 * 21 + 9000 + 1 + 1 + 10_000;
