@@ -271,13 +271,13 @@ async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): 
 /** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
 async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<boolean> {
   if (ctx.xz.policy.minSaving === null) return true;
-  const blocks: Buffer[] = [];
+  // Block by block: the first that does not shrink ends the test (and the reading).
   for (const [at, len] of sampleBlocks(size)) {
     const buf = Buffer.allocUnsafe(len);
     const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, len, at));
-    blocks.push(buf.subarray(0, bytesRead));
+    if (!samplePays([buf.subarray(0, bytesRead)], ctx.xz.policy.minSaving)) return false;
   }
-  return samplePays(blocks, ctx.xz.policy.minSaving);
+  return true;
 }
 
 /**
