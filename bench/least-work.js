@@ -8,24 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { BENCH_DIR, CLI, fmt, medianRun, run } from './lib.js';
+import { BENCH_DIR, CLI, fmt, startGridProcess, medianRun, run } from './lib.js';
 
-async function startGrid() {
-  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const url = await new Promise((ok, fail) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /http:\/\/\S+\/uri/.exec(buf);
-      if (m) ok(m[0]);
-    });
-    child.on('close', () => fail(new Error('grid exited')));
-  });
-  const base = url.replace(/\/uri$/, '');
-  const stats = async () => (await (await fetch(`${base}/__grid/stats`)).json());
-  return { url, stats, stop: () => child.kill('SIGTERM') };
-}
 
 const old = new Date(Date.now() - 86400_000);
 function put(path, data) {
@@ -205,7 +189,7 @@ async function dedup(grid) {
 
 export async function bench() {
   const only = process.env.LAFS_BENCH_ONLY ?? 'def';
-  const grid = await startGrid();
+  const grid = await startGridProcess();
   const none = { rows: [], ratios: [] };
   try {
     const d = only.includes('d') ? await incompressible(grid) : none;

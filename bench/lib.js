@@ -69,3 +69,20 @@ export async function medianRun(n, fn) {
 export function fmt(n, digits = 0) {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
+
+/** The embedded grid in its own process (as a gateway would be): its URL, counters, and stop. */
+export async function startGridProcess() {
+  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise((ok, fail) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /http:\/\/\S+\/uri/.exec(buf);
+      if (m) ok(m[0]);
+    });
+    child.on('close', () => fail(new Error('grid exited')));
+  });
+  const base = url.replace(/\/uri$/, '');
+  const stats = async () => (await fetch(`${base}/__grid/stats`)).json();
+  return { url, stats, stop: () => child.kill('SIGTERM') };
+}

@@ -3,25 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { request } from 'undici';
-import { BENCH_DIR, CLI, fmt, generateTree, medianRun, run } from './lib.js';
+import { BENCH_DIR, CLI, fmt, startGridProcess, generateTree, medianRun, run } from './lib.js';
 
 export const name = 'upload';
 
-async function startGrid() {
-  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const url = await new Promise((ok, fail) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = /http:\/\/\S+\/uri/.exec(buf);
-      if (m) ok(m[0]);
-    });
-    child.on('close', () => fail(new Error('grid exited')));
-  });
-  return { url, stop: () => child.kill('SIGTERM') };
-}
 
 function config(dir, source, url, { xz = true } = {}) {
   const cfg = join(dir, 'bench.yaml');
@@ -156,7 +142,7 @@ async function unchangedTree(url) {
 
 export async function bench() {
   const only = process.env.LAFS_BENCH_ONLY ?? 'abc';
-  const grid = await startGrid();
+  const grid = await startGridProcess();
   const none = { rows: [], ratios: [] };
   try {
     const a = only.includes('a') ? await bigFile(grid.url) : none;

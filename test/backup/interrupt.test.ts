@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCli } from '../support/cli.js';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
-import { itEmbedded, useGrid } from '../support/grid.js';
+import { itEmbedded, uploadsDuring, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -43,16 +43,6 @@ async function interrupted(p: Project, uploads: number, signal: NodeJS.Signals, 
   return { code, stderr, uploaded };
 }
 
-async function uploadsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; uploaded: string[] }> {
-  const uploaded: string[] = [];
-  const onUpload = (cap: string) => uploaded.push(cap);
-  env.grid.state.events.on('upload', onUpload);
-  try {
-    return { result: await fn(), uploaded };
-  } finally {
-    env.grid.state.events.off('upload', onUpload);
-  }
-}
 
 const cachedFileCaps = (p: Project) =>
   !existsSync(p.cache) ? new Set<string>() : new Set(cacheRows(p.cache, 'SELECT cap FROM entries WHERE kind = 0').map((r) => r.cap as string));
@@ -75,7 +65,7 @@ describe('interrupted backups', () => {
     }
     const cached = cachedFileCaps(p);
     expect(cached.size).toBeGreaterThan(0);
-    const { result: final, uploaded } = await uploadsDuring(() => backup(p));
+    const { result: final, uploaded } = await uploadsDuring(env.grid, () => backup(p));
     expect(final.code).toBe(0);
     expect(final.cap).toBe(clean.cap);
     expect(uploaded.filter((c) => cached.has(c))).toEqual([]);
@@ -98,7 +88,7 @@ describe('interrupted backups', () => {
     // may have finished them, but their answers were never taken, so they are not cached.
     expect(cached.size).toBeGreaterThanOrEqual(8 - 4);
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM backups')[0]!.n).toBe(0);
-    const { result, uploaded } = await uploadsDuring(() => backup(p));
+    const { result, uploaded } = await uploadsDuring(env.grid, () => backup(p));
     expect(result.code).toBe(0);
     expect(uploaded.filter((c) => cached.has(c))).toEqual([]);
     expect(uploaded.length).toBeLessThanOrEqual(40 - cached.size);

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { describe, expect } from 'vitest';
 import { backup, cacheRows, configArgs, project, readBack } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
-import { itEmbedded, useGrid } from '../support/grid.js';
+import { itEmbedded, uploadsDuring, useGrid } from '../support/grid.js';
 import { tempDir } from '../support/tree.js';
 
 const env = useGrid();
@@ -22,16 +22,6 @@ function write(path: string, data: Buffer): void {
   utimesSync(path, old, old);
 }
 
-async function uploadsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; uploaded: string[] }> {
-  const uploaded: string[] = [];
-  const onUpload = (cap: string) => uploaded.push(cap);
-  env.grid.state.events.on('upload', onUpload);
-  try {
-    return { result: await fn(), uploaded };
-  } finally {
-    env.grid.state.events.off('upload', onUpload);
-  }
-}
 
 describe('compression where it pays', () => {
   itEmbedded('text is compressed; random bytes, media names and a small incompressible file are stored raw; the summary counts each', async () => {
@@ -94,7 +84,7 @@ describe('caches from before compressed_names', () => {
     db.prepare('UPDATE entries SET enc = NULL').run();
     db.close();
     const p = project(dir, src, env.url);
-    const r = await uploadsDuring(() => backup(p, ['--json']));
+    const r = await uploadsDuring(env.grid, () => backup(p, ['--json']));
     expect(r.result.code, r.result.stderr).toBe(0);
     expect(r.uploaded).toEqual([]);
     expect(JSON.parse(r.result.stdout).files.reused).toBe(2);
@@ -117,7 +107,7 @@ describe('contents stored once', () => {
     write(join(src, 'twin-a.bin'), twin);
     write(join(src, 'twin-b.bin'), twin);
     const p = project(dir, src, env.url);
-    const first = await uploadsDuring(() => backup(p, ['--json']));
+    const first = await uploadsDuring(env.grid, () => backup(p, ['--json']));
     expect(first.result.code, first.result.stderr).toBe(0);
     expect(first.uploaded).toHaveLength(10);
     expect(JSON.parse(first.result.stdout).files.deduplicated).toBe(1);
@@ -126,7 +116,7 @@ describe('contents stored once', () => {
     cpSync(join(src, 'small.txt'), join(src, 'small-copy.txt'), { preserveTimestamps: true });
     cpSync(join(src, 'pictures', 'p3.bin'), join(src, 'p3-copy.bin'), { preserveTimestamps: true });
     linkSync(join(src, 'twin-a.bin'), join(src, 'twin-link.bin'));
-    const second = await uploadsDuring(() => backup(p, ['--json']));
+    const second = await uploadsDuring(env.grid, () => backup(p, ['--json']));
     expect(second.result.code, second.result.stderr).toBe(0);
     expect(second.uploaded).toEqual([]);
     const j = JSON.parse(second.result.stdout) as { files: { uploaded: number; deduplicated: number }; bytes: { sent: number } };
@@ -152,7 +142,7 @@ describe('contents stored once', () => {
     expect(forgot.code, forgot.stderr).toBe(0);
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM entries WHERE sha256 IS NOT NULL AND enc IS NOT NULL')[0]!.n).toBe(1);
     write(join(src, 'c.bin'), data);
-    const third = await uploadsDuring(() => backup(p, ['--json']));
+    const third = await uploadsDuring(env.grid, () => backup(p, ['--json']));
     expect(third.result.code, third.result.stderr).toBe(0);
     expect(third.uploaded).toEqual([]);
     expect(JSON.parse(third.result.stdout).files.deduplicated).toBe(1);

@@ -7,44 +7,32 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TahoeClient } from '../../src/tahoe/client.js';
-import { configArgs, project, type Project } from '../support/backup.js';
+import { describe, expect, it } from 'vitest';
+import { configArgs, project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
 import { useGrid } from '../support/grid.js';
+import { DIRMETA, handmade, META } from '../support/handmade.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
 const env = useGrid();
-const META = { uid: '0', gid: '0', mode: '100644', mtime: '1700000000.000000000' };
-const DIRMETA = { uid: '0', gid: '0', mode: '40755', mtime: '1700000000.000000000' };
 
 describe('hostile and broken backups', () => {
-  let c: TahoeClient;
-  let p: Project;
-  beforeAll(() => {
-    c = new TahoeClient({ url: env.url });
-    const dir = tempDir();
-    makeTree(join(dir, 'src'), { a: 'a' });
-    p = project(dir, join(dir, 'src'), env.url);
-  });
-  afterAll(async () => {
-    await c.close();
-  });
+  const h = handmade(env);
 
   it('a mutable directory linked into itself: restore and ls -R stop at the cycle (exit 3), the rest comes back', async () => {
-    const loop = await c.mkdirMutable();
-    const file = await c.putFile(() => Buffer.from('hello, cycle'.repeat(10)));
-    await c.link(loop, 'file.txt', file);
-    await c.link(loop, 'again', loop);
+    const loop = await h.c.mkdirMutable();
+    const file = await h.c.putFile(() => Buffer.from('hello, cycle'.repeat(10)));
+    await h.c.link(loop, 'file.txt', file);
+    await h.c.link(loop, 'again', loop);
     const dest = join(tempDir(), 'dest');
-    const r = await runCli([...configArgs(p), 'restore', loop, dest], { timeoutMs: 30_000 });
+    const r = await runCli([...configArgs(h.p), 'restore', loop, dest], { timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/is a directory that contains itself \(a cycle\); not entered again/);
     expect(readFileSync(join(dest, 'file.txt'), 'utf8')).toBe('hello, cycle'.repeat(10));
     // At most one level of the loop is made (the first link is a read cap of the write cap given).
     const depth = (d: string): number => (existsSync(join(d, 'again')) ? 1 + depth(join(d, 'again')) : 0);
     expect(depth(dest)).toBeLessThanOrEqual(1);
-    const ls = await runCli([...configArgs(p), 'ls', loop, '-R'], { timeoutMs: 30_000 });
+    const ls = await runCli([...configArgs(h.p), 'ls', loop, '-R'], { timeoutMs: 30_000 });
     expect(ls.code, ls.stderr).toBe(3);
     expect(ls.stderr).toMatch(/is a directory that contains itself \(a cycle\); not entered again/);
   });
@@ -56,10 +44,10 @@ describe('hostile and broken backups', () => {
       mkdirSync(outside, { mode: 0o755 });
       writeFileSync(join(outside, 'existing'), 'untouched');
       const before = { mode: statSync(outside).mode, mtime: statSync(outside).mtimeMs, list: readdirSync(outside) };
-      const link = await c.putFile(() => Buffer.from(outside));
-      const pwned = await c.putFile(() => Buffer.from('written through the link '.repeat(4)));
-      const inner = await c.mkdirImmutable([{ name: 'pwned', type: 'filenode', cap: pwned, metadata: META }]);
-      const root = await c.mkdirImmutable([
+      const link = await h.c.putFile(() => Buffer.from(outside));
+      const pwned = await h.c.putFile(() => Buffer.from('written through the link '.repeat(4)));
+      const inner = await h.c.mkdirImmutable([{ name: 'pwned', type: 'filenode', cap: pwned, metadata: META }]);
+      const root = await h.c.mkdirImmutable([
         // Ours: a symlink is a small file with uid and gid but no mode.
         { name: 'evil', type: 'filenode', cap: link, metadata: { uid: '0', gid: '0', mtime: '1700000000.000000000' } },
         { name: 'zzz', type: 'dirnode', cap: inner, metadata: { ...DIRMETA, mode: '40777', rawname: Buffer.from('evil').toString('base64') } },
@@ -67,7 +55,7 @@ describe('hostile and broken backups', () => {
       const dest = join(base, 'dest');
       mkdirSync(dest);
       if (force) writeFileSync(join(dest, 'other'), 'x');
-      const r = await runCli([...configArgs(p), 'restore', root, dest, ...(force ? ['--force'] : [])]);
+      const r = await runCli([...configArgs(h.p), 'restore', root, dest, ...(force ? ['--force'] : [])]);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/another child of "\/" has the same name on disk/);
       expect(readdirSync(outside)).toEqual(before.list);
@@ -78,14 +66,14 @@ describe('hostile and broken backups', () => {
   });
 
   it('a child marked xz whose contents are not xz is skipped with a warning; the others are restored', async () => {
-    const bad = await c.putFile(() => Buffer.from('this is not xz at all '.repeat(5)));
-    const good = await c.putFile(() => Buffer.from('fine '.repeat(20)));
-    const root = await c.mkdirImmutable([
+    const bad = await h.c.putFile(() => Buffer.from('this is not xz at all '.repeat(5)));
+    const good = await h.c.putFile(() => Buffer.from('fine '.repeat(20)));
+    const root = await h.c.mkdirImmutable([
       { name: 'bad.txt', type: 'filenode', cap: bad, metadata: { ...META, enc: 'xz' } },
       { name: 'good.txt', type: 'filenode', cap: good, metadata: META },
     ]);
     const dest = join(tempDir(), 'dest');
-    const r = await runCli([...configArgs(p), 'restore', root, dest]);
+    const r = await runCli([...configArgs(h.p), 'restore', root, dest]);
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.stderr).toMatch(/cannot restore "\/bad\.txt": its contents are marked xz but do not decode/);
@@ -94,10 +82,10 @@ describe('hostile and broken backups', () => {
   });
 
   it('--force never deletes a directory tree for a file (or a file for a directory) without --replace-type-changes', async () => {
-    const file = await c.putFile(() => Buffer.from('the file '.repeat(20)));
-    const inner = await c.putFile(() => Buffer.from('inner '.repeat(20)));
-    const sub = await c.mkdirImmutable([{ name: 'inner.txt', type: 'filenode', cap: inner, metadata: META }]);
-    const root = await c.mkdirImmutable([
+    const file = await h.c.putFile(() => Buffer.from('the file '.repeat(20)));
+    const inner = await h.c.putFile(() => Buffer.from('inner '.repeat(20)));
+    const sub = await h.c.mkdirImmutable([{ name: 'inner.txt', type: 'filenode', cap: inner, metadata: META }]);
+    const root = await h.c.mkdirImmutable([
       { name: 'was-a-dir', type: 'filenode', cap: file, metadata: META },
       { name: 'was-a-file', type: 'dirnode', cap: sub, metadata: DIRMETA },
     ]);
@@ -105,7 +93,7 @@ describe('hostile and broken backups', () => {
     mkdirSync(join(dest, 'was-a-dir', 'precious'), { recursive: true });
     writeFileSync(join(dest, 'was-a-dir', 'precious', 'data'), 'keep me');
     writeFileSync(join(dest, 'was-a-file'), 'keep me too');
-    const r = await runCli([...configArgs(p), 'restore', root, dest, '--force']);
+    const r = await runCli([...configArgs(h.p), 'restore', root, dest, '--force']);
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/cannot restore "\/was-a-dir": a directory is in the way in DEST; not replaced/);
     expect(r.stderr).toMatch(/cannot restore "\/was-a-file": a file is in the way of this directory in DEST; not replaced/);
@@ -113,7 +101,7 @@ describe('hostile and broken backups', () => {
     expect(readFileSync(join(dest, 'was-a-file'), 'utf8')).toBe('keep me too');
     expect(readdirSync(dest).filter((n) => n.startsWith('.lafs-restore-'))).toEqual([]);
     // Asked for explicitly, the types are replaced.
-    const forced = await runCli([...configArgs(p), 'restore', root, dest, '--force', '--replace-type-changes']);
+    const forced = await runCli([...configArgs(h.p), 'restore', root, dest, '--force', '--replace-type-changes']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(readFileSync(join(dest, 'was-a-dir'), 'utf8')).toBe('the file '.repeat(20));
     expect(readFileSync(join(dest, 'was-a-file', 'inner.txt'), 'utf8')).toBe('inner '.repeat(20));

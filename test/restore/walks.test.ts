@@ -5,42 +5,30 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TahoeClient } from '../../src/tahoe/client.js';
-import { backup, configArgs, project, type Project } from '../support/backup.js';
+import { describe, expect, it } from 'vitest';
+import { backup, configArgs, project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
 import { useGrid } from '../support/grid.js';
+import { DIRMETA, handmade, META } from '../support/handmade.js';
 import { makeTree, tempDir, writeRaw } from '../support/tree.js';
 
 const env = useGrid();
-const META = { uid: '0', gid: '0', mode: '100644', mtime: '1700000000.000000000' };
-const DIRMETA = { uid: '0', gid: '0', mode: '40755', mtime: '1700000000.000000000' };
 
 describe('walks of any shape', () => {
-  let c: TahoeClient;
-  let p: Project;
-  beforeAll(() => {
-    c = new TahoeClient({ url: env.url });
-    const dir = tempDir();
-    makeTree(join(dir, 'src'), { a: 'a' });
-    p = project(dir, join(dir, 'src'), env.url);
-  });
-  afterAll(async () => {
-    await c.close();
-  });
+  const h = handmade(env);
 
   it('a chain of 3,000 directories: ls -R streams every level and restore makes the deepest file', async () => {
     const DEPTH = 3000;
-    const leaf = await c.putFile(() => Buffer.from('at the bottom '.repeat(8)));
-    let cap = await c.mkdirImmutable([{ name: 'leaf.txt', type: 'filenode', cap: leaf, metadata: META }]);
-    for (let i = 0; i < DEPTH - 1; i++) cap = await c.mkdirImmutable([{ name: 'd', type: 'dirnode', cap, metadata: DIRMETA }]);
-    const ls = await runCli([...configArgs(p), 'ls', cap, '-R', '--json'], { timeoutMs: 120_000 });
+    const leaf = await h.c.putFile(() => Buffer.from('at the bottom '.repeat(8)));
+    let cap = await h.c.mkdirImmutable([{ name: 'leaf.txt', type: 'filenode', cap: leaf, metadata: META }]);
+    for (let i = 0; i < DEPTH - 1; i++) cap = await h.c.mkdirImmutable([{ name: 'd', type: 'dirnode', cap, metadata: DIRMETA }]);
+    const ls = await runCli([...configArgs(h.p), 'ls', cap, '-R', '--json'], { timeoutMs: 120_000 });
     expect(ls.code, ls.stderr).toBe(0);
     const rows = JSON.parse(ls.stdout) as { path: string; type: string }[];
     expect(rows).toHaveLength(DEPTH);
     expect(rows[rows.length - 1]).toMatchObject({ path: `${'d/'.repeat(DEPTH - 1)}leaf.txt`, type: 'file' });
     const dest = join(tempDir(), 'deep');
-    const r = await runCli([...configArgs(p), 'restore', cap, dest], { timeoutMs: 120_000 });
+    const r = await runCli([...configArgs(h.p), 'restore', cap, dest], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     // The path is past PATH_MAX for the kernel's path lookups (and for sh's cd): a child node
     // walks it a step at a time.
@@ -50,16 +38,16 @@ describe('walks of any shape', () => {
   });
 
   it('diff stops at a cycle on either side (warning, exit 3) and compares the rest', async () => {
-    const file = await c.putFile(() => Buffer.from('in a loop '.repeat(10)));
+    const file = await h.c.putFile(() => Buffer.from('in a loop '.repeat(10)));
     const loops: string[] = [];
     for (const extra of ['x', 'y']) {
-      const loop = await c.mkdirMutable();
-      await c.link(loop, 'file.txt', file);
-      await c.link(loop, extra, await c.putFile(() => Buffer.from(`${extra} `.repeat(40))));
-      await c.link(loop, 'again', loop);
+      const loop = await h.c.mkdirMutable();
+      await h.c.link(loop, 'file.txt', file);
+      await h.c.link(loop, extra, await h.c.putFile(() => Buffer.from(`${extra} `.repeat(40))));
+      await h.c.link(loop, 'again', loop);
       loops.push(loop);
     }
-    const r = await runCli([...configArgs(p), 'diff', loops[0]!, loops[1]!], { timeoutMs: 30_000 });
+    const r = await runCli([...configArgs(h.p), 'diff', loops[0]!, loops[1]!], { timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/"again\/again" is a directory that contains itself \(a cycle\); not entered again/);
     expect(r.stdout.trim().split('\n')).toEqual(['- again/x', '+ again/y', '- x', '+ y']);

@@ -34,3 +34,15 @@ const WHY = 'needs the embedded grid: it counts requests, damages shares or stop
 /** A test that needs the embedded grid itself: skipped, with the reason, against a real gateway. */
 export const itEmbedded = ((name: string, ...rest: unknown[]) =>
   EXTERNAL ? it.skip(`${name} [skipped: ${WHY}]`, ...(rest as [])) : it(name, ...(rest as []))) as typeof it;
+
+/** Runs `fn`, collecting the caps of the files the embedded grid received meanwhile. */
+export async function uploadsDuring<T>(grid: Grid, fn: () => Promise<T>): Promise<{ result: T; uploaded: string[] }> {
+  const uploaded: string[] = [];
+  const onUpload = (cap: string) => uploaded.push(cap);
+  grid.state.events.on('upload', onUpload);
+  try {
+    return { result: await fn(), uploaded };
+  } finally {
+    grid.state.events.off('upload', onUpload);
+  }
+}
