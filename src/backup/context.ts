@@ -4,7 +4,7 @@ import type { EntryCache } from '../cache/db.js';
 import type { CompressionPolicy } from '../core/compression.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import type { Child } from '../core/entry.js';
-import type { UploadedContents } from './files.js';
+import type { UploadedContents } from './upload.js';
 import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';

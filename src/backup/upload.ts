@@ -1,0 +1,296 @@
+/**
+ * Sending one file's contents: read (small files whole, larger ones streamed by position),
+ * looked up by SHA-256 in the content index, compressed when a sample says it pays, and PUT.
+ * Every read checks that the opened file lies beneath the source. A failed read is a
+ * SourceError; the client's errors are TahoeErrors.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { pipeline, Readable, Transform } from 'node:stream';
+import type { StoredAs } from '../cache/db.js';
+import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compression.js';
+import { createXz } from '../core/xz.js';
+import { fromSource, fromSourceAsync, sourceError, SourceError } from '../errors.js';
+import type { UploadContext } from './context.js';
+
+/**
+ * What an open file descriptor really is, asked of the kernel (/proc/self/fd): the file read
+ * must lie beneath the source. A directory of the source swapped for a symlink between the
+ * phases would otherwise have phase 2 read a file from anywhere (O_NOFOLLOW guards only the
+ * last component). Without /proc the check is skipped.
+ */
+export function assertBeneath(ctx: UploadContext, fd: number, shown: string): void {
+  let real: Buffer;
+  try {
+    real = readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
+  } catch {
+    return;
+  }
+  const root = ctx.root;
+  if (real.length > root.length && real[root.length] === 0x2f && real.subarray(0, root.length).equals(root)) return;
+  throw new SourceError(shown, 'ENOTBENEATH', Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH' }));
+}
+
+/** Leaves an entry whose source could not be read out of the backup, counted and named. */
+export type Stored = 'xz' | 'raw-by-name' | 'raw-by-size' | 'raw-by-content' | 'raw' | 'known';
+
+export interface UploadedContents {
+  cap: string;
+  sha256: Buffer;
+  changed: boolean;
+  /** 'raw' or the xz encoding id, as the cache records it. */
+  enc: StoredAs;
+  how: Stored;
+}
+
+/**
+ * Files up to this size are read in one go and sent with a known length: a couple of stream
+ * chunks anyway, and a few synchronous calls cost far less than a stream pipeline and thread
+ * pool round trips per file. Memory stays bounded: concurrency × SMALL_FILE.
+ */
+export const SMALL_FILE = 256 * 1024;
+
+/** Reads a small file whole, noting whether it changed while read. */
+function readSmall(ctx: UploadContext, abs: Buffer, shown: string): { data: Buffer; changed: boolean } {
+  return fromSource(shown, () => {
+    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      assertBeneath(ctx, fd, shown);
+      const before = fstatSync(fd, { bigint: true });
+      const data = Buffer.allocUnsafe(Number(before.size) + 1);
+      let read = 0;
+      for (let n; read < data.length && (n = readSync(fd, data, read, data.length - read, read)) > 0; ) read += n;
+      const after = fstatSync(fd, { bigint: true });
+      const changed = BigInt(read) !== before.size || after.size !== before.size || after.mtimeNs !== before.mtimeNs;
+      return { data: data.subarray(0, read), changed };
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/** Stored raw because of the name or size (or xz is off): what the summary calls it. */
+function rawBecause(choice: Choice): Stored {
+  return choice === 'by-name' ? 'raw-by-name' : choice === 'by-size' ? 'raw-by-size' : choice === 'off' ? 'raw' : 'raw-by-content';
+}
+
+/**
+ * Contents already stored (the content index of the cache): the cap and how it was stored,
+ * preferring the encoding this file would get. Counted; no request.
+ */
+function known(ctx: UploadContext, sha256: Buffer, choice: Choice, size: number): { cap: string; enc: StoredAs } | undefined {
+  const hit = ctx.cache?.knownContent(sha256, choice === 'contents' ? ctx.xz.id : 'raw');
+  if (hit) {
+    ctx.stats.filesDeduplicated++;
+    ctx.stats.bytesDeduplicated += size;
+  }
+  return hit;
+}
+
+/**
+ * Uploads contents once per run: a second file with the same contents while the first is
+ * still being uploaded waits for it and takes its cap (the cache only knows finished ones).
+ */
+async function once(ctx: UploadContext, sha256: Buffer, size: number, send: () => Promise<UploadedContents>): Promise<UploadedContents> {
+  if (!ctx.cache) return send();
+  const id = sha256.toString('base64');
+  const first = ctx.uploading.get(id);
+  if (first) {
+    const done = await first.catch(() => undefined);
+    if (done && !done.changed) {
+      ctx.stats.filesDeduplicated++;
+      ctx.stats.bytesDeduplicated += size;
+      return { ...done, how: 'known' };
+    }
+    return send();
+  }
+  const p = send();
+  ctx.uploading.set(id, p);
+  try {
+    return await p;
+  } finally {
+    ctx.uploading.delete(id);
+  }
+}
+
+/** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
+async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, choice: Choice): Promise<UploadedContents> {
+  const { data, changed } = readSmall(ctx, abs, shown);
+  const sha256 = createHash('sha256').update(data).digest();
+  ctx.stats.bytesRead += data.length;
+  ctx.stats.bytesDone += data.length;
+  const hit = changed ? undefined : known(ctx, sha256, choice, data.length);
+  if (hit) return { ...hit, sha256, changed, how: 'known' };
+  const send = async (): Promise<UploadedContents> => {
+    let body = data;
+    let how = rawBecause(choice);
+    if (choice === 'contents' && samplePays(sampleOf(data), ctx.xz.policy.minSaving)) {
+      // A small file is compressed whole and stored raw when xz does not make it smaller.
+      const xz = await ctx.encoders.run(() => xzBuffer(data, ctx.xz.settings));
+      if (xz.length < data.length || ctx.xz.policy.minSaving === null) {
+        body = xz;
+        how = 'xz';
+        ctx.stats.xzIn += data.length;
+        ctx.stats.xzOut += xz.length;
+      }
+    }
+    ctx.stats.bytesSent += body.length;
+    const bytes = ctx.bytes;
+    const cap = await ctx.client.putFile(() => (bytes ? Readable.from([body]).pipe(bytes.meter()) : body));
+    return { cap, sha256, changed, enc: how === 'xz' ? ctx.xz.id : 'raw', how };
+  };
+  return changed ? send() : once(ctx, sha256, data.length, send);
+}
+
+async function xzBuffer(data: Buffer, settings: UploadContext['xz']['settings']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from([data]).pipe(createXz(settings))) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The file's bytes from `start`, by explicit position (no shared file offset): each attempt of
+ * an upload gets a fresh one and reads from the first byte. A failed read is a SourceError.
+ */
+function fileBytes(fh: FileHandle, shown: string, onError: (e: unknown) => void): Readable {
+  let pos = 0;
+  return new Readable({
+    highWaterMark: 1 << 20,
+    read(size) {
+      const buf = Buffer.allocUnsafe(Math.max(size, 1 << 20));
+      fh.read(buf, 0, buf.length, pos).then(
+        ({ bytesRead }) => {
+          pos += bytesRead;
+          this.push(bytesRead ? buf.subarray(0, bytesRead) : null);
+        },
+        (e: unknown) => {
+          const err = sourceError(shown, e);
+          onError(err);
+          this.destroy(err as Error);
+        },
+      );
+    },
+  });
+}
+
+/** The SHA-256 of an open file's contents, read from the first byte (the pre-hash). */
+async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): Promise<Buffer> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, buf.length, pos));
+    if (!bytesRead) break;
+    h.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+    ctx.stats.bytesRead += bytesRead;
+  }
+  return h.digest();
+}
+
+/** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
+async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<boolean> {
+  if (ctx.xz.policy.minSaving === null) return true;
+  // Block by block: the first that does not shrink ends the test (and the reading).
+  for (const [at, len] of sampleBlocks(size)) {
+    const buf = Buffer.allocUnsafe(len);
+    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, len, at));
+    if (!samplePays([buf.subarray(0, bytesRead)], ctx.xz.policy.minSaving)) return false;
+  }
+  return true;
+}
+
+/**
+ * Streams a file to `PUT /uri`: plaintext hashed (and counted) in one pass-through, then xz
+ * (maybe) and the byte rate limit. Chunks of 1 MiB keep the per-chunk cost of each stage low.
+ */
+async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, compress: boolean): Promise<Omit<UploadedContents, 'enc' | 'how'>> {
+  const before = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
+  let hash = createHash('sha256');
+  let read = 0;
+  let sent = 0;
+  let readError: unknown;
+  const body = () => {
+    // A retry reads the file again from its first byte: progress counts it once.
+    ctx.stats.bytesDone -= read;
+    hash = createHash('sha256');
+    read = 0;
+    sent = 0;
+    const stages: NodeJS.ReadWriteStream[] = [
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          read += chunk.length;
+          ctx.stats.bytesDone += chunk.length;
+          cb(null, chunk);
+        },
+      }),
+    ];
+    if (compress) {
+      stages.push(createXz(ctx.xz.settings));
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            sent += chunk.length;
+            cb(null, chunk);
+          },
+        }),
+      );
+    }
+    if (ctx.bytes) stages.push(ctx.bytes.meter());
+    const source = fileBytes(fh, shown, (e) => (readError ??= e));
+    return pipeline([source, ...stages], () => {}) as unknown as Readable;
+  };
+  let cap: string;
+  try {
+    cap = await ctx.client.putFile(body);
+  } catch (e) {
+    // The request failed because the file could not be read: that is the file's failure.
+    throw readError ?? e;
+  }
+  const after = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
+  if (!compress) sent = read;
+  ctx.stats.bytesRead += read;
+  ctx.stats.bytesSent += sent;
+  if (compress) {
+    ctx.stats.xzIn += read;
+    ctx.stats.xzOut += sent;
+  }
+  const changed = after.size !== before.size || after.mtimeNs !== before.mtimeNs || BigInt(read) !== before.size;
+  return { cap, sha256: hash.digest(), changed };
+}
+
+/**
+ * A larger file: hashed first when the cache can look its contents up (a local read costs far
+ * less than an upload), then a sample decides the encoding, then it is streamed up.
+ */
+async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size: number, choice: Choice): Promise<UploadedContents> {
+  const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
+  try {
+    assertBeneath(ctx, fh.fd, shown);
+    let prehash: Buffer | undefined;
+    if (ctx.cache && ctx.prehash) {
+      prehash = await hashOpenFile(ctx, fh, shown);
+      const hit = known(ctx, prehash, choice, size);
+      if (hit) {
+        ctx.stats.bytesDone += size;
+        return { ...hit, sha256: prehash, changed: false, how: 'known' };
+      }
+    }
+    const send = async (): Promise<UploadedContents> => {
+      const compress = choice === 'contents' && (await openFilePays(ctx, fh, shown, size));
+      const up = compress ? await ctx.encoders.run(() => uploadFile(ctx, fh, shown, true)) : await uploadFile(ctx, fh, shown, false);
+      // Contents that differ from the pre-hash changed between the two reads.
+      const changed = up.changed || (prehash !== undefined && !prehash.equals(up.sha256));
+      return { ...up, changed, enc: compress ? ctx.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice) };
+    };
+    return prehash ? await once(ctx, prehash, size, send) : await send();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigint, choice: Choice): Promise<UploadedContents> {
+  return size <= BigInt(SMALL_FILE) ? uploadSmall(ctx, abs, shown, choice) : uploadLarge(ctx, abs, shown, Number(size), choice);
+}
+
