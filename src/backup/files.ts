@@ -11,7 +11,6 @@
  * entry is skipped and counted, exit 3); the client's TahoeError and the cache's CacheError
  * end the run. Every upload attempt reads the file again from its first byte.
  */
-import { createHash } from 'node:crypto';
 import { constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -25,7 +24,7 @@ import { showPath } from '../scan/phase1.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
 import { edgeMetadata } from './meta.js';
-import { assertBeneath, upload, type Stored } from './upload.js';
+import { assertBeneath, doneUploading, hashOpenFile, upload, type Stored } from './upload.js';
 
 const SLASH = Buffer.from('/');
 
@@ -75,21 +74,15 @@ function relText(rel: Buffer): string {
   return `/${rel.toString('utf8')}`;
 }
 
+/** The SHA-256 of a file's contents (the re-hash of a file whose ctime alone moved). */
 async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise<Buffer> {
-  return fromSourceAsync(shown, async () => {
-    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      assertBeneath(ctx, fh.fd, shown);
-      const h = createHash('sha256');
-      for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) {
-        h.update(chunk as Buffer);
-        ctx.stats.bytesRead += (chunk as Buffer).length;
-      }
-      return h.digest();
-    } finally {
-      await fh.close();
-    }
-  });
+  const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
+  try {
+    assertBeneath(ctx, fh.fd, shown);
+    return await hashOpenFile(ctx, fh, shown);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** How an uploaded (or found) file's contents were stored, for the summary. */
@@ -178,6 +171,7 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} was modified too recently to trust; uploaded, not cached`);
     } else cache?.didUpload(key, 'file', up.cap, row);
+    doneUploading(ctx, up);
     if (logs('noise')) log.noise({ path: encodePath(e.path), stored: up.how }, up.how === 'known' ? 'contents already stored' : 'uploaded');
     return result(e, up.cap, edge(up.enc));
   } catch (err) {

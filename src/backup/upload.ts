@@ -42,6 +42,8 @@ export interface UploadedContents {
   /** 'raw' or the xz encoding id, as the cache records it. */
   enc: StoredAs;
   how: Stored;
+  /** This file's entry in ctx.uploading (its twins wait on it), until doneUploading. */
+  inFlight?: string;
 }
 
 /**
@@ -81,11 +83,13 @@ function rawBecause(choice: Choice): Stored {
  */
 function known(ctx: UploadContext, sha256: Buffer, choice: Choice, size: number): { cap: string; enc: StoredAs } | undefined {
   const hit = ctx.cache?.knownContent(sha256, choice === 'contents' ? ctx.xz.id : 'raw');
-  if (hit) {
-    ctx.stats.filesDeduplicated++;
-    ctx.stats.bytesDeduplicated += size;
-  }
+  if (hit) countKnown(ctx, size);
   return hit;
+}
+
+function countKnown(ctx: UploadContext, size: number): void {
+  ctx.stats.filesDeduplicated++;
+  ctx.stats.bytesDeduplicated += size;
 }
 
 /**
@@ -99,19 +103,26 @@ async function once(ctx: UploadContext, sha256: Buffer, size: number, send: () =
   if (first) {
     const done = await first.catch(() => undefined);
     if (done && !done.changed) {
-      ctx.stats.filesDeduplicated++;
-      ctx.stats.bytesDeduplicated += size;
-      return { ...done, how: 'known' };
+      countKnown(ctx, size);
+      return { ...done, how: 'known', inFlight: undefined };
     }
     return send();
   }
   const p = send();
   ctx.uploading.set(id, p);
   try {
-    return await p;
-  } finally {
+    // The entry stays until the caller has recorded the result in the cache (doneUploading):
+    // dropped any earlier, a twin arriving in between would find neither and upload again.
+    return { ...(await p), inFlight: id };
+  } catch (e) {
     ctx.uploading.delete(id);
+    throw e;
   }
+}
+
+/** The file's result is in the cache (or deliberately not): a later twin finds it there now. */
+export function doneUploading(ctx: UploadContext, up: UploadedContents): void {
+  if (up.inFlight) ctx.uploading.delete(up.inFlight);
 }
 
 /** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
@@ -175,7 +186,7 @@ function fileBytes(fh: FileHandle, shown: string, onError: (e: unknown) => void)
 }
 
 /** The SHA-256 of an open file's contents, read from the first byte (the pre-hash). */
-async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): Promise<Buffer> {
+export async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): Promise<Buffer> {
   const h = createHash('sha256');
   const buf = Buffer.allocUnsafe(1 << 20);
   for (let pos = 0; ; ) {

@@ -84,8 +84,9 @@ export class Differ {
       }
       return out;
     }
-    for (const nameBytes of readdirSync(Buffer.from(ref, 'latin1'), { encoding: 'buffer' })) {
-      const abs = Buffer.concat([Buffer.from(ref, 'latin1'), Buffer.from('/'), nameBytes]);
+    const dir = Buffer.from(`${ref}/`, 'latin1');
+    for (const nameBytes of readdirSync(dir.subarray(0, -1), { encoding: 'buffer' })) {
+      const abs = Buffer.concat([dir, nameBytes]);
       const st = lstatSync(abs, { bigint: true });
       if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
       const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
