@@ -12,6 +12,10 @@
  *   fchownat(dirfd, name, uid, gid, flags)
  *   utimensat(dirfd, name | null, seconds (BigInt), nanoseconds, flags)   (null: futimens(dirfd))
  *   fstatatMode(dirfd, name, flags) -> st_mode         fsetxattr(fd, name, value, flags)
+ *   lstatAt(dirfd, name, out) -> 0 | errno | -1        fstatat(AT_SYMLINK_NOFOLLOW) into a
+ *                                                      BigInt64Array: mode, nlink, dev, ino,
+ *                                                      size, mtime ns, ctime ns (-1: a time
+ *                                                      beyond 64-bit nanoseconds)
  *
  * Names and paths are Buffers (any bytes but NUL). Failures throw errors with a Node-style
  * `code`, `errno` and `syscall`, as the xattr calls do.
@@ -245,6 +249,63 @@ static napi_value FstatatMode(napi_env env, napi_callback_info info) {
   return make_int(env, (int32_t)st.st_mode);
 }
 
+/*
+ * The backup's per-entry stat: one entry of a directory (by descriptor), never following a
+ * symlink, written into the caller's array so that no object is made per call. A missing
+ * entry (ENOENT, ENOTDIR) is an answer, returned as its errno; other failures throw.
+ */
+static napi_value LstatAt(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (args(env, info, 3, argv) != napi_ok) return NULL;
+  int32_t dirfd;
+  if (!get_int(env, argv[0], &dirfd)) return NULL;
+  napi_typedarray_type type;
+  size_t count;
+  void *data;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[2], &is_typed);
+  if (!is_typed || napi_get_typedarray_info(env, argv[2], &type, &count, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || count < 7) {
+    napi_throw_type_error(env, "EINVAL", "out must be a BigInt64Array of 7");
+    return NULL;
+  }
+  char small[256];
+  char *name = small;
+  bool is_buf = false;
+  napi_is_buffer(env, argv[1], &is_buf);
+  void *bytes = NULL;
+  size_t len = 0;
+  if (is_buf) napi_get_buffer_info(env, argv[1], &bytes, &len);
+  if (is_buf && len < sizeof small && memchr(bytes, 0, len) == NULL) {
+    memcpy(small, bytes, len);
+    small[len] = 0;
+  } else {
+    name = name_arg(env, argv[1]);
+    if (!name) return NULL;
+  }
+  struct stat st;
+  int r = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+  int e = errno;
+  if (name != small) free(name);
+  if (r < 0) {
+    if (e == ENOENT || e == ENOTDIR) return make_int(env, e);
+    return throw_errno(env, e, "fstatat");
+  }
+  int64_t *out = data, mtime, ctime;
+  /* Times past what 64-bit nanoseconds hold (beyond the years 1677-2262): -1, the caller
+     asks again in a way that has no such limit. */
+  if (__builtin_mul_overflow((int64_t)st.st_mtim.tv_sec, 1000000000, &mtime) || __builtin_add_overflow(mtime, st.st_mtim.tv_nsec, &mtime) ||
+      __builtin_mul_overflow((int64_t)st.st_ctim.tv_sec, 1000000000, &ctime) || __builtin_add_overflow(ctime, st.st_ctim.tv_nsec, &ctime))
+    return make_int(env, -1);
+  out[0] = (int64_t)st.st_mode;
+  out[1] = (int64_t)st.st_nlink;
+  out[2] = (int64_t)st.st_dev;
+  out[3] = (int64_t)st.st_ino;
+  out[4] = (int64_t)st.st_size;
+  out[5] = mtime;
+  out[6] = ctime;
+  return make_int(env, 0);
+}
+
 static napi_value Fsetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (args(env, info, 4, argv) != napi_ok) return NULL;
@@ -279,6 +340,7 @@ void at_init(napi_env env, napi_value exports) {
     { "utimensat", NULL, Utimensat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fstatatMode", NULL, FstatatMode, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fsetxattr", NULL, Fsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lstatAt", NULL, LstatAt, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

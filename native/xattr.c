@@ -113,22 +113,23 @@ static napi_value List(napi_env env, napi_callback_info info) {
   if (args(env, info, 1, argv) != napi_ok) return NULL;
   char *path = c_string(env, argv[0], "path must be a Buffer or string without NUL");
   if (!path) return NULL;
-  char *buf = NULL;
-  ssize_t n;
-  for (;;) {
+  /* Most entries have no attributes or a few short names: one call into a stack buffer.
+     Only a longer list takes the size query and a heap buffer. */
+  char small[1024];
+  char *buf = small;
+  ssize_t n = llistxattr(path, small, sizeof small);
+  while (n < 0 && errno == ERANGE) {
     n = llistxattr(path, NULL, 0);
     if (n < 0) break;
-    free(buf);
+    if (buf != small) free(buf);
     buf = malloc(n > 0 ? (size_t)n : 1);
     if (!buf) { n = -1; errno = ENOMEM; break; }
-    ssize_t m = llistxattr(path, buf, (size_t)n);
-    if (m >= 0) { n = m; break; }
-    if (errno != ERANGE) { n = -1; break; }
+    n = llistxattr(path, buf, (size_t)n);
   }
   free(path);
   if (n < 0) {
     int e = errno;
-    free(buf);
+    if (buf != small) free(buf);
     return throw_errno(env, e, "llistxattr");
   }
   napi_value result;
@@ -142,7 +143,7 @@ static napi_value List(napi_env env, napi_callback_info info) {
     napi_set_element(env, result, idx++, name);
     i += (ssize_t)len + 1;
   }
-  free(buf);
+  if (buf != small) free(buf);
   return result;
 }
 

@@ -78,6 +78,13 @@ export class SourceError extends AppError {
   }
 }
 
+/** The entry cache failed (the database file: corrupt, locked, read-only, full). Ends the run. */
+export class CacheError extends AppError {
+  constructor(message: string, exitCode: number = EXIT.FAILURE) {
+    super(message, 'cache', exitCode);
+  }
+}
+
 /** A failed system call (Node's SystemError: it names the call). Anything else is a bug. */
 export function isSystemError(e: unknown): e is Error & { code: string; syscall: string } {
   return e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';

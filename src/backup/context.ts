@@ -1,5 +1,4 @@
 /** What the upload stages share: the client, the cache, limits, policies, and the run's counters. */
-import type { BigIntStats } from 'node:fs';
 import type { EntryCache } from '../cache/db.js';
 import type { CompressionPolicy } from '../core/compression.js';
 import type { TahoeClient } from '../tahoe/client.js';
@@ -8,6 +7,7 @@ import type { UploadedContents } from './upload.js';
 import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
+import type { SourceStats } from './source-stat.js';
 
 export interface RunStats {
   filesUploaded: number;
@@ -65,12 +65,17 @@ export function entriesDone(s: RunStats): number {
   return s.filesUploaded + s.filesReused + s.filesDeduplicated + s.symlinksUploaded + s.symlinksReused + s.dirsCreated + s.dirsReused + s.skipped.vanished + s.skipped.unreadable + s.skipped.changedType;
 }
 
-/** Extended metadata read at upload time (the metadata module's xattrs). */
-export type ReadXattrs = (abs: Buffer, st: BigIntStats) => Record<string, string> | undefined;
+/**
+ * Extended metadata read at upload time (the metadata module's xattrs): undefined when there
+ * are none, null when they could not be read (left out this time, not remembered).
+ */
+export type ReadXattrs = (abs: Buffer, st: { isSymbolicLink(): boolean }) => Record<string, string> | undefined | null;
 
 export interface UploadContext {
   /** The source directory, absolute. */
   root: Buffer;
+  /** Each entry's lstat, relative to its directory's descriptor (the queue reader's). */
+  source: SourceStats;
   client: TahoeClient;
   /** Undefined with deduplication disabled: nothing is looked up or remembered. */
   cache?: EntryCache;

@@ -8,7 +8,8 @@ import { childBytes, childName, type Child } from '../core/entry.js';
 import { log, logs } from '../log.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
-import { absPath, statEntry } from './files.js';
+import { absPath } from './files.js';
+import type { EntryStat } from './source-stat.js';
 import { edgeMetadata } from './meta.js';
 
 /** Sorted by name bytes; names made unique (only escaped non-UTF-8 names can collide). */
@@ -27,10 +28,8 @@ function arrange(results: (Child | null)[]): Child[] {
 }
 
 /** Runs as one job of the directory stage: waits for the children, then reuses or creates. */
-export async function handleDir(ctx: UploadContext, e: QueueEntry, children: Promise<Child | null>[]): Promise<Child | null> {
+export async function handleDir(ctx: UploadContext, e: QueueEntry, st: EntryStat, children: Promise<Child | null>[]): Promise<Child | null> {
   const kids = arrange(await Promise.all(children));
-  const st = statEntry(ctx, e, 'dir');
-  if (!st) return null;
   const { name, rawname } = childName(baseName(e.path));
   const xattrs = ctx.readXattrs?.(absPath(ctx, e.path), st);
   const metadata = edgeMetadata(e, { mtimeNs: st.mtimeNs, xattrs, rawname });

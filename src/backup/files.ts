@@ -11,7 +11,7 @@
  * entry is skipped and counted, exit 3); the client's TahoeError and the cache's CacheError
  * end the run. Every upload attempt reads the file again from its first byte.
  */
-import { constants, lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { constants, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { fileKey, symlinkKey } from '../cache/keys.js';
@@ -24,6 +24,7 @@ import { showPath } from '../scan/phase1.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
 import { edgeMetadata } from './meta.js';
+import type { EntryStat } from './source-stat.js';
 import { assertBeneath, doneUploading, hashOpenFile, upload, type Stored } from './upload.js';
 
 const SLASH = Buffer.from('/');
@@ -35,11 +36,14 @@ export function absPath(ctx: UploadContext, rel: Buffer): Buffer {
   return rel.length ? Buffer.concat([ctx.root, SLASH, rel]) : ctx.root;
 }
 
-/** lstat for phase 2; undefined (after a warning and a count) when the entry cannot be used. */
-export function statEntry(ctx: UploadContext, e: QueueEntry, want: 'file' | 'symlink' | 'dir'): BigIntStats | undefined {
-  let st: BigIntStats | undefined;
+/**
+ * Phase 2's lstat of a queue entry (the queue reader's, before the entry's job is submitted);
+ * undefined (after a warning and a count) when the entry cannot be used.
+ */
+export function statEntry(ctx: UploadContext, e: QueueEntry, want: 'file' | 'symlink' | 'dir'): EntryStat | undefined {
+  let st: EntryStat | undefined;
   try {
-    st = fromSource(showPath(e.path), () => lstatSync(absPath(ctx, e.path), { bigint: true, throwIfNoEntry: false }));
+    st = ctx.source.lstat(e.path, showPath(e.path));
   } catch (err) {
     if (!(err instanceof SourceError)) throw err;
     skip(ctx, e, err);
@@ -91,9 +95,7 @@ async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise
  * with more than one link is marked with the first link's path; the later links of the group
  * take the first one's cap (its contents go up once).
  */
-export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Child | null> {
-  const st = statEntry(ctx, e, 'file');
-  if (!st) return null;
+export async function handleFile(ctx: UploadContext, e: QueueEntry, st: EntryStat): Promise<Child | null> {
   if (st.nlink > 1n) {
     const id = `${st.dev}:${st.ino}`;
     const first = ctx.hardlinks.get(id);
@@ -114,7 +116,7 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry): Promise<Chi
   return fileJob(ctx, e, st);
 }
 
-async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardlink?: string): Promise<Child | null> {
+async function fileJob(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: string): Promise<Child | null> {
   const abs = absPath(ctx, e.path);
   const shown = showPath(e.path);
   const rel = relText(e.path);
@@ -125,7 +127,6 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
   const identity = { path: e.path, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino };
   let keyEnc = choice === 'contents' ? ctx.xz.id : 'none';
   let key = fileKey({ ...identity, encoding: keyEnc });
-  const xattrs = ctx.readXattrs?.(abs, st);
   const cache = ctx.cache;
   let decision = cache ? cache.fileDecision(key, st.ctimeNs) : ({ action: 'upload' } as const);
   if (decision.action === 'upload' && cache && keptXzBefore(policy, rel, Number(st.size))) {
@@ -138,6 +139,11 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
       keyEnc = ctx.xz.id;
     }
   }
+  // A reused row knows the file's user xattrs (its ctime is the same, so are they); otherwise
+  // they are read, and remembered when read whole.
+  const remembered = decision.action === 'reuse' && ctx.readXattrs ? fromRow(decision.xattrs) : null;
+  const xattrs = remembered !== null ? remembered : ctx.readXattrs?.(abs, st);
+  const learnt = ctx.readXattrs && remembered === null ? toRow(xattrs) : undefined;
   const edge = (enc: StoredAs | undefined) => ({ mtimeNs: st.mtimeNs, enc: (enc ?? (keyEnc === 'none' ? 'raw' : keyEnc)).startsWith('xz') ? ('xz' as const) : undefined, xattrs, hardlink });
   const reused = (why: string): Child => {
     const d = decision as { cap: string; enc?: StoredAs };
@@ -147,18 +153,18 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
     return result(e, d.cap, edge(d.enc));
   };
   if (decision.action === 'reuse') {
-    cache!.didReuse(key);
+    cache!.didReuse(key, { xattrs: learnt });
     return reused('unchanged');
   }
   try {
     if (decision.action === 'rehash' && (await hashFile(ctx, abs, shown)).equals(decision.sha256)) {
-      cache!.didReuse(key, st.ctimeNs);
+      cache!.didReuse(key, { ctimeNs: st.ctimeNs, xattrs: learnt });
       return reused('metadata changed, contents the same');
     }
     const readStart = BigInt(Date.now()) * 1_000_000n;
     const up = await upload(ctx, abs, shown, st.size, choice);
     countStored(ctx, up.how);
-    const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc };
+    const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc, xattrs: learnt };
     if (up.changed) {
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} changed while it was read; uploaded as read, not cached`);
@@ -180,6 +186,25 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: BigIntStats, hardl
   }
 }
 
+/** User xattrs as a file row keeps them: JSON, '' for none; undefined when not to be kept. */
+function toRow(xattrs: Record<string, string> | undefined | null): string | undefined {
+  if (xattrs === null) return undefined;
+  return xattrs ? JSON.stringify(xattrs) : '';
+}
+
+/** A row's user xattrs; null when the row does not know them (or holds something else). */
+function fromRow(text: string | null): Record<string, string> | undefined | null {
+  if (text === null) return null;
+  if (text === '') return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')) return v as Record<string, string>;
+  } catch {
+    // not JSON: read them again
+  }
+  return null;
+}
+
 /** Counts an uploaded file by how it was stored (a file found by its contents is not an upload). */
 function countStored(ctx: UploadContext, how: Stored): void {
   const c = ctx.stats.stored;
@@ -193,9 +218,7 @@ function countStored(ctx: UploadContext, how: Stored): void {
 }
 
 /** A symlink: its target is uploaded as a small file. Runs as one job of the file stage. */
-export async function handleSymlink(ctx: UploadContext, e: QueueEntry): Promise<Child | null> {
-  const st = statEntry(ctx, e, 'symlink');
-  if (!st) return null;
+export async function handleSymlink(ctx: UploadContext, e: QueueEntry, st: EntryStat): Promise<Child | null> {
   const abs = absPath(ctx, e.path);
   let target: Buffer;
   try {

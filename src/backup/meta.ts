@@ -18,7 +18,7 @@ import type { Metadata } from '../tahoe/types.js';
 export interface EdgeExtras {
   mtimeNs?: bigint;
   enc?: 'xz';
-  xattrs?: Record<string, string>;
+  xattrs?: Record<string, string> | null;
   rawname?: string;
   /** Files with more than one link: the path (relative to the source) of the first in the queue. */
   hardlink?: string;

@@ -26,6 +26,7 @@ import { emptyRunStats, entriesDone, type RunStats, type UploadContext } from '.
 import { encodingId, xzSettings } from '../core/xz.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
+import { SourceStats } from './source-stat.js';
 import { backupSummary, type BackupSummary } from './summary.js';
 
 export interface BackupRequest {
@@ -268,6 +269,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
   const { readUserXattrs } = await import('../meta/entry.js');
   const ctx: UploadContext = {
     root: Buffer.from(source),
+    source: new SourceStats(Buffer.from(source)),
     client,
     cache: op.disable_deduplication ? undefined : cache,
     files: new Pool('files', op.concurrency, stop.signal),
@@ -313,6 +315,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     const incomplete = scanIncomplete(scan) + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
     return { cap: root.cap, generation, scan, stats: ctx.stats, incomplete };
   } finally {
+    ctx.source.close();
     await client.close();
   }
 }

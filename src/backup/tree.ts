@@ -19,9 +19,12 @@ import { encodePath, isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } fro
 import { QueueFileError, readQueue } from '../scan/queue-file.js';
 import type { UploadContext } from './context.js';
 import { handleDir } from './dirs.js';
-import { handleFile, handleSymlink } from './files.js';
+import { handleFile, handleSymlink, statEntry } from './files.js';
 
 type Task = Promise<Child | null>;
+
+/** An entry left out (vanished, unreadable, another type now): its parent goes on without it. */
+const LEFT_OUT: Task = Promise.resolve(null);
 
 interface OpenDir {
   path: Buffer;
@@ -83,23 +86,26 @@ class TreeAssembler {
   /** Submits the entry's job to its stage (waiting for room) and hands it to its parent. */
   private async place(entry: QueueEntry, lineNo: number): Promise<void> {
     const parent = parentOf(entry.path);
-    let job: Job<Child | null>;
+    let done: Task;
     if (isDirEntry(entry)) {
       const top = this.stack[this.stack.length - 1];
       let own: Task[] = [];
       if (top && top.path.equals(entry.path)) own = this.stack.pop()!.children;
       else if (top && contains(entry.path, top.path)) throw this.misplaced(top.path, lineNo);
-      job = await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, own));
+      const st = statEntry(this.ctx, entry, 'dir');
+      done = st ? (await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, st, own))).done : LEFT_OUT;
     } else if (parent === null) {
       throw new QueueFileError(`${this.where(lineNo)}: the root entry must be a directory`);
     } else {
       const open = this.openFor(parent, lineNo);
-      job = await this.submit(this.ctx.files, () => (isSymlinkEntry(entry) ? handleSymlink(this.ctx, entry) : handleFile(this.ctx, entry)));
-      open.children.push(job.done);
+      const link = isSymlinkEntry(entry);
+      const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
+      const job = st && (await this.submit(this.ctx.files, () => (link ? handleSymlink(this.ctx, entry, st) : handleFile(this.ctx, entry, st))));
+      open.children.push(job ? job.done : LEFT_OUT);
       return;
     }
-    if (parent === null) this.root = job.done;
-    else this.openFor(parent, lineNo).children.push(job.done);
+    if (parent === null) this.root = done;
+    else this.openFor(parent, lineNo).children.push(done);
   }
 
   private async submit(pool: Pool, fn: () => Task): Promise<Job<Child | null>> {

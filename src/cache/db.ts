@@ -14,17 +14,13 @@
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AppError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
+import { AppError, CacheError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { keyPath } from './keys.js';
-import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { migrate } from './schema.js';
 
-export class CacheError extends AppError {
-  constructor(message: string, exitCode: number = EXIT.FAILURE) {
-    super(message, 'cache', exitCode);
-  }
-}
+export { CacheError };
 
 const KIND_CODE: Record<EntryKind, number> = { file: 0, symlink: 1, dir: 2 };
 
@@ -33,6 +29,7 @@ interface FileRow {
   ctimeNs: string | null;
   sha256: Buffer | null;
   enc: string | null;
+  xattrs: string | null;
 }
 
 /**
@@ -41,7 +38,7 @@ interface FileRow {
  * cap if they are still `sha256` (only the ctime moved: chmod, chown, an ACL); or upload.
  */
 export type FileDecision =
-  | { action: 'reuse'; cap: string; enc?: string }
+  | { action: 'reuse'; cap: string; enc?: string; xattrs: string | null }
   | { action: 'rehash'; cap: string; sha256: Buffer; enc?: string }
   | { action: 'upload' };
 
@@ -95,14 +92,14 @@ export class EntryCache {
     this.commitQueries = opts.commitAfter?.queries ?? 50;
     this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
     this.stmts = {
-      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256, enc FROM entries WHERE key = ? AND kind = ?'),
+      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256, enc, xattrs FROM entries WHERE key = ? AND kind = ?'),
       // Two probes of the (sha256, enc) index, never a scan of every row with those contents
       // (a tree of 20,000 empty files has 20,000 of them).
       contentAs: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 LIMIT 1'),
       content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
-      useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = ? WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
       finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
       startGen: db.prepare('INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)'),
@@ -169,12 +166,16 @@ export class EntryCache {
 
   // ---- questions ------------------------------------------------------------------------
 
-  /** Whether a file with this key (path, size, mtime, inode, encoding) and ctime needs work. */
+  /**
+   * Whether a file with this key (path, size, mtime, inode, encoding) and ctime needs work. A
+   * reused row also gives the user xattrs it was stored with (null: not known, an older row):
+   * with the ctime unchanged they are unchanged too — setting or removing one moves the ctime.
+   */
   fileDecision(key: Buffer, ctimeNs: bigint): FileDecision {
     const row = this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
     if (!row) return { action: 'upload' };
     const enc = row.enc ?? undefined;
-    if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap, enc };
+    if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap, enc, xattrs: row.xattrs };
     return row.sha256 ? { action: 'rehash', cap: row.cap, sha256: row.sha256, enc } : { action: 'upload' };
   }
 
@@ -194,12 +195,14 @@ export class EntryCache {
   // ---- answers: what the run did ----------------------------------------------------------
 
   /**
-   * This run used the row as it is (raises it to the current generation; buffered). With
-   * `ctimeNs`, a file whose contents were re-hashed and found unchanged: its new ctime is kept.
+   * This run used the row as it is (raises it to the current generation; buffered). A file
+   * row can learn more: `ctimeNs`, for contents re-hashed and found unchanged (the new ctime
+   * is kept); `xattrs`, the user xattrs read this time (see EntryCache.fileDecision).
    */
-  didReuse(key: Buffer, ctimeNs?: bigint): void {
-    if (ctimeNs !== undefined) {
-      this.write(() => this.stmts.useFile.run(this.generation, String(ctimeNs), key));
+  didReuse(key: Buffer, learnt?: { ctimeNs?: bigint; xattrs?: string }): void {
+    if (learnt && (learnt.ctimeNs !== undefined || learnt.xattrs !== undefined)) {
+      const ctime = learnt.ctimeNs === undefined ? null : String(learnt.ctimeNs);
+      this.write(() => this.stmts.useFile.run(this.generation, ctime, learnt.xattrs ?? null, key));
       return;
     }
     this.uses.push(key);
@@ -208,11 +211,12 @@ export class EntryCache {
 
   /**
    * This run uploaded (or created, or found by its contents) the entry as `cap`; files keep
-   * their ctime, the hash of their contents and how those were stored.
+   * their ctime, the hash of their contents, how those were stored, and their user xattrs
+   * when they were read whole ('' for none).
    */
-  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs }): void {
+  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string }): void {
     this.write(() =>
-      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, file?.enc ?? null, Date.now() / 1000),
+      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, file?.enc ?? null, file?.xattrs ?? null, Date.now() / 1000),
     );
   }
 
@@ -379,22 +383,4 @@ function describeDbError(path: string, e: unknown): AppError {
   if (code === 'SQLITE_CANTOPEN') return new CacheError(`entry cache ${path} cannot be opened`);
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') return new CacheError(`entry cache ${path}: no space left on device`);
   return new CacheError(`entry cache ${path}: ${msg.split('\n')[0]}`);
-}
-
-function migrate(db: Database.Database, path: string, readonly: boolean): void {
-  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
-  const version = hasMeta ? Number((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value ?? 0) : 0;
-  if (!hasMeta) {
-    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
-    if (tables.n > 0) throw new CacheError(`entry cache ${path} is an SQLite database of something else (no lafs-backup schema)`);
-  }
-  if (version > SCHEMA_VERSION) {
-    throw new CacheError(`entry cache ${path} was written by a newer lafs-backup (schema ${version}, this one knows ${SCHEMA_VERSION}); refusing to touch it`);
-  }
-  if (version === SCHEMA_VERSION) return;
-  if (readonly) throw new CacheError(`entry cache ${path} needs a schema upgrade (${version} → ${SCHEMA_VERSION}); run a command that writes to it first`);
-  db.transaction(() => {
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-  })();
 }

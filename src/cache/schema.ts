@@ -2,6 +2,8 @@
  * The entry cache's schema, as migrations: MIGRATIONS[v] takes a database from version v to
  * v+1 (version 0 is an empty file). A database newer than SCHEMA_VERSION is refused.
  */
+import type Database from 'better-sqlite3';
+import { CacheError } from '../errors.js';
 
 export const MIGRATIONS: string[] = [
   `
@@ -40,6 +42,30 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE entries ADD COLUMN enc TEXT;
   CREATE INDEX entries_content ON entries (sha256, enc) WHERE sha256 IS NOT NULL AND enc IS NOT NULL;
   `,
+  // 3: file rows remember their user xattrs (JSON as in the edge, '' for none; NULL: not
+  // known), so an unchanged file's are not listed again: a change to them moves the ctime.
+  `
+  ALTER TABLE entries ADD COLUMN xattrs TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database up to SCHEMA_VERSION (one transaction), or refuses it, naming the file. */
+export function migrate(db: Database.Database, path: string, readonly: boolean): void {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  const version = hasMeta ? Number((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value ?? 0) : 0;
+  if (!hasMeta) {
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (tables.n > 0) throw new CacheError(`entry cache ${path} is an SQLite database of something else (no lafs-backup schema)`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new CacheError(`entry cache ${path} was written by a newer lafs-backup (schema ${version}, this one knows ${SCHEMA_VERSION}); refusing to touch it`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  if (readonly) throw new CacheError(`entry cache ${path} needs a schema upgrade (${version} → ${SCHEMA_VERSION}); run a command that writes to it first`);
+  db.transaction(() => {
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+  })();
+}

@@ -6,7 +6,7 @@
  * one warning per run and the backup goes on without them. A blob that cannot be decoded is
  * left out with a warning naming the path; it never stops the walk.
  */
-import type { BigIntStats, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
@@ -33,14 +33,18 @@ function display(abs: Buffer): string {
   return JSON.stringify(abs.toString('utf8'));
 }
 
-/** The names listed for the entry (bytes as latin1 text, so they map back to the same bytes). */
-function names(abs: Buffer): string[] | undefined {
+/**
+ * The names listed for the entry (bytes as latin1 text, so they map back to the same bytes).
+ * `at` is what the call is given (a name relative to the working directory, or `abs`); `abs`
+ * names the entry in warnings.
+ */
+function names(at: Buffer, abs: Buffer = at): string[] | undefined {
   if (!available()) {
     warnOnce('addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
   }
   try {
-    return listXattrs(abs).map((n) => n.toString('latin1'));
+    return listXattrs(at).map((n) => n.toString('latin1'));
   } catch (e) {
     const code = errnoCode(e);
     if (code === 'ENOTSUP') warnOnce(`enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
@@ -52,9 +56,9 @@ function names(abs: Buffer): string[] | undefined {
   }
 }
 
-function get(abs: Buffer, name: string): Buffer | undefined {
+function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
   try {
-    return getXattr(abs, Buffer.from(name, 'latin1'));
+    return getXattr(at, Buffer.from(name, 'latin1'));
   } catch (e) {
     if (errnoCode(e) !== 'ENODATA') {
       metaTrouble.count++;
@@ -64,14 +68,17 @@ function get(abs: Buffer, name: string): Buffer | undefined {
   }
 }
 
-/** Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry. */
-export function readAclsAndCaps(abs: Buffer, st: Stats): { caps?: string; acls?: string } {
+/**
+ * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
+ * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
+ */
+export function readAclsAndCaps(abs: Buffer, st: Stats, at: Buffer = abs): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
-  const list = names(abs);
+  const list = names(at, abs);
   if (!list?.length) return {};
   const out: { caps?: string; acls?: string } = {};
-  const access = list.includes(ACCESS_ACL) ? get(abs, ACCESS_ACL) : undefined;
-  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(abs, DEFAULT_ACL) : undefined;
+  const access = list.includes(ACCESS_ACL) ? get(at, ACCESS_ACL, abs) : undefined;
+  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(at, DEFAULT_ACL, abs) : undefined;
   if (access || dflt) {
     try {
       out.acls = aclsToText(access, dflt);
@@ -81,7 +88,7 @@ export function readAclsAndCaps(abs: Buffer, st: Stats): { caps?: string; acls?:
       log.warn(`the ACL of ${display(abs)} cannot be decoded (${e.message}); left out`);
     }
   }
-  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(abs, CAPABILITY) : undefined;
+  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(at, CAPABILITY, abs) : undefined;
   if (capBlob) {
     try {
       out.caps = capsToText(decodeCaps(capBlob)).replace(/ /g, ';');
@@ -94,11 +101,18 @@ export function readAclsAndCaps(abs: Buffer, st: Stats): { caps?: string; acls?:
   return out;
 }
 
-/** Phase 2: the `user.` extended attributes as {name: base64}, within `limit` bytes in all. */
-export function readUserXattrs(abs: Buffer, st: BigIntStats, limit = XATTR_LIMIT): Record<string, string> | undefined {
+/**
+ * Phase 2: the `user.` extended attributes as {name: base64}, within `limit` bytes in all;
+ * undefined when there are none, null when they could not all be read (left out, with a
+ * warning — an answer not to be remembered: the next run reads them again).
+ */
+export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, limit = XATTR_LIMIT): Record<string, string> | undefined | null {
   if (st.isSymbolicLink()) return undefined;
-  const list = names(abs)?.filter((n) => n.startsWith('user.')).sort();
-  if (!list?.length) return undefined;
+  const trouble = metaTrouble.count;
+  const all = names(abs);
+  if (!all) return available() && metaTrouble.count === trouble ? undefined : null;
+  const list = all.filter((n) => n.startsWith('user.')).sort();
+  if (!list.length) return undefined;
   const out: Record<string, string> = {};
   let size = 0;
   for (const name of list) {
@@ -108,9 +122,10 @@ export function readUserXattrs(abs: Buffer, st: BigIntStats, limit = XATTR_LIMIT
     if (size > limit) {
       metaTrouble.count++;
       log.warn(`the user. extended attributes of ${display(abs)} take more than ${limit} bytes; left out`);
-      return undefined;
+      return null;
     }
     out[Buffer.from(name, 'latin1').toString('utf8')] = value.toString('base64');
   }
+  if (metaTrouble.count !== trouble) return null;
   return Object.keys(out).length ? out : undefined;
 }

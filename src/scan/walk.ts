@@ -32,8 +32,11 @@ export interface WalkOptions {
   /** The source directory (absolute; already resolved). */
   root: Buffer;
   rules: Rule[];
-  /** Reads capabilities and ACLs of an entry (the metadata module); none when absent. */
-  readMeta?: (abs: Buffer, st: Stats) => EntryMeta;
+  /**
+   * Reads capabilities and ACLs of an entry (the metadata module); none when absent. `at` is
+   * the path to give the system calls: the bare name while the walk is in the entry's directory.
+   */
+  readMeta?: (abs: Buffer, st: Stats, at?: Buffer) => EntryMeta;
   /** Told about every entry left out, and why. `detail` says what failed for unreadable ones. */
   onSkip?: (rel: Buffer, reason: SkipReason, detail?: string) => void;
   batchSize?: number;
@@ -167,7 +170,7 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     }
     let meta: EntryMeta | undefined;
     try {
-      meta = opts.readMeta?.(abs, st);
+      meta = opts.readMeta?.(abs, st, local);
     } catch (e) {
       skip(rel, 'unreadable', describeErrno(e));
       continue;

@@ -54,8 +54,11 @@ describe('bounded memory', () => {
   it('a 1,000,000-line queue against a gateway that never answers: the reader waits on the pools', async () => {
     const dir = tempDir();
     const source = join(dir, 'src');
-    // Only the first few files are ever looked at: the others wait in no queue at all.
-    makeTree(source, { d0000: { f0000: 'a', f0001: 'b', f0002: 'c', f0003: 'd', f0004: 'e', f0005: 'f' } });
+    // Only the first few files are ever looked at: the others wait in no queue at all. The
+    // first directories exist (each line of them is an upload that never ends); the rest of
+    // the queue names nothing, and the reader must never get that far.
+    const files = Object.fromEntries(Array.from({ length: 10 }, (_, f) => [`f${String(f).padStart(4, '0')}`, `file ${f}`]));
+    makeTree(source, Object.fromEntries(Array.from({ length: 5 }, (_, d) => [`d${String(d).padStart(4, '0')}`, files])));
     const hang = await startFlaky(env.url, () => 'hang');
     const p = project(dir, source, hang.url, 'operation: {concurrency: 4}\nhttp: {timeout: 600}\n');
     writeQueue(p.queue, source, 1000, 1000);

@@ -4,6 +4,7 @@
  * report them; and what our encoders write, the system tools read back as the same values.
  */
 import { execFileSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { copyFileSync, cpSync, lutimesSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -126,7 +127,7 @@ describe('extended metadata against the system tools', () => {
     const { rawLogLines } = await import('../setup.js');
     const big = join(p.source, 'big');
     const before = metaTrouble.count;
-    expect(readUserXattrs(Buffer.from(big), lstatSync(big, { bigint: true }), 2048)).toBeUndefined();
+    expect(readUserXattrs(Buffer.from(big), lstatSync(big, { bigint: true }), 2048)).toBeNull();
     expect(metaTrouble.count).toBe(before + 1);
     expect(JSON.parse(rawLogLines.at(-1)!).msg).toBe(`the user. extended attributes of ${JSON.stringify(big)} take more than 2048 bytes; left out`);
   });
@@ -139,6 +140,30 @@ describe('extended metadata against the system tools', () => {
     expect(env.grid.stats.put_uri).toBe(0);
     expect(env.grid.stats.mkdir_immutable).toBe(1);
     expect(Buffer.from((await readBack(env.url, r.cap)).get('x.txt')!.metadata.xattrs!['user.comment' as never] as string, 'base64').toString()).toBe('changed');
+  });
+
+  itEmbedded("an unchanged file's user xattrs come from its cache row; a changed ctime reads them again", async () => {
+    const comment = async (cap: string) => Buffer.from((await readBack(env.url, cap)).get('x.txt')!.metadata.xattrs!['user.comment' as never] as string, 'base64').toString();
+    const row = (db: Database.Database) => db.prepare("SELECT xattrs FROM entries WHERE kind = 0 AND substr(key, 1, 6) = x'782e74787400'").pluck().get() as string | null;
+    sh('setfattr', '-n', 'user.comment', '-v', 'on disk', join(p.source, 'x.txt'));
+    const first = await backup(p, ['-f']);
+    let db = new Database(p.cache);
+    expect(JSON.parse(row(db)!)).toEqual(getfattr(join(p.source, 'x.txt')));
+    // A row from before xattrs were remembered (NULL) reads them, and learns them.
+    db.prepare("UPDATE entries SET xattrs = NULL WHERE kind = 0 AND substr(key, 1, 6) = x'782e74787400'").run();
+    db.close();
+    const again = await backup(p);
+    expect(again.cap).toBe(first.cap);
+    db = new Database(p.cache);
+    expect(JSON.parse(row(db)!)).toEqual(getfattr(join(p.source, 'x.txt')));
+    // Unchanged (same ctime): the row is what the edge gets — the file's xattrs are not listed.
+    const planted = JSON.stringify({ 'user.comment': Buffer.from('from the row').toString('base64') });
+    db.prepare("UPDATE entries SET xattrs = ? WHERE kind = 0 AND substr(key, 1, 6) = x'782e74787400'").run(planted);
+    db.close();
+    expect(await comment((await backup(p)).cap)).toBe('from the row');
+    // Any change to them moves the ctime: read again, whatever the row says.
+    sh('setfattr', '-n', 'user.comment', '-v', 'set again', join(p.source, 'x.txt'));
+    expect(await comment((await backup(p)).cap)).toBe('set again');
   });
 
   it('what our encoders write, the system tools read as the same values', () => {

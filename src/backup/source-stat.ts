@@ -1,0 +1,124 @@
+/**
+ * Phase 2's lstat of each queue entry, relative to a descriptor of the entry's directory.
+ *
+ * The directory is opened beneath the source with openat2 (RESOLVE_BENEATH, no symlink on
+ * the way) and the entry stat'ed by its single name without following it: the kernel, not a
+ * path check, keeps the stat inside the source even if a directory was swapped for a symlink
+ * since phase 1. It is also the cheap way: an absolute path costs a lookup of every
+ * component for every entry, and Node's BigIntStats some twenty BigInts and an object; here
+ * the addon writes seven numbers into one reused array.
+ *
+ * Only the last directory's descriptor is kept: the queue lists a directory's entries together
+ * (a subdirectory's contents interrupt them at most once each), so a tree costs about one open
+ * per directory and never more than one descriptor, however deep.
+ *
+ * Without the addon, absolute-path lstat (the same answers, slower, and the later open's
+ * /proc check is then what keeps reads beneath the source).
+ */
+import { closeSync, constants, lstatSync, openSync } from 'node:fs';
+import { errnoCode, fromSource } from '../errors.js';
+import { atCalls, type AtCalls } from '../meta/xattr.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
+import { baseName, parentOf } from '../scan/queue-codec.js';
+
+/** O_PATH (Linux): a descriptor that names a directory without opening it for reading. */
+const O_PATH = 0o10000000;
+const SLASH = Buffer.from('/');
+
+/** What phase 2 needs of an entry's lstat (the BigIntStats subset it used to take). */
+export class EntryStat {
+  constructor(
+    readonly mode: number,
+    readonly nlink: bigint,
+    readonly dev: bigint,
+    readonly ino: bigint,
+    readonly size: bigint,
+    readonly mtimeNs: bigint,
+    readonly ctimeNs: bigint,
+  ) {}
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === S_IFLNK;
+  }
+}
+
+export class SourceStats {
+  private readonly at: AtCalls | undefined;
+  private readonly out = new BigInt64Array(7);
+  private rootFd = -1;
+  private dirFd = -1;
+  private dirPath: Buffer | undefined;
+
+  constructor(
+    /** The source directory, absolute. */
+    private readonly root: Buffer,
+    at: AtCalls | undefined = atCalls(),
+  ) {
+    this.at = at && typeof at.lstatAt === 'function' ? at : undefined;
+  }
+
+  /**
+   * The lstat of the entry at `rel` (relative to the source; empty: the source itself), or
+   * undefined when it is not there any more. Any other failure is a SourceError naming `shown`.
+   */
+  lstat(rel: Buffer, shown: string): EntryStat | undefined {
+    const parent = parentOf(rel);
+    if (!this.at || parent === null) return this.byPath(rel, shown);
+    const dirFd = fromSource(shown, () => this.dir(parent));
+    if (dirFd < 0) return undefined;
+    const r = fromSource(shown, () => this.at!.lstatAt(dirFd, baseName(rel), this.out));
+    if (r > 0) return undefined;
+    if (r < 0) return this.byPath(rel, shown);
+    const o = this.out;
+    return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!);
+  }
+
+  /** Closes the descriptors held. */
+  close(): void {
+    this.closeDir();
+    if (this.rootFd >= 0) closeSync(this.rootFd);
+    this.rootFd = -1;
+  }
+
+  /** A descriptor of the directory `rel` beneath the source; -1 if it is not there any more. */
+  private dir(rel: Buffer): number {
+    if (this.dirPath?.equals(rel)) return this.dirFd;
+    this.closeDir();
+    if (this.rootFd < 0) this.rootFd = openSync(this.root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    let fd = this.rootFd;
+    if (rel.length) {
+      try {
+        fd = this.at!.openBeneath(this.rootFd, rel, O_PATH | constants.O_DIRECTORY);
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code === 'ENOENT' || code === 'ENOTDIR') return -1;
+        // openat2 refuses a symlink on the way (ELOOP) or a way out (EXDEV): a directory was
+        // replaced since the queue was built. Nothing is stat'ed, opened or read through it.
+        if (code === 'ELOOP' || code === 'EXDEV') throw Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH', syscall: 'openat2' });
+        throw e;
+      }
+    }
+    this.dirFd = fd;
+    this.dirPath = Buffer.from(rel);
+    return fd;
+  }
+
+  private closeDir(): void {
+    if (this.dirFd >= 0 && this.dirFd !== this.rootFd) closeSync(this.dirFd);
+    this.dirFd = -1;
+    this.dirPath = undefined;
+  }
+
+  private byPath(rel: Buffer, shown: string): EntryStat | undefined {
+    const abs = rel.length ? Buffer.concat([this.root, SLASH, rel]) : this.root;
+    const st = fromSource(shown, () => lstatSync(abs, { bigint: true, throwIfNoEntry: false }));
+    if (!st) return undefined;
+    return new EntryStat(Number(st.mode), st.nlink, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs);
+  }
+}
+
