@@ -18,8 +18,8 @@ import { fileKey, symlinkKey } from '../cache/keys.js';
 import { childName, type Child } from '../core/entry.js';
 import { fromSource, fromSourceAsync, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';
-import { compressionChoice, keptXzBefore } from '../core/compression.js';
-import type { StoredAs } from '../cache/db.js';
+import { compressionChoice, keptXzBefore, type Choice } from '../core/compression.js';
+import type { FileDecision, StoredAs } from '../cache/db.js';
 import { showPath } from '../scan/phase1.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
@@ -89,7 +89,6 @@ async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise
   }
 }
 
-/** How an uploaded (or found) file's contents were stored, for the summary. */
 /**
  * A file: reused, re-hashed and reused, or uploaded. Runs as one job of the file stage. A file
  * with more than one link is marked with the first link's path; the later links of the group
@@ -116,7 +115,25 @@ export async function handleFile(ctx: UploadContext, e: QueueEntry, st: EntrySta
   return fileJob(ctx, e, st);
 }
 
+/** The rest of a file's work once the cache has answered: a job of the file stage. */
+export type FileWork = () => Promise<Child | null>;
+
+/**
+ * The queue reader's question, before any job: an unchanged file (one link) is answered at
+ * once from the cache — no job, no promise chain — and anything else returns its work. A file
+ * with more than one link waits for its group's first, so it is always a job (undefined).
+ */
+export function fileAtOnce(ctx: UploadContext, e: QueueEntry, st: EntryStat): Child | FileWork | undefined {
+  return st.nlink > 1n ? undefined : fileNow(ctx, e, st);
+}
+
 async function fileJob(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: string): Promise<Child | null> {
+  const r = fileNow(ctx, e, st, hardlink);
+  return typeof r === 'function' ? r() : r;
+}
+
+/** What can be done without waiting (the cache's answer; a reuse), and the rest as a function. */
+function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: string): Child | FileWork {
   const abs = absPath(ctx, e.path);
   const shown = showPath(e.path);
   const rel = relText(e.path);
@@ -156,6 +173,24 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlin
     cache!.didReuse(key, { xattrs: learnt });
     return reused('unchanged');
   }
+  return () => uploadFile(ctx, e, st, { abs, shown, choice, key, decision, learnt, reused, edge });
+}
+
+interface FilePlan {
+  abs: Buffer;
+  shown: string;
+  choice: Choice;
+  key: Buffer;
+  decision: FileDecision;
+  learnt: string | undefined;
+  reused: (why: string) => Child;
+  edge: (enc: StoredAs | undefined) => Parameters<typeof edgeMetadata>[1];
+}
+
+/** A file the cache does not know as it is: re-hashed (only the ctime moved) or uploaded. */
+async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan: FilePlan): Promise<Child | null> {
+  const { abs, shown, choice, key, decision, learnt, reused, edge } = plan;
+  const cache = ctx.cache;
   try {
     if (decision.action === 'rehash' && (await hashFile(ctx, abs, shown)).equals(decision.sha256)) {
       cache!.didReuse(key, { ctimeNs: st.ctimeNs, xattrs: learnt });

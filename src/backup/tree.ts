@@ -9,6 +9,11 @@
  * lines. Submitting a job waits for room in its stage: the stages' pools are the only queues,
  * and they are the back-pressure on this reader.
  *
+ * The reader stats each entry itself (SourceStats: relative to its directory's descriptor)
+ * and asks the cache about each file at once: an unchanged file is answered there, with no
+ * job, so a run over an unchanged tree costs a stat and a lookup per file. Only work — a
+ * re-hash, an upload, a directory — becomes a job.
+ *
  * The first failure that is not local to one entry (the gateway beyond its retries, the
  * cache) aborts the run's signal: the reader and the stages stop, and the run ends with it.
  */
@@ -19,7 +24,7 @@ import { encodePath, isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } fro
 import { QueueFileError, readQueue } from '../scan/queue-file.js';
 import type { UploadContext } from './context.js';
 import { handleDir } from './dirs.js';
-import { handleFile, handleSymlink, statEntry } from './files.js';
+import { fileAtOnce, handleFile, handleSymlink, statEntry } from './files.js';
 
 type Task = Promise<Child | null>;
 
@@ -100,8 +105,18 @@ class TreeAssembler {
       const open = this.openFor(parent, lineNo);
       const link = isSymlinkEntry(entry);
       const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
-      const job = st && (await this.submit(this.ctx.files, () => (link ? handleSymlink(this.ctx, entry, st) : handleFile(this.ctx, entry, st))));
-      open.children.push(job ? job.done : LEFT_OUT);
+      if (!st) {
+        open.children.push(LEFT_OUT);
+        return;
+      }
+      // An unchanged file is answered here, from the cache, without a job; only work waits.
+      const now = link ? undefined : fileAtOnce(this.ctx, entry, st);
+      if (now && typeof now !== 'function') {
+        open.children.push(Promise.resolve(now));
+        return;
+      }
+      const job = await this.submit(this.ctx.files, now ?? (() => (link ? handleSymlink(this.ctx, entry, st) : handleFile(this.ctx, entry, st))));
+      open.children.push(job.done);
       return;
     }
     if (parent === null) this.root = done;

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { log, logs } from '../log.js';
 import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
 import { codeForStatus, TahoeError, toTahoeError } from './errors.js';
@@ -65,9 +65,20 @@ interface CallSpec {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, delays: [10, 60, 600] };
 
+/**
+ * undici, loaded with the first request: it is a tenth of a second of start-up, and a backup
+ * of an unchanged tree, `list` or `cleanup` make no request at all.
+ */
+let undici: Promise<typeof import('undici')> | undefined;
+function loadUndici(): Promise<typeof import('undici')> {
+  return (undici ??= import('undici'));
+}
+
 export class TahoeClient {
   readonly base: URL;
-  private readonly agent: Agent;
+  private readonly agentOptions: Agent.Options;
+  private agent?: Agent;
+  private closed = false;
   private readonly retry: RetryPolicy;
   private readonly idleMs: number;
   private readonly uploadTimeouts: number[];
@@ -96,16 +107,17 @@ export class TahoeClient {
     this.beforeRequest = opts.beforeRequest;
     this.stop = opts.signal ?? new AbortController().signal;
     const ca = opts.caFiles?.length ? opts.caFiles.map((f) => readFileSync(f)) : undefined;
-    this.agent = new Agent({
+    this.agentOptions = {
       connections: opts.connections ?? 8,
       keepAliveTimeout: 30_000,
       pipelining: 1,
       connect: ca ? { ca } : undefined,
-    });
+    };
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.closed = true;
+    await this.agent?.close();
   }
 
   // ---- immutable uploads -------------------------------------------------------------
@@ -276,6 +288,9 @@ export class TahoeClient {
     if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, method: spec.method }, 'request');
     let res: Dispatcher.ResponseData;
     try {
+      const { Agent, request } = await loadUndici();
+      if (this.closed) throw new Error('the gateway client was used after close()');
+      this.agent ??= new Agent(this.agentOptions);
       res = await request(url, {
         method: spec.method,
         body,
