@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, linkSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_DIR, CLI, fmt, startGridProcess, medianRun, run } from './lib.js';
+import { BENCH_DIR, CLI, fmt, fresh, startGridProcess, medianRun, run } from './lib.js';
 
 
 const old = new Date(Date.now() - 86400_000);
@@ -25,10 +25,6 @@ function config(dir, source, url, xz = '') {
       `destination: {url: '${url}'${xz ? `, encoding: {xz: {${xz}}}` : ''}}\n`,
   );
   return cfg;
-}
-
-function fresh(dir) {
-  for (const f of ['cache.db', 'cache.db-wal', 'cache.db-shm', 'queue.txt']) rmSync(join(dir, f), { force: true });
 }
 
 async function backupJson(cfg, extra = []) {

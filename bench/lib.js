@@ -1,10 +1,15 @@
 // Benchmark helpers: generated trees, timing of child processes with their peak RSS.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 export const BENCH_DIR = process.env.LAFS_BENCH_DIR ?? '/tmp/lafs-backup-bench';
+
+/** Forgets a bench run's cache and queue in `dir`: the next backup is a first one. */
+export function fresh(dir) {
+  for (const f of ['cache.db', 'cache.db-wal', 'cache.db-shm', 'queue.txt']) rmSync(join(dir, f), { force: true });
+}
 
 /** A tree of `dirs` directories × `files` small files (cached between runs by a marker). */
 export function generateTree(name, dirs, files, size = 32) {

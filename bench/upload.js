@@ -1,10 +1,10 @@
 // Phase 2 benchmarks, each beside a baseline measured in the same run against the same grid
 // (the embedded grid in its own process, on loopback).
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { BENCH_DIR, CLI, fmt, startGridProcess, generateTree, medianRun, run } from './lib.js';
+import { BENCH_DIR, CLI, fmt, fresh, startGridProcess, generateTree, medianRun, run } from './lib.js';
 
 export const name = 'upload';
 
@@ -13,10 +13,6 @@ function config(dir, source, url, { xz = true } = {}) {
   const cfg = join(dir, 'bench.yaml');
   writeFileSync(cfg, `source: {path: ${source}, queue: {path: ${join(dir, 'queue.txt')}}, entry_cache: {path: ${join(dir, 'cache.db')}}}\ndestination: {url: '${url}', encoding: {xz: {enabled: ${xz}}}}\n`);
   return cfg;
-}
-
-function fresh(dir) {
-  for (const f of ['cache.db', 'cache.db-wal', 'cache.db-shm', 'queue.txt']) rmSync(join(dir, f), { force: true });
 }
 
 async function bigFile(url) {

@@ -111,6 +111,14 @@ export async function onSystemErrorAsync<T>(make: (e: Error & { code: string }) 
   }
 }
 
+/**
+ * The system error for "what was reached is not beneath the source" (a directory on its path
+ * replaced by a symlink): raised by the kernel's refusal (openat2) or the /proc check.
+ */
+export function notBeneath(syscall: string): Error & { code: string; syscall: string } {
+  return Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH', syscall });
+}
+
 /** Types the failure of a read of the source entry `path`: a failed system call is a SourceError. */
 export function sourceError(path: string, e: unknown): unknown {
   return isSystemError(e) ? new SourceError(path, e.code, e) : e;

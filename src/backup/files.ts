@@ -16,7 +16,7 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { fileKey, symlinkKey } from '../cache/keys.js';
 import { childName, type Child } from '../core/entry.js';
-import { fromSource, fromSourceAsync, SourceError } from '../errors.js';
+import { fromSource, fromSourceAsync, sourceError, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';
 import { compressionChoice, keptXzBefore, type Choice } from '../core/compression.js';
 import type { FileDecision, StoredAs } from '../cache/db.js';
@@ -43,10 +43,11 @@ export function absPath(ctx: UploadContext, rel: Buffer): Buffer {
 export function statEntry(ctx: UploadContext, e: QueueEntry, want: 'file' | 'symlink' | 'dir'): EntryStat | undefined {
   let st: EntryStat | undefined;
   try {
-    st = ctx.source.lstat(e.path, showPath(e.path));
+    st = ctx.source.lstat(e.path);
   } catch (err) {
-    if (!(err instanceof SourceError)) throw err;
-    skip(ctx, e, err);
+    const typed = sourceError(showPath(e.path), err);
+    if (!(typed instanceof SourceError)) throw typed;
+    skip(ctx, e, typed);
     return undefined;
   }
   if (!st) {
@@ -134,8 +135,6 @@ async function fileJob(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlin
 
 /** What can be done without waiting (the cache's answer; a reuse), and the rest as a function. */
 function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: string): Child | FileWork {
-  const abs = absPath(ctx, e.path);
-  const shown = showPath(e.path);
   const rel = relText(e.path);
   const policy = ctx.xz.policy;
   const choice = compressionChoice(policy, rel, Number(st.size));
@@ -159,7 +158,7 @@ function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: st
   // A reused row knows the file's user xattrs (its ctime is the same, so are they); otherwise
   // they are read, and remembered when read whole.
   const remembered = decision.action === 'reuse' && ctx.readXattrs ? fromRow(decision.xattrs) : null;
-  const xattrs = remembered !== null ? remembered : ctx.readXattrs?.(abs, st);
+  const xattrs = remembered !== null ? remembered : ctx.readXattrs?.(absPath(ctx, e.path), st);
   const learnt = ctx.readXattrs && remembered === null ? toRow(xattrs) : undefined;
   const edge = (enc: StoredAs | undefined) => ({ mtimeNs: st.mtimeNs, enc: (enc ?? (keyEnc === 'none' ? 'raw' : keyEnc)).startsWith('xz') ? ('xz' as const) : undefined, xattrs, hardlink });
   const reused = (why: string): Child => {
@@ -170,15 +169,13 @@ function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: st
     return result(e, d.cap, edge(d.enc));
   };
   if (decision.action === 'reuse') {
-    cache!.didReuse(key, { xattrs: learnt });
+    cache!.didReuse(key, learnt === undefined ? undefined : { xattrs: learnt });
     return reused('unchanged');
   }
-  return () => uploadFile(ctx, e, st, { abs, shown, choice, key, decision, learnt, reused, edge });
+  return () => uploadFile(ctx, e, st, { choice, key, decision, learnt, reused, edge });
 }
 
 interface FilePlan {
-  abs: Buffer;
-  shown: string;
   choice: Choice;
   key: Buffer;
   decision: FileDecision;
@@ -189,7 +186,9 @@ interface FilePlan {
 
 /** A file the cache does not know as it is: re-hashed (only the ctime moved) or uploaded. */
 async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan: FilePlan): Promise<Child | null> {
-  const { abs, shown, choice, key, decision, learnt, reused, edge } = plan;
+  const { choice, key, decision, learnt, reused, edge } = plan;
+  const abs = absPath(ctx, e.path);
+  const shown = showPath(e.path);
   const cache = ctx.cache;
   try {
     if (decision.action === 'rehash' && (await hashFile(ctx, abs, shown)).equals(decision.sha256)) {

@@ -16,7 +16,7 @@
  * /proc check is then what keeps reads beneath the source).
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { errnoCode, fromSource } from '../errors.js';
+import { errnoCode, notBeneath } from '../errors.js';
 import { atCalls, type AtCalls } from '../meta/xattr.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { baseName, parentOf } from '../scan/queue-codec.js';
@@ -64,16 +64,17 @@ export class SourceStats {
 
   /**
    * The lstat of the entry at `rel` (relative to the source; empty: the source itself), or
-   * undefined when it is not there any more. Any other failure is a SourceError naming `shown`.
+   * undefined when it is not there any more. Any other failure is the system call's error
+   * (the caller, which names the entry, types it: no name is made for entries that are fine).
    */
-  lstat(rel: Buffer, shown: string): EntryStat | undefined {
+  lstat(rel: Buffer): EntryStat | undefined {
     const parent = parentOf(rel);
-    if (!this.at || parent === null) return this.byPath(rel, shown);
-    const dirFd = fromSource(shown, () => this.dir(parent));
+    if (!this.at || parent === null) return this.byPath(rel);
+    const dirFd = this.dir(parent);
     if (dirFd < 0) return undefined;
-    const r = fromSource(shown, () => this.at!.lstatAt(dirFd, baseName(rel), this.out));
+    const r = this.at.lstatAt(dirFd, baseName(rel), this.out);
     if (r > 0) return undefined;
-    if (r < 0) return this.byPath(rel, shown);
+    if (r < 0) return this.byPath(rel);
     const o = this.out;
     return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!);
   }
@@ -99,7 +100,7 @@ export class SourceStats {
         if (code === 'ENOENT' || code === 'ENOTDIR') return -1;
         // openat2 refuses a symlink on the way (ELOOP) or a way out (EXDEV): a directory was
         // replaced since the queue was built. Nothing is stat'ed, opened or read through it.
-        if (code === 'ELOOP' || code === 'EXDEV') throw Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH', syscall: 'openat2' });
+        if (code === 'ELOOP' || code === 'EXDEV') throw notBeneath('openat2');
         throw e;
       }
     }
@@ -114,9 +115,9 @@ export class SourceStats {
     this.dirPath = undefined;
   }
 
-  private byPath(rel: Buffer, shown: string): EntryStat | undefined {
+  private byPath(rel: Buffer): EntryStat | undefined {
     const abs = rel.length ? Buffer.concat([this.root, SLASH, rel]) : this.root;
-    const st = fromSource(shown, () => lstatSync(abs, { bigint: true, throwIfNoEntry: false }));
+    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
     if (!st) return undefined;
     return new EntryStat(Number(st.mode), st.nlink, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs);
   }

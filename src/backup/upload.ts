@@ -11,7 +11,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import type { StoredAs } from '../cache/db.js';
 import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compression.js';
 import { createXz } from '../core/xz.js';
-import { fromSource, fromSourceAsync, sourceError, SourceError } from '../errors.js';
+import { fromSource, fromSourceAsync, notBeneath, sourceError, SourceError } from '../errors.js';
 import type { UploadContext } from './context.js';
 
 /**
@@ -29,7 +29,7 @@ export function assertBeneath(ctx: UploadContext, fd: number, shown: string): vo
   }
   const root = ctx.root;
   if (real.length > root.length && real[root.length] === 0x2f && real.subarray(0, root.length).equals(root)) return;
-  throw new SourceError(shown, 'ENOTBENEATH', Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH' }));
+  throw new SourceError(shown, 'ENOTBENEATH', notBeneath('readlink'));
 }
 
 /** Leaves an entry whose source could not be read out of the backup, counted and named. */
