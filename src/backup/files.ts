@@ -70,9 +70,12 @@ function skip(ctx: UploadContext, e: QueueEntry, err: SourceError): null {
   return null;
 }
 
-function result(e: QueueEntry, cap: string, extras: Parameters<typeof edgeMetadata>[1]): Child {
+/** A file's or symlink's child; `row`: the cache row that now holds it as it is, if any. */
+function result(e: QueueEntry, cap: string, extras: Parameters<typeof edgeMetadata>[1], row?: Buffer): Child {
   const { name, rawname } = childName(baseName(e.path));
-  return { name, type: 'filenode', cap, metadata: edgeMetadata(e, { ...extras, rawname }) };
+  const child: Child = { name, type: 'filenode', cap, metadata: edgeMetadata(e, { ...extras, rawname }) };
+  if (row) child.row = row;
+  return child;
 }
 
 function relText(rel: Buffer): string {
@@ -166,16 +169,18 @@ function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: st
     ctx.stats.filesReused++;
     ctx.stats.bytesDone += Number(st.size);
     if (logs('noise')) log.noise({ path: encodePath(e.path) }, why);
-    return result(e, d.cap, edge(d.enc));
+    return result(e, d.cap, edge(d.enc), hardlink === undefined && xattrs !== null ? key : undefined);
   };
   if (decision.action === 'reuse') {
     cache!.didReuse(key, learnt === undefined ? undefined : { xattrs: learnt });
     return reused('unchanged');
   }
-  return () => uploadFile(ctx, e, st, { choice, key, decision, learnt, reused, edge });
+  return () => uploadFile(ctx, e, st, { choice, key, decision, learnt, reused, edge, whole: hardlink === undefined && xattrs !== null });
 }
 
 interface FilePlan {
+  /** The edge is all there is to say: no link group, xattrs read (for `Child.row`). */
+  whole: boolean;
   choice: Choice;
   key: Buffer;
   decision: FileDecision;
@@ -199,7 +204,11 @@ async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan
     const up = await upload(ctx, abs, shown, st.size, choice);
     countStored(ctx, up.how);
     const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc, xattrs: learnt };
+    // The row key when the file is cached as it is now (not for a member of a link group, whose
+    // edge depends on another entry, nor when its xattrs could not be read).
+    let cached: Buffer | undefined = cache && plan.whole ? key : undefined;
     if (up.changed) {
+      cached = undefined;
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} changed while it was read; uploaded as read, not cached`);
     } else if (st.mtimeNs > readStart + FUTURE_NS) {
@@ -208,12 +217,13 @@ async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan
       ctx.stats.futureMtimes++;
       cache?.didUpload(key, 'file', up.cap, row);
     } else if (st.mtimeNs > readStart - ctx.trustNs) {
+      cached = undefined;
       ctx.stats.notCached++;
       log.warn({ path: encodePath(e.path) }, `${shown} was modified too recently to trust; uploaded, not cached`);
     } else cache?.didUpload(key, 'file', up.cap, row);
     doneUploading(ctx, up);
     if (logs('noise')) log.noise({ path: encodePath(e.path), stored: up.how }, up.how === 'known' ? 'contents already stored' : 'uploaded');
-    return result(e, up.cap, edge(up.enc));
+    return result(e, up.cap, edge(up.enc), cached);
   } catch (err) {
     if (err instanceof SourceError) return skip(ctx, e, err);
     throw err;
@@ -267,11 +277,11 @@ export async function handleSymlink(ctx: UploadContext, e: QueueEntry, st: Entry
   if (cached) {
     ctx.cache!.didReuse(key);
     ctx.stats.symlinksReused++;
-    return result(e, cached, extras);
+    return result(e, cached, extras, extras.xattrs !== null ? key : undefined);
   }
   const cap = await ctx.client.putFile(() => Readable.from([target]));
   ctx.stats.symlinksUploaded++;
   ctx.stats.bytesSent += target.length;
   ctx.cache?.didUpload(key, 'symlink', cap);
-  return result(e, cap, extras);
+  return result(e, cap, extras, ctx.cache && extras.xattrs !== null ? key : undefined);
 }

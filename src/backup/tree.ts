@@ -9,10 +9,18 @@
  * lines. Submitting a job waits for room in its stage: the stages' pools are the only queues,
  * and they are the back-pressure on this reader.
  *
- * The reader stats each entry itself (SourceStats: relative to its directory's descriptor)
- * and asks the cache about each file at once: an unchanged file is answered there, with no
- * job, so a run over an unchanged tree costs a stat and a lookup per file. Only work — a
- * re-hash, an upload, a directory — becomes a job.
+ * The reader stats each entry itself (SourceStats: relative to its directory's descriptor).
+ * It first tries to answer a directory whole: while a directory's lines come, its files and
+ * symlinks are held (stat'ed, not yet looked up) and their stats hashed into its listing key
+ * (cache/keys.ts ListingKey); at the directory's own line one lookup of that key gives the
+ * dircap of an unchanged directory, and its children are never asked about. Otherwise the
+ * held children go on as before: each file is asked about at once — an unchanged one answered
+ * there, with no job — and only work (a re-hash, an upload, a directory) becomes a job.
+ *
+ * A directory is not answered whole (its held children go on at once) when a child is left
+ * out, has more than one link (its edge names another entry), is a subdirectory that was not
+ * listable itself, or when more than HOLD_MAX children would be held: memory stays bounded
+ * by HOLD_MAX × the depth of the tree.
  *
  * The first failure that is not local to one entry (the gateway beyond its retries, the
  * cache) aborts the run's signal: the reader and the stages stop, and the run ends with it.
@@ -20,20 +28,35 @@
 import type { Child } from '../core/entry.js';
 import type { Job, Pool } from '../core/pool.js';
 import { AppError } from '../errors.js';
+import { ListingKey, listingSalt } from '../cache/keys.js';
 import { encodePath, isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } from '../scan/queue-codec.js';
 import { QueueFileError, readQueue } from '../scan/queue-file.js';
 import type { UploadContext } from './context.js';
-import { handleDir } from './dirs.js';
+import { handleDir, listedDir } from './dirs.js';
 import { fileAtOnce, handleFile, handleSymlink, statEntry } from './files.js';
+import type { EntryStat } from './source-stat.js';
 
 type Task = Promise<Child | null>;
 
 /** An entry left out (vanished, unreadable, another type now): its parent goes on without it. */
 const LEFT_OUT: Task = Promise.resolve(null);
 
+/** The most children of one directory held while it may still be answered whole. */
+export const HOLD_MAX = 4096;
+
+interface Held {
+  entry: QueueEntry;
+  st: EntryStat;
+  link: boolean;
+}
+
 interface OpenDir {
   path: Buffer;
   children: Task[];
+  /** Its listing so far; null once it cannot be answered whole. */
+  listing: ListingKey | null;
+  /** Files and symlinks stat'ed, not yet asked about (while `listing` is not null). */
+  held: Held[];
 }
 
 /** `a` is `b` or one of its ancestors (the empty path is the root). */
@@ -46,13 +69,20 @@ class TreeAssembler {
   private readonly stack: OpenDir[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private root?: Task;
+  /** What else listing keys depend on; undefined without a cache (no listings then). */
+  private readonly salt?: Buffer;
+  /** Only a listing whose children's ctimes are all older than this is recorded or looked up. */
+  private readonly trustedBefore = BigInt(Date.now()) * 1_000_000n;
 
   constructor(
     private readonly ctx: UploadContext,
     private readonly queuePath: string,
     /** Ends the run with its first fatal error (aborts the one signal). */
     private readonly fail: (e: unknown) => void,
-  ) {}
+  ) {
+    if (ctx.cache) this.salt = listingSalt({ xz: ctx.xz.id, policy: ctx.xz.policy, xattrs: Boolean(ctx.readXattrs) });
+    this.trustedBefore -= ctx.trustNs;
+  }
 
   async run(): Promise<Child> {
     try {
@@ -88,39 +118,80 @@ class TreeAssembler {
     return new QueueFileError(`${this.where(lineNo)}: the directory line of ${JSON.stringify(encodePath(path))} is missing or out of place (a directory's line must follow its contents)`);
   }
 
-  /** Submits the entry's job to its stage (waiting for room) and hands it to its parent. */
+  /** Places the entry: held for its directory's listing, answered, or submitted as a job. */
   private async place(entry: QueueEntry, lineNo: number): Promise<void> {
     const parent = parentOf(entry.path);
-    let done: Task;
-    if (isDirEntry(entry)) {
-      const top = this.stack[this.stack.length - 1];
-      let own: Task[] = [];
-      if (top && top.path.equals(entry.path)) own = this.stack.pop()!.children;
-      else if (top && contains(entry.path, top.path)) throw this.misplaced(top.path, lineNo);
-      const st = statEntry(this.ctx, entry, 'dir');
-      done = st ? (await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, st, own))).done : LEFT_OUT;
-    } else if (parent === null) {
-      throw new QueueFileError(`${this.where(lineNo)}: the root entry must be a directory`);
-    } else {
-      const open = this.openFor(parent, lineNo);
-      const link = isSymlinkEntry(entry);
-      const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
-      if (!st) {
-        open.children.push(LEFT_OUT);
-        return;
-      }
-      // An unchanged file is answered here, from the cache, without a job; only work waits.
-      const now = link ? undefined : fileAtOnce(this.ctx, entry, st);
-      if (now && typeof now !== 'function') {
-        open.children.push(Promise.resolve(now));
-        return;
-      }
-      const job = await this.submit(this.ctx.files, now ?? (() => (link ? handleSymlink(this.ctx, entry, st) : handleFile(this.ctx, entry, st))));
-      open.children.push(job.done);
+    if (isDirEntry(entry)) return this.placeDir(entry, parent, lineNo);
+    if (parent === null) throw new QueueFileError(`${this.where(lineNo)}: the root entry must be a directory`);
+    const open = this.openFor(parent, lineNo);
+    const link = isSymlinkEntry(entry);
+    const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
+    if (!st) {
+      await this.unlist(open);
+      open.children.push(LEFT_OUT);
       return;
     }
-    if (parent === null) this.root = done;
-    else this.openFor(parent, lineNo).children.push(done);
+    if (open.listing && (link || st.nlink === 1n)) {
+      open.listing.add(link ? 'symlink' : 'file', entry, st);
+      open.held.push({ entry, st, link });
+      if (open.held.length >= HOLD_MAX) await this.unlist(open);
+      return;
+    }
+    await this.unlist(open);
+    await this.work(open, entry, st, link);
+  }
+
+  /** A directory's line: answered by its listing, or its (held) children go on and it is a job. */
+  private async placeDir(entry: QueueEntry, parent: Buffer | null, lineNo: number): Promise<void> {
+    const top = this.stack[this.stack.length - 1];
+    let own: OpenDir | undefined;
+    if (top && top.path.equals(entry.path)) own = this.stack.pop()!;
+    else if (top && contains(entry.path, top.path)) throw this.misplaced(top.path, lineNo);
+    own ??= this.opened(entry.path);
+    const st = statEntry(this.ctx, entry, 'dir');
+    let done = LEFT_OUT;
+    let listing: Buffer | undefined;
+    if (st) {
+      // As with a file's mtime: a change in the same clock tick as a recent ctime would not
+      // show, so a listing with a child changed in the last moments is neither used nor kept.
+      if (own.listing && own.listing.newest < this.trustedBefore) listing = own.listing.key(entry.path);
+      const cap = listing && this.ctx.cache!.knownListing(listing);
+      if (cap) done = Promise.resolve(listedDir(this.ctx, entry, st, listing!, cap, own.held));
+      else {
+        await this.unlist(own);
+        const kids = own.children;
+        done = (await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, st, kids, listing))).done;
+      }
+    }
+    if (parent === null) {
+      this.root = done;
+      return;
+    }
+    const up = this.openFor(parent, lineNo);
+    if (listing && up.listing) up.listing.add('dir', entry, st!, listing);
+    else await this.unlist(up);
+    up.children.push(done);
+  }
+
+  /** The directory cannot be answered whole: its held children go on now, and later ones at once. */
+  private async unlist(open: OpenDir): Promise<void> {
+    open.listing = null;
+    if (!open.held.length) return;
+    const held = open.held;
+    open.held = [];
+    for (const h of held) await this.work(open, h.entry, h.st, h.link);
+  }
+
+  /** A file's or symlink's work: answered from the cache at once, or submitted as a job. */
+  private async work(open: OpenDir, entry: QueueEntry, st: EntryStat, link: boolean): Promise<void> {
+    // An unchanged file is answered here, from the cache, without a job; only work waits.
+    const now = link ? undefined : fileAtOnce(this.ctx, entry, st);
+    if (now && typeof now !== 'function') {
+      open.children.push(Promise.resolve(now));
+      return;
+    }
+    const job = await this.submit(this.ctx.files, now ?? (() => (link ? handleSymlink(this.ctx, entry, st) : handleFile(this.ctx, entry, st))));
+    open.children.push(job.done);
   }
 
   private async submit(pool: Pool, fn: () => Task): Promise<Job<Child | null>> {
@@ -139,9 +210,13 @@ class TreeAssembler {
     const top = this.stack[this.stack.length - 1];
     if (top?.path.equals(parent)) return top;
     if (top && !contains(top.path, parent)) throw this.misplaced(top.path, lineNo);
-    const opened = { path: parent, children: [] };
+    const opened = this.opened(parent);
     this.stack.push(opened);
     return opened;
+  }
+
+  private opened(path: Buffer): OpenDir {
+    return { path, children: [], listing: this.salt ? new ListingKey(this.salt) : null, held: [] };
   }
 }
 

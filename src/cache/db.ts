@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { AppError, CacheError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
+import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
 import { keyPath } from './keys.js';
 import { migrate } from './schema.js';
 
@@ -99,7 +100,8 @@ export class EntryCache {
       content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
       useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)'),
+      putListing: db.prepare(`INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`),
       maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
       finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
       startGen: db.prepare('INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)'),
@@ -192,6 +194,11 @@ export class EntryCache {
     return (this.stmts.get.get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
   }
 
+  /** The dircap of a directory whose listing (cache/keys.ts ListingKey) is known. */
+  knownListing(key: Buffer): string | undefined {
+    return (this.stmts.get.get(key, LISTING) as FileRow | undefined)?.cap;
+  }
+
   // ---- answers: what the run did ----------------------------------------------------------
 
   /**
@@ -218,6 +225,15 @@ export class EntryCache {
     this.write(() =>
       this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, file?.enc ?? null, file?.xattrs ?? null, Date.now() / 1000),
     );
+  }
+
+  /**
+   * A directory's listing gave `cap`, and `refs` are the rows it stands for (its files' and
+   * symlinks' rows and its directory row): reusing the listing later does not touch them, and
+   * cleanup raises them to the listing's generation before it deletes anything.
+   */
+  didList(key: Buffer, cap: string, refs: readonly Buffer[]): void {
+    this.write(() => this.stmts.putListing.run(key, cap, this.generation, Date.now() / 1000, encodeRefs(refs)));
   }
 
   /** Whether a finished backup already consumed this queue file (same path, size, mtime, inode). */
@@ -280,30 +296,27 @@ export class EntryCache {
    * Cache rows of a generation: kind, the relative path for files and symlinks (keys start with
    * it; directory keys are bare hashes, so no path), cap.
    */
-  *entriesOf(generation: number): Generator<{ kind: EntryKind; path?: string; cap: string }> {
-    const kinds: EntryKind[] = ['file', 'symlink', 'dir'];
+  *entriesOf(generation: number): Generator<{ kind: EntryKind | 'listing'; path?: string; cap: string }> {
+    const kinds = ['file', 'symlink', 'dir', 'listing'] as const;
     for (const r of this.db.prepare('SELECT kind, key, cap FROM entries WHERE generation = ? ORDER BY key').iterate(generation) as Iterable<{ kind: number; key: Buffer; cap: string }>) {
       const kind = kinds[r.kind]!;
       yield { kind, path: kind === 'dir' ? undefined : keyPath(r.key), cap: r.cap };
     }
   }
 
-  countEntries(generation: number, upTo: boolean): number {
-    return (this.db.prepare(`SELECT count(*) AS n FROM entries WHERE generation ${upTo ? '<=' : '='} ?`).get(generation) as { n: number }).n;
-  }
-
   /**
-   * Forgets generations: deletes their cache rows, backups rows and start records (the one
-   * given, or all up to it). Rows a newer run used carry its generation and stay.
+   * Forgets generations: deletes their cache rows, backups rows and start records (each one
+   * given, or all up to each). Rows a newer run used — directly, or through a directory's
+   * listing row — stay (cache/forget.ts). `dryRun`: only counts, exactly.
    */
-  forgetGeneration(generation: number, upTo: boolean): { entries: number; backups: number } {
-    const op = upTo ? '<=' : '=';
-    return this.db.transaction(() => {
-      const entries = this.db.prepare(`DELETE FROM entries WHERE generation ${op} ?`).run(generation).changes;
-      const backups = this.db.prepare(`DELETE FROM backups WHERE generation ${op} ?`).run(generation).changes;
-      this.db.prepare(`DELETE FROM generations WHERE generation ${op} ?`).run(generation);
-      return { entries, backups };
-    })();
+  forgetGenerations(generations: readonly number[], upTo: boolean, dryRun = false): { entries: number; backups: number } {
+    this.commit();
+    this.flushUses();
+    try {
+      return forgetGenerations(this.db, generations, upTo, dryRun);
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
   }
 
   markChecked(id: number, ts = Date.now() / 1000): void {

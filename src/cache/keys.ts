@@ -15,6 +15,10 @@
  *  - symlink: relative path and target.
  *  - directory: its own metadata, and for every child its name, type, cap and metadata. Names
  *    are in the key: without them a renamed file would reuse a directory with the old name.
+ *  - listing (ListingKey): a directory as it is on disk — its path, then for every child its
+ *    path, queue metadata and lstat identity (size, mtime, ctime, inode), and for a
+ *    subdirectory its own listing key. Known before any child is looked up, it lets an
+ *    unchanged directory be answered by one row.
  */
 import { createHash } from 'node:crypto';
 import type { Child } from '../core/entry.js';
@@ -67,4 +71,72 @@ export function dirKey(ownMetadata: Metadata, children: readonly Child[]): Buffe
   const k = new KeyBuilder('dir/1').field(JSON.stringify(ownMetadata)).field(children.length);
   for (const c of children) k.field(c.name).field(c.type).field(c.cap).field(JSON.stringify(c.metadata));
   return k.digest();
+}
+
+/**
+ * The listing key of a directory: what its children are on disk, as phase 2's lstat sees them.
+ * Every child's ctime is in it, and the ctime moves with any change to a file's contents,
+ * mode, owner, ACLs, capabilities or xattrs; an unchanged listing therefore has an unchanged
+ * dirnode. Children are added in queue order (sorted by name), each as its path, a NUL, and a
+ * fixed record (kind, uid, gid, mode, size, mtime, ctime, inode, lengths of caps and acls)
+ * followed by caps, acls, and a subdirectory's own listing key — unambiguous, and one hash
+ * update per child.
+ *
+ * `salt` is what else decides the edges and caps: the encoding settings and compression
+ * policy, and whether xattrs are read. Another configuration never reuses a listing.
+ */
+export class ListingKey {
+  private readonly h = createHash('sha256');
+  private scratch = Buffer.allocUnsafe(512);
+  /** The newest ctime among the children (a listing is trusted only once it is old enough). */
+  newest = -(1n << 63n);
+
+  constructor(salt: Buffer) {
+    this.h.update('listing/1\0').update(salt);
+  }
+
+  add(
+    kind: 'file' | 'symlink' | 'dir',
+    e: { path: Buffer; uid: number; gid: number; mode: number | null; caps?: string; acls?: string },
+    st: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint },
+    sub?: Buffer,
+  ): void {
+    if (st.ctimeNs > this.newest) this.newest = st.ctimeNs;
+    const caps = e.caps ?? '';
+    const acls = e.acls ?? '';
+    const need = e.path.length + 58 + 3 * (caps.length + acls.length) + 64;
+    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(need * 2);
+    const b = this.scratch;
+    let o = e.path.copy(b, 0);
+    b[o++] = 0;
+    b[o++] = kind === 'file' ? 1 : kind === 'symlink' ? 2 : 3;
+    o = b.writeUInt32LE(e.uid >>> 0, o);
+    o = b.writeUInt32LE(e.gid >>> 0, o);
+    o = b.writeInt32LE(e.mode ?? -1, o);
+    o = b.writeBigInt64LE(BigInt.asIntN(64, st.size), o);
+    o = b.writeBigInt64LE(BigInt.asIntN(64, st.mtimeNs), o);
+    o = b.writeBigInt64LE(BigInt.asIntN(64, st.ctimeNs), o);
+    o = b.writeBigInt64LE(BigInt.asIntN(64, st.ino), o);
+    const capsAt = o + 8;
+    const capsLen = caps ? b.write(caps, capsAt, 'utf8') : 0;
+    const aclsLen = acls ? b.write(acls, capsAt + capsLen, 'utf8') : 0;
+    o = b.writeUInt32LE(capsLen, o);
+    o = b.writeUInt32LE(aclsLen, o);
+    o += capsLen + aclsLen;
+    // A subdirectory's listing key is its path (already here) and its hash: the hash is enough.
+    if (sub) o += sub.copy(b, o, sub.length - 32);
+    this.h.update(b.subarray(0, o));
+  }
+
+  /** The key: the directory's path, a NUL and the hash (rows of one directory sit together). */
+  key(dirPath: Buffer): Buffer {
+    return Buffer.concat([dirPath, NUL, this.h.digest()]);
+  }
+}
+
+/** What a run's listing keys depend on besides the tree (see ListingKey). */
+export function listingSalt(parts: unknown): Buffer {
+  return createHash('sha256')
+    .update(JSON.stringify(parts, (_k, v: unknown) => (v instanceof RegExp ? `/${v.source}/${v.flags}` : typeof v === 'bigint' ? String(v) : v)))
+    .digest();
 }

@@ -47,6 +47,14 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE entries ADD COLUMN xattrs TEXT;
   `,
+  // 4: listing rows (kind 3): a directory as it is on disk (cache/keys.ts ListingKey) to its
+  // dircap, so an unchanged directory is one lookup. \`refs\` holds the keys of the rows it
+  // stands for (its files' and symlinks' rows, and its directory row): a run that reuses the
+  // listing does not touch them, and cleanup raises them to the listing's generation first
+  // (cache/forget.ts), so they are forgotten exactly with the last backup that used them.
+  `
+  ALTER TABLE entries ADD COLUMN refs BLOB;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

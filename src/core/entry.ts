@@ -13,6 +13,12 @@ export interface Child {
   type: 'filenode' | 'dirnode';
   cap: string;
   metadata: Metadata;
+  /**
+   * Backups only: the cache row that holds this child exactly as it is now (a file's or
+   * symlink's key; a directory's listing key). Absent when it is not cached as it is — then
+   * its directory's listing is not recorded either. Never sent to the gateway.
+   */
+  row?: Buffer;
 }
 
 /** The child name a directory lists for these name bytes, and rawname when they are not UTF-8. */

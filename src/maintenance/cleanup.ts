@@ -41,7 +41,9 @@ export function planCleanup(cache: EntryCache, req: CleanupRequest): CleanupPlan
   const all = cache.listBackups();
   const backups = req.upTo ? all.filter((b) => b.generation <= max) : all.filter((b) => gens.has(b.generation));
   const generations = req.upTo ? [max] : [...gens].sort((a, b) => a - b);
-  const entries = generations.reduce((n, g) => n + cache.countEntries(g, req.upTo), 0);
+  // What the cleanup would delete, counted by doing it and rolling back (listing rows keep the
+  // rows they stand for: a plain count by generation would overstate it).
+  const { entries } = cache.forgetGenerations(generations, req.upTo, true);
   return { generations, upTo: req.upTo, max, backups, entries };
 }
 
@@ -109,12 +111,5 @@ export async function executeCleanup(cache: EntryCache, config: Config, client: 
     const n = await pruneLafsDir(client!, r.append_to_lafs_dir, plan.backups);
     log.info({ links: n }, 'unlinked from the result directory');
   }
-  let entries = 0;
-  let backups = 0;
-  for (const g of plan.generations) {
-    const done = cache.forgetGeneration(g, plan.upTo);
-    entries += done.entries;
-    backups += done.backups;
-  }
-  return { entries, backups };
+  return cache.forgetGenerations(plan.generations, plan.upTo);
 }
