@@ -128,9 +128,19 @@ export class ListingKey {
     this.h.update(b.subarray(0, o));
   }
 
-  /** The key: the directory's path, a NUL and the hash (rows of one directory sit together). */
+  /**
+   * The key: the directory's path, a NUL and the hash (rows of one directory sit together).
+   * Its own memory, not a slice of Node's shared 8 KiB pool: a directory's key lives until its
+   * parent is done (the root's children: until the end), and a small pooled slice would keep
+   * its whole pool block alive — 8 KiB per directory.
+   */
   key(dirPath: Buffer): Buffer {
-    return Buffer.concat([dirPath, NUL, this.h.digest()]);
+    const digest = this.h.digest();
+    const k = Buffer.allocUnsafeSlow(dirPath.length + 1 + digest.length);
+    dirPath.copy(k, 0);
+    k[dirPath.length] = 0;
+    digest.copy(k, dirPath.length + 1);
+    return k;
   }
 }
 
