@@ -5,6 +5,7 @@
  * and the web API's JSON shapes. It never logs a cap: operations are named by what they do,
  * and a cap, where one must be mentioned, by `redact(cap)`.
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -106,6 +107,10 @@ export class TahoeClient {
     this.debugRequests = opts.debugRequests ?? false;
     this.beforeRequest = opts.beforeRequest;
     this.stop = opts.signal ?? new AbortController().signal;
+    // Each request in flight listens on the run's signal (and stops listening when done): as
+    // many listeners as requests at once, by design. Node's leak warning at 11 would print to
+    // stderr of every run with a concurrency above ten; the number is bounded by the pools.
+    setMaxListeners(0, this.stop);
     const ca = opts.caFiles?.length ? opts.caFiles.map((f) => readFileSync(f)) : undefined;
     this.agentOptions = {
       connections: opts.connections ?? 8,

@@ -165,6 +165,15 @@ describe('backup options', () => {
     expect(env.grid.stats.mkdir_immutable).toBe(2);
   });
 
+  itEmbedded('a high concurrency (32) says nothing but the summary on stderr (no listener-leak warning from Node)', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`f${i}`, `file ${i} `.repeat(20)])));
+    const p = project(dir, join(dir, 'src'), env.url, 'operation: {concurrency: 32}\n');
+    const r = await backup(p);
+    expect(r.code, r.stderr).toBe(0);
+    expect(withoutSummary(r.stderr)).toBe('');
+  });
+
   itEmbedded('a file modified too recently is uploaded but not cached, with a warning naming it', async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { old: 'o'.repeat(100) });
