@@ -1,12 +1,18 @@
 // Phase 2 benchmarks, each beside a baseline measured in the same run against the same grid
 // (the embedded grid in its own process, on loopback).
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
+import { parse } from 'yaml';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { BENCH_DIR, CLI, fmt, fresh, startGridProcess, generateTree, medianRun, run } from './lib.js';
 
 export const name = 'upload';
+
+/** operation.concurrency as shipped (config/default.yaml). */
+function defaultConcurrency() {
+  return parse(readFileSync(new URL('../config/default.yaml', import.meta.url), 'utf8')).operation.concurrency;
+}
 
 
 function config(dir, source, url, { xz = true } = {}) {
@@ -93,7 +99,8 @@ async function smallFiles(url) {
   // The baseline is a bare loop program in its own process, as ours runs in its own.
   const loop = await medianRun(3, () => run(process.execPath, [new URL('./put-loop.js', import.meta.url).pathname, url, src]));
   // N parallel bare PUTs, N our default concurrency: the gateway's ceiling for small files.
-  const parallel = await medianRun(3, () => run(process.execPath, [new URL('./put-loop.js', import.meta.url).pathname, url, src, '4']));
+  const n = defaultConcurrency();
+  const parallel = await medianRun(3, () => run(process.execPath, [new URL('./put-loop.js', import.meta.url).pathname, url, src, String(n)]));
   const ours = await medianRun(3, () => {
     fresh(dir);
     return run(process.execPath, [CLI, '-c', cfg, 'backup']);
@@ -102,11 +109,11 @@ async function smallFiles(url) {
     rows: [
       ['(b) lafs-backup backup, 2,000 files of 2 KiB (+20 dirs)', fmt(files.length / ours.seconds, 0), fmt(ours.seconds, 2), fmt(ours.peakMiB, 0)],
       ['    baseline: a bare program PUTting the same files one by one', fmt(files.length / loop.seconds, 0), fmt(loop.seconds, 2), fmt(loop.peakMiB, 0)],
-      ['    baseline: the same, 4 PUTs at a time (our default concurrency)', fmt(files.length / parallel.seconds, 0), fmt(parallel.seconds, 2), fmt(parallel.peakMiB, 0)],
+      [`    baseline: the same, ${n} PUTs at a time (our default concurrency)`, fmt(files.length / parallel.seconds, 0), fmt(parallel.seconds, 2), fmt(parallel.peakMiB, 0)],
     ],
     ratios: [
       ['(b) speed vs the bare sequential loop', loop.seconds / ours.seconds, 'target > 1'],
-      ['(b) time vs 4 parallel bare PUTs', ours.seconds / parallel.seconds, 'target ≤ 1.05'],
+      [`(b) time vs ${n} parallel bare PUTs`, ours.seconds / parallel.seconds, 'target ≤ 1.05'],
     ],
     unit: 'files/s',
   };
