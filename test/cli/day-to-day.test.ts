@@ -264,8 +264,8 @@ describe('exit codes, completion and the README', () => {
     expect(readme.slice(a + REFERENCE_BEGIN.length, b).trim(), 'README.md is stale: run `npm run docs`').toBe(configReference());
     // And the generator itself sees a changed default or comment.
     const yaml = readFileSync(join(import.meta.dirname, '..', '..', 'config', 'default.yaml'), 'utf8');
-    expect(configReference(yaml.replace('concurrency: 4', 'concurrency: 5'))).toContain('| `operation.concurrency` | `5` |');
-    expect(configReference(yaml.replace('# File uploads in flight at once; a second pool of this size creates directories.', '# Changed.'))).toContain('| `operation.concurrency` | `4` | Changed. |');
+    expect(configReference(yaml.replace('concurrency: 8', 'concurrency: 5'))).toContain('| `operation.concurrency` | `5` |');
+    expect(configReference(yaml.replace(/# File uploads in flight at once;.*/, '# Changed.'))).toContain('| `operation.concurrency` | `8` | Changed. |');
   });
 
   it('every test the README\'s "what happens when" table cites exists, by file and name', () => {
