@@ -163,19 +163,22 @@ function fileNow(ctx: UploadContext, e: QueueEntry, st: EntryStat, hardlink?: st
   const remembered = decision.action === 'reuse' && ctx.readXattrs ? fromRow(decision.xattrs) : null;
   const xattrs = remembered !== null ? remembered : ctx.readXattrs?.(absPath(ctx, e.path), st);
   const learnt = ctx.readXattrs && remembered === null ? toRow(xattrs) : undefined;
+  // The edge is all there is to say about the file (no link group, xattrs read whole): only
+  // then may a cache row stand for it in its directory's listing (Child.row).
+  const whole = hardlink === undefined && xattrs !== null;
   const edge = (enc: StoredAs | undefined) => ({ mtimeNs: st.mtimeNs, enc: (enc ?? (keyEnc === 'none' ? 'raw' : keyEnc)).startsWith('xz') ? ('xz' as const) : undefined, xattrs, hardlink });
   const reused = (why: string): Child => {
     const d = decision as { cap: string; enc?: StoredAs };
     ctx.stats.filesReused++;
     ctx.stats.bytesDone += Number(st.size);
     if (logs('noise')) log.noise({ path: encodePath(e.path) }, why);
-    return result(e, d.cap, edge(d.enc), hardlink === undefined && xattrs !== null ? key : undefined);
+    return result(e, d.cap, edge(d.enc), whole ? key : undefined);
   };
   if (decision.action === 'reuse') {
     cache!.didReuse(key, learnt === undefined ? undefined : { xattrs: learnt });
     return reused('unchanged');
   }
-  return () => uploadFile(ctx, e, st, { choice, key, decision, learnt, reused, edge, whole: hardlink === undefined && xattrs !== null });
+  return () => uploadFile(ctx, e, st, { choice, key, decision, learnt, reused, edge, whole });
 }
 
 interface FilePlan {

@@ -20,7 +20,9 @@
  * A directory is not answered whole (its held children go on at once) when a child is left
  * out, has more than one link (its edge names another entry), is a subdirectory that was not
  * listable itself, or when more than HOLD_MAX children would be held: memory stays bounded
- * by HOLD_MAX × the depth of the tree.
+ * by HOLD_MAX × the depth of the tree. Its listing is not looked up or kept when a child
+ * changed within the trust window, and not kept when a child's xattrs could not be read
+ * whole (handleDir: each child then lacks its `row`).
  *
  * The first failure that is not local to one entry (the gateway beyond its retries, the
  * cache) aborts the run's signal: the reader and the stages stop, and the run ends with it.
@@ -127,7 +129,7 @@ class TreeAssembler {
     const link = isSymlinkEntry(entry);
     const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
     if (!st) {
-      await this.unlist(open);
+      if (open.listing) await this.unlist(open);
       open.children.push(LEFT_OUT);
       return;
     }
@@ -137,7 +139,7 @@ class TreeAssembler {
       if (open.held.length >= HOLD_MAX) await this.unlist(open);
       return;
     }
-    await this.unlist(open);
+    if (open.listing) await this.unlist(open);
     await this.work(open, entry, st, link);
   }
 
@@ -158,7 +160,7 @@ class TreeAssembler {
       const cap = listing && this.ctx.cache!.knownListing(listing);
       if (cap) done = Promise.resolve(listedDir(this.ctx, entry, st, listing!, cap, own.held));
       else {
-        await this.unlist(own);
+        if (own.listing) await this.unlist(own);
         const kids = own.children;
         done = (await this.submit(this.ctx.dirs, () => handleDir(this.ctx, entry, st, kids, listing))).done;
       }
@@ -169,11 +171,11 @@ class TreeAssembler {
     }
     const up = this.openFor(parent, lineNo);
     if (listing && up.listing) up.listing.add('dir', entry, st!, listing);
-    else await this.unlist(up);
+    else if (up.listing) await this.unlist(up);
     up.children.push(done);
   }
 
-  /** The directory cannot be answered whole: its held children go on now, and later ones at once. */
+  /** The directory cannot be answered whole: its held children go on now, and later ones at once (callers skip it once `listing` is null: no await per entry). */
   private async unlist(open: OpenDir): Promise<void> {
     open.listing = null;
     if (!open.held.length) return;

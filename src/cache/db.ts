@@ -100,7 +100,7 @@ export class EntryCache {
       content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
       useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       putListing: db.prepare(`INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`),
       maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
       finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),

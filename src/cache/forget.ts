@@ -24,7 +24,7 @@ export function encodeRefs(keys: readonly Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-export function* decodeRefs(blob: Buffer): Generator<Buffer> {
+function* decodeRefs(blob: Buffer): Generator<Buffer> {
   for (let o = 0; o + 4 <= blob.length; ) {
     const n = blob.readUInt32LE(o);
     o += 4;
