@@ -66,13 +66,42 @@ interface CallSpec {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, delays: [10, 60, 600] };
 
+/** What this client uses of undici: its connection pool and its request call. */
+interface Http {
+  Agent: typeof Agent;
+  request(url: string, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData>;
+}
+
 /**
- * undici, loaded with the first request: it is a tenth of a second of start-up, and a backup
- * of an unchanged tree, `list` or `cleanup` make no request at all.
+ * undici, loaded with the first request (a backup of an unchanged tree, `list` or `cleanup`
+ * make none). Its index loads every part of undici (fetch, websockets, mocks, caches): ~0.1 s
+ * of start-up on a 2-core machine, on the path to the first upload. The two modules we use cost
+ * a third of that; undici has no `exports` map, so they can be loaded by path, and their call
+ * is the documented `Dispatcher.request(options)`. If a later undici moves them, the whole
+ * package is loaded instead (a test in test/tahoe/client.test.ts notices the slow path).
  */
-let undici: Promise<typeof import('undici')> | undefined;
-function loadUndici(): Promise<typeof import('undici')> {
-  return (undici ??= import('undici'));
+let http: Promise<Http> | undefined;
+export function loadHttp(): Promise<Http & { narrow: boolean }> {
+  return (http ??= (async () => {
+    try {
+      const [agent, api] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
+      const call = api.default as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+      if (typeof agent.default === 'function' && typeof call === 'function') {
+        return {
+          narrow: true,
+          Agent: agent.default as typeof Agent,
+          request: (text, { dispatcher, ...opts }) => {
+            const url = new URL(text); // as undici's own request(url, …) parses it
+            return call.call(dispatcher, { ...opts, origin: url.origin, path: `${url.pathname}${url.search}` });
+          },
+        };
+      }
+    } catch {
+      // moved in this undici: the whole package below
+    }
+    const u = await import('undici');
+    return { narrow: false, Agent: u.Agent, request: (url, opts) => u.request(url, opts) };
+  })()) as Promise<Http & { narrow: boolean }>;
 }
 
 export class TahoeClient {
@@ -293,7 +322,7 @@ export class TahoeClient {
     if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, method: spec.method }, 'request');
     let res: Dispatcher.ResponseData;
     try {
-      const { Agent, request } = await loadUndici();
+      const { Agent, request } = await loadHttp();
       if (this.closed) throw new Error('the gateway client was used after close()');
       this.agent ??= new Agent(this.agentOptions);
       res = await request(url, {

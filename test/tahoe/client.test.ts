@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { TahoeClient } from '../../src/tahoe/client.js';
+import { loadHttp, TahoeClient } from '../../src/tahoe/client.js';
 import { tryParseCap } from '../../src/tahoe/caps.js';
 import { TahoeError } from '../../src/tahoe/errors.js';
 import { isNodeUnit, type StreamUnit } from '../../src/tahoe/types.js';
@@ -33,6 +33,26 @@ async function caught(p: Promise<unknown>): Promise<TahoeError> {
   }
   throw new Error('expected a failure');
 }
+
+describe('loading undici', () => {
+  it('loads only its agent and request modules (not its whole index), which answer like undici.request', async () => {
+    // Fails when a new undici moves them: the client then loads the whole package (slower start).
+    const http = await loadHttp();
+    expect(http.narrow).toBe(true);
+    const agent = new http.Agent({ connections: 1 });
+    try {
+      const put = await http.request(env.url, { method: 'PUT', body: Buffer.alloc(100, 'q'), dispatcher: agent });
+      const cap = (await put.body.text()).trim();
+      expect(put.statusCode).toBe(200);
+      // A path and a query string both reach the gateway.
+      const info = await http.request(`${env.url}/${cap}?t=json`, { method: 'GET', dispatcher: agent });
+      expect(info.statusCode).toBe(200);
+      expect(JSON.parse(await info.body.text())).toMatchObject(['filenode', { size: 100 }]);
+    } finally {
+      await agent.close();
+    }
+  });
+});
 
 describe('uploads and reads', () => {
   it('PUT /uri streams bodies of unknown length: LIT up to 55 bytes, CHK from 56, convergent', async () => {
