@@ -1,8 +1,8 @@
 /** `lafs-backup grid`: run the embedded web-API-compatible stand-in until interrupted. */
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import { defineCommand, loadContext, out } from './common.js';
 
-export default defineCommand<{ port: number; host: string; dir?: string }>({
+export default defineCommand<{ port: number; host: string; dir?: string; 'delay-ms': number }>({
   command: 'grid',
   describe:
     'Run the embedded grid: a stand-in for a Tahoe-LAFS gateway, for tests, trials and the demo. ' +
@@ -11,11 +11,18 @@ export default defineCommand<{ port: number; host: string; dir?: string }>({
     y
       .option('port', { type: 'number', default: 3456, describe: 'TCP port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
-      .option('dir', { type: 'string', describe: 'Keep the contents in this directory (default: in memory only)' }),
+      .option('dir', { type: 'string', describe: 'Keep the contents in this directory (default: in memory only)' })
+      .option('delay-ms', {
+        type: 'number',
+        default: 0,
+        describe: "Answer each request no sooner than this many ms after it arrived (a slow gateway's time, for benchmarks)",
+      }),
   run: async (args) => {
     loadContext(args);
+    const delay = args['delay-ms'];
+    if (!Number.isFinite(delay) || delay < 0 || delay > 60_000) throw new UsageError(`grid: --delay-ms must be a number of milliseconds from 0 to 60000 (got ${String(delay)})`);
     const { startGrid } = await import('../grid/server.js');
-    const grid = await startGrid({ port: args.port, host: args.host, dir: args.dir });
+    const grid = await startGrid({ port: args.port, host: args.host, dir: args.dir, delayMs: args['delay-ms'] });
     process.stderr.write('lafs-backup grid: a stand-in gateway for tests and trials; it encrypts nothing.\n');
     await out(grid.url);
     // Runs until SIGINT or SIGTERM, then stops cleanly (saving state under --dir).

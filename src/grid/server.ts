@@ -22,6 +22,12 @@ export interface GridOptions {
   /** Keep the grid's contents here (created if missing); in memory without it. */
   dir?: string;
   shape?: GridShape;
+  /**
+   * Answer each `/uri` request no sooner than this many milliseconds after it arrived, as a real
+   * gateway does while it encrypts, erasure-codes and talks to its storage servers (benchmarks
+   * use it to measure the pipeline against a gateway that is the bottleneck). Default 0.
+   */
+  delayMs?: number;
 }
 
 export interface ObjectState {
@@ -147,6 +153,8 @@ export class Grid {
     const method = req.method ?? 'GET';
     if (segments[0] === '__grid') return this.control(req, res, segments.slice(1), q);
     this.state.stats.requests++;
+    const delay = this.opts.delayMs ?? 0;
+    if (delay > 0) await new Promise((ok) => setTimeout(ok, delay));
     if (segments[0] === '' || (segments.length === 1 && segments[0] === '')) return this.welcome(res, t);
     if (segments[0] !== 'uri') return plainError(res, 404, 'No such resource');
     const [, cap, ...names] = segments;

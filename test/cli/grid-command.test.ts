@@ -92,6 +92,25 @@ describe('lafs-backup grid', () => {
     await new Promise((ok) => child.on('close', ok));
   });
 
+  it('--delay-ms answers each request no sooner than that (a slow gateway for benchmarks); a bad value is a usage error', async () => {
+    const child = spawnCli(['grid', '--port', '0', '--delay-ms', '300']);
+    try {
+      const [url] = await waitForLine(child, /http:\/\/127\.0\.0\.1:\d+\/uri/);
+      const timed = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-T', '-', url!], { input: Buffer.alloc(5000, 'd'), encoding: 'utf8' });
+      const [status, seconds] = timed.split(' ');
+      expect(status).toBe('200');
+      expect(Number(seconds)).toBeGreaterThanOrEqual(0.3);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((ok) => child.on('close', ok));
+    }
+    for (const bad of ['-5', 'soon', '600000']) {
+      const r = await runCli(['grid', '--port', '0', '--delay-ms', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^lafs-backup: grid: --delay-ms must be a number of milliseconds from 0 to 60000 \(got [^)]+\)\n$/);
+    }
+  });
+
   it('--help lists the commands and the exit codes; an unknown command is a usage error', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
