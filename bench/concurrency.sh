@@ -1,9 +1,10 @@
 #!/bin/bash
-# Usage: bench/concurrency.sh [SRC]  (NS="4 8 16" by default; needs npm run build)
+# Usage: bench/concurrency.sh [SRC]  (NS="4 8 16" by default, DELAY=0 ms per request at the
+# grid, as `grid --delay-ms`; needs npm run build)
 # Small files: ours at concurrency N vs N parallel bare PUTs, same grid, interleaved.
 cd "$(dirname "$0")/.."
 G=$(mktemp -d)
-node dist/cli.js grid --port 0 > $G/grid.txt 2>&1 &
+node dist/cli.js grid --port 0 --delay-ms ${DELAY:-0} > $G/grid.txt 2>&1 &
 GP=$!
 sleep 2
 URL=$(grep -o 'http[^ ]*' $G/grid.txt | head -1)

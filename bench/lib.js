@@ -71,13 +71,28 @@ export async function medianRun(n, fn) {
   return runs[Math.floor(runs.length / 2)];
 }
 
+/** `a()` and `b()` taken in turns, n times each: the median run of each (drift hits both alike). */
+export async function interleaved(n, a, b) {
+  const ra = [];
+  const rb = [];
+  for (let i = 0; i < n; i++) {
+    ra.push(await a(i));
+    rb.push(await b(i));
+  }
+  const mid = (rs) => [...rs].sort((x, y) => x.seconds - y.seconds)[Math.floor(rs.length / 2)];
+  return [mid(ra), mid(rb)];
+}
+
 export function fmt(n, digits = 0) {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-/** The embedded grid in its own process (as a gateway would be): its URL, counters, and stop. */
-export async function startGridProcess() {
-  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+/**
+ * The embedded grid in its own process (as a gateway would be): its URL, counters, and stop.
+ * `delayMs`: each request is answered no sooner than that after it arrived (`grid --delay-ms`).
+ */
+export async function startGridProcess({ delayMs = 0 } = {}) {
+  const child = spawn(process.execPath, [CLI, 'grid', '--port', '0', '--delay-ms', String(delayMs)], { stdio: ['ignore', 'pipe', 'ignore'] });
   const url = await new Promise((ok, fail) => {
     let buf = '';
     child.stdout.on('data', (d) => {
