@@ -88,6 +88,11 @@ export interface UploadContext {
   encoders: Pool;
   /** Contents being uploaded, by SHA-256 (base64): a second file with them waits for the first. */
   uploading: Map<string, Promise<UploadedContents>>;
+  /**
+   * Larger files being uploaded without a pre-hash (nothing stored had their size), by size:
+   * a file of the same size arriving meanwhile waits for them and compares contents.
+   */
+  unhashed: Map<number, Set<Promise<UploadedContents | undefined>>>;
   /** Larger files are hashed before upload to look their contents up (the content index). */
   prehash: boolean;
   bytes?: TokenBucket;

@@ -206,7 +206,7 @@ async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan
     const readStart = BigInt(Date.now()) * 1_000_000n;
     const up = await upload(ctx, abs, shown, st.size, choice);
     countStored(ctx, up.how);
-    const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc, xattrs: learnt };
+    const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc, xattrs: learnt, size: Number(st.size) };
     // The row key when the file is cached as it is now (not for a member of a link group, whose
     // edge depends on another entry, nor when its xattrs could not be read).
     let cached: Buffer | undefined = cache && plan.whole ? key : undefined;

@@ -289,6 +289,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     encoders: new Pool('xz', xz.encoders ?? availableParallelism(), stop.signal),
     prehash: op.hash_before_upload,
     uploading: new Map(),
+    unhashed: new Map(),
     bytes: parseRate(op.rate_limit.bytes, 'operation.rate_limit.bytes'),
     stats: emptyRunStats(),
     trustNs: 2_000_000_000n,

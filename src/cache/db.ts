@@ -14,7 +14,8 @@
  */
 import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AppError, CacheError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
+import { AppError, CacheError, describeErrno } from '../errors.js';
+import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
@@ -82,6 +83,8 @@ export class EntryCache {
   private readonly stmts: Record<string, Stmt>;
   /** Keys of reused rows whose generation bump is not written yet. */
   private uses: Buffer[] = [];
+  /** Whether rows without a plaintext size exist (mayKnowSize), once asked. */
+  private unsized?: boolean;
   static readonly USE_BATCH = 20_000;
 
   private constructor(
@@ -100,7 +103,9 @@ export class EntryCache {
       content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
       use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
       useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      sized: db.prepare('SELECT 1 FROM entries WHERE size = ? AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1').pluck(),
+      unsized: db.prepare('SELECT 1 FROM entries WHERE size IS NULL AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1').pluck(),
       putListing: db.prepare(`INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`),
       maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
       finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
@@ -189,6 +194,16 @@ export class EntryCache {
     return (this.stmts.contentAs.get(sha256, prefer) ?? this.stmts.content.get(sha256)) as { cap: string; enc: StoredAs } | undefined;
   }
 
+  /**
+   * Whether any stored contents may have this plaintext size: if not, no file of that size can
+   * be found by its contents, and hashing it before the upload would be wasted. Rows written
+   * before sizes were kept count as any size (asked once per run: rows only ever gain one).
+   */
+  mayKnowSize(size: number): boolean {
+    this.unsized ??= this.stmts.unsized.get() !== undefined;
+    return this.unsized || this.stmts.sized.get(size) !== undefined;
+  }
+
   /** The cap of a symlink or directory known under this key. */
   knownCap(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
     return (this.stmts.get.get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
@@ -221,10 +236,9 @@ export class EntryCache {
    * their ctime, the hash of their contents, how those were stored, and their user xattrs
    * when they were read whole ('' for none).
    */
-  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string }): void {
-    this.write(() =>
-      this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, file ? String(file.ctimeNs) : null, file?.sha256 ?? null, file?.enc ?? null, file?.xattrs ?? null, Date.now() / 1000),
-    );
+  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string; size: number }): void {
+    const f = file;
+    this.write(() => this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
   }
 
   /**
@@ -377,23 +391,4 @@ export class EntryCache {
       this.db.close();
     }
   }
-}
-
-function describeDbError(path: string, e: unknown): AppError {
-  if (e instanceof AppError) return e;
-  if (isMissingBinding(e)) return missingBinding('better-sqlite3');
-  const code = (e as { code?: string }).code ?? errnoCode(e) ?? '';
-  const msg = (e as Error).message ?? String(e);
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/.test(msg)) {
-    return new CacheError(`entry cache ${path} is not a valid SQLite database (corrupt?); move it away to start a new one`);
-  }
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new CacheError(`entry cache ${path} is locked by another process`, EXIT.BUSY);
-  }
-  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES') {
-    return new CacheError(`entry cache ${path} cannot be written (read-only file or directory)`);
-  }
-  if (code === 'SQLITE_CANTOPEN') return new CacheError(`entry cache ${path} cannot be opened`);
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return new CacheError(`entry cache ${path}: no space left on device`);
-  return new CacheError(`entry cache ${path}: ${msg.split('\n')[0]}`);
 }

@@ -55,6 +55,13 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE entries ADD COLUMN refs BLOB;
   `,
+  // 5: file rows remember the size of their plaintext, so a larger file is hashed before its
+  // upload only when some stored contents have its size (the same bytes have the same size).
+  // Rows from before have none and count as any size (cache/db.ts mayKnowSize).
+  `
+  ALTER TABLE entries ADD COLUMN size INTEGER;
+  CREATE INDEX entries_size ON entries (size) WHERE sha256 IS NOT NULL AND kind = 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -128,6 +128,32 @@ describe('contents stored once', () => {
     expect(back.get('small-copy.txt')!.content!.toString()).toBe('small and unique '.repeat(50));
   });
 
+  itEmbedded('a larger file is hashed before its upload only when stored contents have its size (rows without a size count as any)', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    for (const [name, size] of [['a.bin', 300_000], ['b.bin', 300_001], ['c.bin', 700_000]] as const) write(join(src, name), randomBytes(size));
+    const p = project(dir, src, env.url);
+    const read = async (): Promise<{ read: number; uploaded: number }> => {
+      const r = await uploadsDuring(env.grid, () => backup(p, ['--json']));
+      expect(r.result.code, r.result.stderr).toBe(0);
+      return { read: (JSON.parse(r.result.stdout) as { bytes: { read: number } }).bytes.read, uploaded: r.uploaded.length };
+    };
+    // A first backup: nothing stored has any of these sizes, so each file is read once.
+    expect(await read()).toEqual({ read: 1_300_001, uploaded: 3 });
+    expect(cacheRows(p.cache, 'SELECT size FROM entries WHERE kind = 0 ORDER BY size').map((r) => r.size)).toEqual([300_000, 300_001, 700_000]);
+    // New contents of a stored size are hashed first (and then sent); of a new size, read once.
+    write(join(src, 'd.bin'), randomBytes(300_000));
+    write(join(src, 'e.bin'), randomBytes(900_000));
+    expect(await read()).toEqual({ read: 2 * 300_000 + 900_000, uploaded: 2 });
+    // A cache from before sizes were kept: its rows could have any size, so a new size is hashed first.
+    const db = new Database(p.cache);
+    db.exec('UPDATE entries SET size = NULL');
+    db.close();
+    write(join(src, 'f.bin'), randomBytes(1_100_000));
+    expect(await read()).toEqual({ read: 2 * 1_100_000, uploaded: 1 });
+  });
+
   itEmbedded('cleanup stays exact: contents a newer backup used are still known after the older generation is forgotten', async () => {
     const dir = tempDir();
     const src = join(dir, 'src');
