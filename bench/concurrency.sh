@@ -4,7 +4,7 @@
 # Small files: ours at concurrency N vs N parallel bare PUTs, same grid, interleaved.
 cd "$(dirname "$0")/.."
 G=$(mktemp -d)
-node dist/cli.js grid --port 0 --delay-ms ${DELAY:-0} > $G/grid.txt 2>&1 &
+node dist/bin/lafs-backup.js grid --port 0 --delay-ms ${DELAY:-0} > $G/grid.txt 2>&1 &
 GP=$!
 sleep 2
 URL=$(grep -o 'http[^ ]*' $G/grid.txt | head -1)
@@ -16,7 +16,7 @@ for rep in 1 2 3; do
   for N in ${NS:-4 8 16}; do
     /usr/bin/time -f "%e" -o $G/t node bench/put-loop.js $URL $SRC $N >/dev/null 2>&1; a=$(cat $G/t)
     rm -f $G/c.db* $G/q.txt
-    /usr/bin/time -f "%e" -o $G/t node dist/cli.js -c $G/c$N.yaml backup >/dev/null 2>&1; b=$(cat $G/t)
+    /usr/bin/time -f "%e" -o $G/t node dist/bin/lafs-backup.js -c $G/c$N.yaml backup >/dev/null 2>&1; b=$(cat $G/t)
     echo "N=$N put-loop=$a ours=$b"
   done
 done

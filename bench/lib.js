@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+export const CLI = new URL('../dist/bin/lafs-backup.js', import.meta.url).pathname;
 export const BENCH_DIR = process.env.LAFS_BENCH_DIR ?? '/tmp/lafs-backup-bench';
 
 /** Forgets a bench run's cache and queue in `dir`: the next backup is a first one. */

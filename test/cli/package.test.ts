@@ -33,7 +33,7 @@ describe('the packed package', () => {
   }, 120_000);
 
   it('ships what runs and nothing of the packer\'s machine', () => {
-    for (const f of ['dist/cli.js', 'config/default.yaml', 'native/xattr.c', 'native/at.c', 'native/addon.h', 'native/binding.gyp', 'native/build.js', 'package.json', 'README.md']) expect(files).toContain(f);
+    for (const f of ['dist/bin/lafs-backup.js', 'dist/cli.js', 'config/default.yaml', 'native/xattr.c', 'native/at.c', 'native/addon.h', 'native/binding.gyp', 'native/build.js', 'package.json', 'README.md']) expect(files).toContain(f);
     expect(files.filter((f) => f.startsWith('native/build/'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);

@@ -210,7 +210,7 @@ describe('without the addon', () => {
     makeTree(join(dir, 'src'), { a: 'a', b: 'b', c: { d: 'd' } });
     sh('setfacl', '-m', 'u:1000:rwx', join(dir, 'src', 'a'));
     const p = project(dir, join(dir, 'src'), env.url);
-    const run = await runCli(['-c', p.config, 'backup'], { cli: join(copy, 'dist', 'cli.js') });
+    const run = await runCli(['-c', p.config, 'backup'], { cli: join(copy, 'dist', 'bin', 'lafs-backup.js') });
     expect(run.code).toBe(0);
     const warnings = run.stderr.split('\n').filter((l) => l.includes('extended attributes (ACLs, capabilities, xattrs) are not backed up'));
     expect(warnings).toHaveLength(1);

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'lafs-backup.js');
 
 export interface CliResult {
   code: number | null;
