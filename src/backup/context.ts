@@ -8,6 +8,7 @@ import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
 import type { SourceStats } from './source-stat.js';
+import type { Unhashed } from './same-size.js';
 
 export interface RunStats {
   filesUploaded: number;
@@ -88,11 +89,8 @@ export interface UploadContext {
   encoders: Pool;
   /** Contents being uploaded, by SHA-256 (base64): a second file with them waits for the first. */
   uploading: Map<string, Promise<UploadedContents>>;
-  /**
-   * Larger files being uploaded without a pre-hash (nothing stored had their size), by size:
-   * a file of the same size arriving meanwhile waits for them and compares contents.
-   */
-  unhashed: Map<number, Set<Promise<UploadedContents | undefined>>>;
+  /** Larger files going up without a pre-hash, by size (backup/same-size.ts). */
+  unhashed: Map<number, Set<Unhashed>>;
   /** Larger files are hashed before upload to look their contents up (the content index). */
   prehash: boolean;
   bytes?: TokenBucket;

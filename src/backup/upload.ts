@@ -13,6 +13,7 @@ import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compres
 import { createXz } from '../core/xz.js';
 import { fromSource, fromSourceAsync, notBeneath, sourceError, SourceError } from '../errors.js';
 import type { UploadContext } from './context.js';
+import { forgetUnhashed, possibleTwins, twinOf, unhashedUpload, type Unhashed } from './same-size.js';
 
 /**
  * What an open file descriptor really is, asked of the kernel (/proc/self/fd): the file read
@@ -45,7 +46,7 @@ export interface UploadedContents {
   /** This file's entry in ctx.uploading (its twins wait on it), until doneUploading. */
   inFlight?: string;
   /** Or, uploaded without a pre-hash, its entry in ctx.unhashed, until doneUploading. */
-  unhashed?: { size: number; done: Promise<UploadedContents | undefined> };
+  unhashed?: { size: number; entry: Unhashed };
 }
 
 /**
@@ -125,38 +126,7 @@ async function once(ctx: UploadContext, sha256: Buffer, size: number, send: () =
 /** The file's result is in the cache (or deliberately not): a later twin finds it there now. */
 export function doneUploading(ctx: UploadContext, up: UploadedContents): void {
   if (up.inFlight) ctx.uploading.delete(up.inFlight);
-  if (up.unhashed) forgetUnhashed(ctx, up.unhashed.size, up.unhashed.done);
-}
-
-function forgetUnhashed(ctx: UploadContext, size: number, done: Promise<UploadedContents | undefined>): void {
-  const same = ctx.unhashed.get(size);
-  same?.delete(done);
-  if (same?.size === 0) ctx.unhashed.delete(size);
-}
-
-/**
- * Uploads a larger file that nothing stored and nothing in flight has the size of (so nothing
- * can have its contents) without hashing it first; files of its size that arrive meanwhile wait
- * for it (`twinOf`). Its entry stays until the caller has recorded it in the cache.
- */
-async function unhashedUpload(ctx: UploadContext, size: number, send: () => Promise<UploadedContents>): Promise<UploadedContents> {
-  const p = send();
-  const done = p.catch(() => undefined);
-  let same = ctx.unhashed.get(size);
-  if (!same) ctx.unhashed.set(size, (same = new Set()));
-  same.add(done);
-  try {
-    return { ...(await p), unhashed: { size, done } };
-  } catch (e) {
-    forgetUnhashed(ctx, size, done);
-    throw e;
-  }
-}
-
-/** A file of this size uploaded in this run without a pre-hash whose contents are these. */
-async function twinOf(sha256: Buffer, waiting: Promise<UploadedContents | undefined>[]): Promise<UploadedContents | undefined> {
-  for (const up of await Promise.all(waiting)) if (up && !up.changed && up.sha256.equals(sha256)) return up;
-  return undefined;
+  if (up.unhashed) forgetUnhashed(ctx, up.unhashed.size, up.unhashed.entry);
 }
 
 /** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
@@ -314,12 +284,12 @@ async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size:
   try {
     assertBeneath(ctx, fh.fd, shown);
     let prehash: Buffer | undefined;
-    // Same-size files of this run uploaded without a pre-hash, still in flight.
-    const waiting = [...(ctx.unhashed.get(size) ?? [])];
-    const lookUp = ctx.cache && ctx.prehash;
-    if (lookUp && (waiting.length || ctx.cache!.mayKnowSize(size))) {
+    const lookUp = ctx.cache !== undefined && ctx.prehash;
+    // Same-size files of this run going up unhashed that may be its twins (same first block).
+    const twins = lookUp ? await possibleTwins(ctx, fh, shown, size) : [];
+    if (lookUp && (twins.length || ctx.cache!.mayKnowSize(size))) {
       prehash = await hashOpenFile(ctx, fh, shown);
-      const twin = await twinOf(prehash, waiting);
+      const twin = await twinOf(prehash, twins);
       const hit = twin ? (countKnown(ctx, size), { cap: twin.cap, enc: twin.enc }) : known(ctx, prehash, choice, size);
       if (hit) {
         ctx.stats.bytesDone += size;
@@ -334,7 +304,7 @@ async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size:
       return { ...up, changed, enc: compress ? ctx.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice) };
     };
     if (prehash) return await once(ctx, prehash, size, send);
-    return lookUp ? await unhashedUpload(ctx, size, send) : await send();
+    return lookUp ? await unhashedUpload(ctx, fh, size, send) : await send();
   } finally {
     await fh.close();
   }
