@@ -33,15 +33,35 @@ async function readHead(fh: FileHandle, size: number): Promise<Buffer> {
 }
 
 /**
- * The files of this size in flight unhashed that may have these contents: those whose first
- * block is this file's (or could not be read any more: finished, their result decides).
+ * The files of one size in flight unhashed that may have this file's contents: those whose
+ * first block is this file's (or can no longer be read: finished, their result decides).
+ * `unseen()` is synchronous so that the caller can look one last time right before it acts:
+ * from that look to registering itself (unhashedUpload) or hashing (and then `once`), nothing
+ * awaits, so no same-size file slips in between.
  */
-export async function possibleTwins(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<Unhashed[]> {
-  const inFlight = [...(ctx.unhashed.get(size) ?? [])];
-  if (!inFlight.length) return [];
-  const mine = await fromSourceAsync(shown, () => readHead(fh, size));
-  const theirs = await Promise.all(inFlight.map((u) => u.head()));
-  return inFlight.filter((_, i) => theirs[i] === undefined || theirs[i].equals(mine));
+export class TwinSearch {
+  readonly twins: Unhashed[] = [];
+  private readonly seen = new Set<Unhashed>();
+  private mine?: Promise<Buffer>;
+
+  constructor(
+    private readonly ctx: UploadContext,
+    private readonly fh: FileHandle,
+    private readonly shown: string,
+    private readonly size: number,
+  ) {}
+
+  /** Same-size files in flight not compared yet. */
+  unseen(): Unhashed[] {
+    return [...(this.ctx.unhashed.get(this.size) ?? [])].filter((u) => !this.seen.has(u));
+  }
+
+  async compare(them: readonly Unhashed[]): Promise<void> {
+    for (const u of them) this.seen.add(u);
+    this.mine ??= fromSourceAsync(this.shown, () => readHead(this.fh, this.size));
+    const [mine, theirs] = await Promise.all([this.mine, Promise.all(them.map((u) => u.head()))]);
+    this.twins.push(...them.filter((_, i) => theirs[i] === undefined || theirs[i].equals(mine)));
+  }
 }
 
 /** Of `twins`, one whose contents (SHA-256) are these and were read unchanged. */
@@ -53,9 +73,7 @@ export async function twinOf(sha256: Buffer, twins: readonly Unhashed[]): Promis
 /**
  * Uploads a larger file unhashed, registered for same-size files to meet until the caller has
  * recorded its result in the cache (`forgetUnhashed`). Registered before the first await: a
- * twin arriving at any later moment finds it. (Two twins that both differ from a third file in
- * flight and arrive while comparing first blocks can both go up: a second upload, never a
- * wrong cap.)
+ * twin arriving at any later moment finds it.
  */
 export async function unhashedUpload(ctx: UploadContext, fh: FileHandle, size: number, send: () => Promise<UploadedContents>): Promise<UploadedContents> {
   let head: Promise<Buffer | undefined> | undefined;

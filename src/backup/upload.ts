@@ -13,7 +13,7 @@ import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compres
 import { createXz } from '../core/xz.js';
 import { fromSource, fromSourceAsync, notBeneath, sourceError, SourceError } from '../errors.js';
 import type { UploadContext } from './context.js';
-import { forgetUnhashed, possibleTwins, twinOf, unhashedUpload, type Unhashed } from './same-size.js';
+import { forgetUnhashed, twinOf, TwinSearch, unhashedUpload, type Unhashed } from './same-size.js';
 
 /**
  * What an open file descriptor really is, asked of the kernel (/proc/self/fd): the file read
@@ -285,8 +285,11 @@ async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size:
     assertBeneath(ctx, fh.fd, shown);
     let prehash: Buffer | undefined;
     const lookUp = ctx.cache !== undefined && ctx.prehash;
-    // Same-size files of this run going up unhashed that may be its twins (same first block).
-    const twins = lookUp ? await possibleTwins(ctx, fh, shown, size) : [];
+    // Same-size files of this run going up unhashed that may be its twins (same first block),
+    // until none came in meanwhile: from the last look to acting on it, nothing awaits.
+    const search = lookUp ? new TwinSearch(ctx, fh, shown, size) : undefined;
+    for (let them = search?.unseen() ?? []; them.length; them = search!.unseen()) await search!.compare(them);
+    const twins = search?.twins ?? [];
     if (lookUp && (twins.length || ctx.cache!.mayKnowSize(size))) {
       prehash = await hashOpenFile(ctx, fh, shown);
       const twin = await twinOf(prehash, twins);

@@ -133,31 +133,35 @@ describe('contents stored once', () => {
     const dir = tempDir();
     const src = join(dir, 'src');
     mkdirSync(src);
-    // a.bin and a2.bin: the same size, different contents (their first blocks differ).
+    // a.bin and a2.bin: the same size, different contents (their first blocks differ); a3.bin
+    // is a2.bin again: whichever of the two comes second is hashed and takes the other's cap.
     for (const [name, size] of [['a.bin', 300_000], ['a2.bin', 300_000], ['b.bin', 300_001], ['c.bin', 700_000]] as const) write(join(src, name), randomBytes(size));
+    cpSync(join(src, 'a2.bin'), join(src, 'a3.bin'), { preserveTimestamps: true });
     // A gateway taking 300 ms per request: a.bin is surely still in flight when a2.bin, next in
     // the queue, starts (else the cache would know its size by then, and a2.bin be hashed first).
     const slow = await startGrid({ delayMs: 300 });
     onTestFinished(() => slow.stop());
     const p = project(dir, src, slow.url);
-    const read = async (): Promise<{ read: number; uploaded: number }> => {
+    const read = async (): Promise<{ read: number; uploaded: number; deduplicated: number }> => {
       const r = await uploadsDuring(slow, () => backup(p, ['--json']));
       expect(r.result.code, r.result.stderr).toBe(0);
-      return { read: (JSON.parse(r.result.stdout) as { bytes: { read: number } }).bytes.read, uploaded: r.uploaded.length };
+      const j = JSON.parse(r.result.stdout) as { bytes: { read: number }; files: { deduplicated: number } };
+      return { read: j.bytes.read, uploaded: r.uploaded.length, deduplicated: j.files.deduplicated };
     };
-    // A first backup: nothing stored has any of these sizes, so each file is read once.
-    expect(await read()).toEqual({ read: 1_600_001, uploaded: 4 });
-    expect(cacheRows(p.cache, 'SELECT size FROM entries WHERE kind = 0 ORDER BY size').map((r) => r.size)).toEqual([300_000, 300_000, 300_001, 700_000]);
+    // A first backup: nothing stored has any of these sizes, so each file is read once, but for
+    // the second of the twins (hashed to be matched).
+    expect(await read()).toEqual({ read: 3 * 300_000 + 300_001 + 700_000, uploaded: 4, deduplicated: 1 });
+    expect(cacheRows(p.cache, 'SELECT size FROM entries WHERE kind = 0 ORDER BY size').map((r) => r.size)).toEqual([300_000, 300_000, 300_000, 300_001, 700_000]);
     // New contents of a stored size are hashed first (and then sent); of a new size, read once.
     write(join(src, 'd.bin'), randomBytes(300_000));
     write(join(src, 'e.bin'), randomBytes(900_000));
-    expect(await read()).toEqual({ read: 2 * 300_000 + 900_000, uploaded: 2 });
+    expect(await read()).toEqual({ read: 2 * 300_000 + 900_000, uploaded: 2, deduplicated: 0 });
     // A cache from before sizes were kept: its rows could have any size, so a new size is hashed first.
     const db = new Database(p.cache);
     db.exec('UPDATE entries SET size = NULL');
     db.close();
     write(join(src, 'f.bin'), randomBytes(1_100_000));
-    expect(await read()).toEqual({ read: 2 * 1_100_000, uploaded: 1 });
+    expect(await read()).toEqual({ read: 2 * 1_100_000, uploaded: 1, deduplicated: 0 });
   });
 
   itEmbedded('cleanup stays exact: contents a newer backup used are still known after the older generation is forgotten', async () => {
