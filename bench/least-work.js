@@ -182,8 +182,8 @@ async function dedup(grid) {
     if (knowing) for (const x of ['', '-wal']) if (existsSync(join(dir, `seed.db${x}`))) cpSync(join(dir, `seed.db${x}`), join(dir, `bc.db${x}`));
     return run(process.execPath, [CLI, '-c', cfgH, 'backup']);
   };
-  const [without, firstEver] = await interleaved(5, timed(false, false), timed(true, false));
-  const [withoutKnown, withHash] = await interleaved(5, timed(false, true), timed(true, true));
+  const [without, firstEver] = await interleaved(7, timed(false, false), timed(true, false));
+  const [withoutKnown, withHash] = await interleaved(7, timed(false, true), timed(true, true));
   return {
     rows: [
       ['(f) rename a directory of 8 × 1 MiB, copy a file, hard-link one, back up', `${bodies} bodies`, fmt(second.seconds, 2), fmt(second.peakMiB, 0), `${second.json.files.deduplicated} found by contents, ${second.json.bytes.sent} bytes sent`],
