@@ -233,11 +233,10 @@ export class EntryCache {
 
   /**
    * This run uploaded (or created, or found by its contents) the entry as `cap`; files keep
-   * their ctime, the hash of their contents, how those were stored, and their user xattrs
-   * when they were read whole ('' for none).
+   * their ctime, the hash of their contents, how those were stored, their user xattrs when
+   * they were read whole ('' for none), and the size of their plaintext.
    */
-  didUpload(key: Buffer, kind: EntryKind, cap: string, file?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string; size: number }): void {
-    const f = file;
+  didUpload(key: Buffer, kind: EntryKind, cap: string, f?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string; size: number }): void {
     this.write(() => this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
   }
 
