@@ -11,8 +11,11 @@ export function fresh(dir) {
   for (const f of ['cache.db', 'cache.db-wal', 'cache.db-shm', 'queue.txt']) rmSync(join(dir, f), { force: true });
 }
 
-/** A tree of `dirs` directories × `files` small files (cached between runs by a marker). */
-export function generateTree(name, dirs, files, size = 32) {
+/**
+ * A tree of `dirs` directories × `files` files (cached between runs by a marker), each file's
+ * bytes from `contents(d, f)` (default: 32 bytes of text).
+ */
+export function generateTree(name, dirs, files, contents = (d, f) => `${d}:${f}:`.padEnd(32, 'x')) {
   const root = join(BENCH_DIR, name);
   const marker = `${root}.done`;
   if (existsSync(marker)) return root;
@@ -22,7 +25,7 @@ export function generateTree(name, dirs, files, size = 32) {
     mkdirSync(dir, { recursive: true });
     for (let f = 0; f < files; f++) {
       const p = join(dir, `file-${f}.txt`);
-      writeFileSync(p, `${d}:${f}:`.padEnd(size, 'x'));
+      writeFileSync(p, contents(d, f));
       utimesSync(p, old, old);
     }
   }

@@ -79,24 +79,10 @@ async function bigFile(url) {
   };
 }
 
-const dayAgo = () => new Date(Date.now() - 86400_000);
-
-/** `dirs` directories of `count` random files, sizes from `size(i)`; made once, kept. */
+/** `dirs` directories of `count` random files, sizes from `size(i)`, under BENCH_DIR/name/src. */
 function smallTree(name, dirs, count, size) {
-  const dir = join(BENCH_DIR, name);
-  const src = join(dir, 'src');
-  if (!existsSync(join(dir, 'done'))) {
-    for (let d = 0; d < dirs; d++) {
-      mkdirSync(join(src, `d${d}`), { recursive: true });
-      for (let f = 0; f < count; f++) {
-        const p = join(src, `d${d}`, `f${f}.bin`);
-        writeFileSync(p, randomBytes(size(d * count + f)));
-        utimesSync(p, dayAgo(), dayAgo());
-      }
-    }
-    writeFileSync(join(dir, 'done'), '');
-  }
-  return { dir, src, files: dirs * count };
+  const src = generateTree(`${name}/src`, dirs, count, (d, f) => randomBytes(size(d * count + f)));
+  return { dir: join(BENCH_DIR, name), src, files: dirs * count };
 }
 
 const PUT_LOOP = new URL('./put-loop.js', import.meta.url).pathname;

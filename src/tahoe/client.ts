@@ -80,7 +80,7 @@ interface Http {
  * is the documented `Dispatcher.request(options)`. If a later undici moves them, the whole
  * package is loaded instead (a test in test/tahoe/client.test.ts notices the slow path).
  */
-let http: Promise<Http> | undefined;
+let http: Promise<Http & { narrow: boolean }> | undefined;
 export function loadHttp(): Promise<Http & { narrow: boolean }> {
   return (http ??= (async () => {
     try {
@@ -101,7 +101,7 @@ export function loadHttp(): Promise<Http & { narrow: boolean }> {
     }
     const u = await import('undici');
     return { narrow: false, Agent: u.Agent, request: (url, opts) => u.request(url, opts) };
-  })()) as Promise<Http & { narrow: boolean }>;
+  })());
 }
 
 export class TahoeClient {
