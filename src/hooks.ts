@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
+import { longTimeout, type LongTimeout } from './core/timers.js';
 import { HookError } from './errors.js';
 import { log } from './log.js';
 
@@ -68,7 +69,8 @@ export function runHook(hook: HookName, command: HookCommand, vars: HookVars, op
       child.kill('SIGTERM');
       killer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
     };
-    const timer = setTimeout(() => {
+    // hooks.timeout is at most 7 days (checked at load); longTimeout holds any delay anyway.
+    const timer: LongTimeout = longTimeout(() => {
       timedOut = true;
       terminate();
     }, opts.timeoutS * 1000);
@@ -76,14 +78,14 @@ export function runHook(hook: HookName, command: HookCommand, vars: HookVars, op
     if (opts.signal?.aborted) terminate();
     else opts.signal?.addEventListener('abort', terminate, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      timer.clear();
       clearTimeout(killer);
       const why = e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.code ?? e.message;
       reject(new HookError(`${what} could not be started: ${why}`));
     });
     child.on('exit', (code, signal) => {
       opts.signal?.removeEventListener('abort', terminate);
-      clearTimeout(timer);
+      timer.clear();
       clearTimeout(killer);
       if (timedOut) reject(new HookError(`${what} ran longer than hooks.timeout (${opts.timeoutS} s) and was stopped`));
       else if (code === 0) resolve();

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS_FILE, loadConfig, readYamlFile, required } from '../../src/config/load.js';
+import { configReference } from '../../src/config/reference.js';
 import { leafKeys } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/tree.js';
 
@@ -77,6 +79,52 @@ describe('configuration', () => {
 
   it('a missing required key names the key and the command', () => {
     expect(() => required(loadConfig().source.path, 'source.path', 'backup')).toThrow("source.path is required for 'backup' (set it in a -c file)");
+  });
+
+  it('every duration has a documented range, checked at load time: past 7 days, or a time limit of 0, is one exit-2 line naming file and key', async () => {
+    const dir = tempDir();
+    // Each was accepted before: past 2³¹ ms a Node timer fires after 1 ms (a hook killed at
+    // once, every upload timed out, retries without a pause), and a limit of 0 fails everything.
+    const cases: [string, string][] = [
+      ['hooks: {timeout: 3000000}', 'hooks.timeout'],
+      ['hooks: {timeout: 0}', 'hooks.timeout'],
+      ['operation: {timeouts: {updates: 3000000}}', 'operation.timeouts.updates'],
+      ['operation: {timeouts: {updates: 0}}', 'operation.timeouts.updates'],
+      ['operation: {timeouts: {updates: [1200, 0]}}', 'operation.timeouts.updates'],
+      ['http: {retry: {delay: [3000000]}}', 'http.retry.delay'],
+      ['http: {retry: {delay: [10, -1]}}', 'http.retry.delay'],
+      ['http: {timeout: 3000000}', 'http.timeout'],
+      ['http: {timeout: 0}', 'http.timeout'],
+      ['http: {timeout: .inf}', 'http.timeout'],
+      ['source: {entry_cache: {commit_after: {seconds: 3000000}}}', 'source.entry_cache.commit_after.seconds'],
+    ];
+    for (const [text, key] of cases) {
+      const b = file(dir, 'b.yaml', `${text}\n`);
+      let err: unknown;
+      try {
+        loadConfig({ files: [b] });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, text).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message, text).toMatch(new RegExp(`^${b.replace(/[.]/g, '\\.')}: ${key.replace(/[.]/g, '\\.')}: expected a number of seconds from (0|0\\.01) to 604800 \\(7 days\\)[^\\n]*$`));
+    }
+    // As the command line says it: one line, exit 2.
+    const r = await runCli(['-c', file(dir, 'c.yaml', 'hooks: {timeout: 3000000}\n'), 'dump-config']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`lafs-backup: ${join(dir, 'c.yaml')}: hooks.timeout: expected a number of seconds from 0.01 to 604800 (7 days), got 3000000\n`);
+    // The edges of the range are accepted: 7 days, 0.01 s, and waits of 0.
+    const edges = file(dir, 'edges.yaml', 'hooks: {timeout: 604800}\noperation: {timeouts: {updates: [0.01, 604800]}}\nhttp: {timeout: 0.01, retry: {delay: [0, 604800]}}\nsource: {entry_cache: {commit_after: {seconds: 0}}}\n');
+    const c = loadConfig({ files: [edges] });
+    expect(c.hooks.timeout).toBe(604800);
+    expect(c.operation.timeouts.updates).toEqual([0.01, 604800]);
+    expect(c.http.retry.delay).toEqual([0, 604800]);
+    // Each range is in the key's comment, so the README's reference shows it.
+    const reference = configReference();
+    for (const key of ['hooks.timeout', 'http.timeout', 'http.retry.delay', 'operation.timeouts.updates', 'source.entry_cache.commit_after.seconds']) {
+      expect(reference.split('\n').find((l) => l.startsWith(`| \`${key}\``)), key).toMatch(/\b(0|0\.01) to 604800\b/);
+    }
   });
 
   it('dump-config prints the effective configuration as YAML', async () => {
