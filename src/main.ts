@@ -6,6 +6,7 @@ import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/common.js';
 import { guardOutput, StdoutClosed, stdoutFailure } from './commands/output.js';
+import { VERSION } from './version.js';
 import { AppError, EXIT, UsageError } from './errors.js';
 import { log, oneLine } from './log.js';
 import { scrubCaps } from './tahoe/caps.js';
@@ -49,6 +50,9 @@ export async function main(argv: string[]): Promise<number> {
     );
   let y: Argv = yargs(argv)
     .scriptName('lafs-backup')
+    // The package's own version, fixed when it is built (yargs would look for a package.json
+    // above the current directory: "unknown" outside the checkout).
+    .version(VERSION)
     .usage('$0 [-c CONFIG]... COMMAND [options]\n\nBack directory trees up to a Tahoe-LAFS grid.')
     .option('config', { alias: 'c', type: 'string', describe: 'Configuration file (repeatable; later ones override earlier)', global: true })
     .middleware((args) => {

@@ -1,10 +1,10 @@
 /**
  * Output a shell user can trust: a reader that goes away (`| head`) ends a command quietly with
  * exit 141, as coreutils end; a stdout that cannot be written is one line, exit 1; a backup
- * whose cap cannot be printed stays recorded and says where the cap is.
+ * whose cap cannot be printed stays recorded and says where the cap is. And `--version`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
@@ -13,6 +13,7 @@ import { useGrid } from '../support/grid.js';
 import { makeTree, tempDir, type Spec } from '../support/tree.js';
 
 const env = useGrid();
+const ROOT = join(import.meta.dirname, '..', '..');
 
 interface Run {
   code: number | null;
@@ -111,6 +112,17 @@ describe('stdout', () => {
       const again = await backup(q);
       expect(again.code, again.stderr).toBe(0);
       expect(again.cap).toBe(listed.backups[0]!.cap);
+    }
+  });
+});
+
+describe('--version', () => {
+  it("prints the package's version from any directory", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const cwd of ['/', tempDir()]) {
+      const r = await runCli(['--version'], { cwd });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
     }
   });
 });
