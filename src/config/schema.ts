@@ -17,8 +17,11 @@ export interface Leaf {
   leaf: true;
   expect: string;
   ok: (v: unknown) => boolean;
-  /** Relative paths are resolved against the directory of the file that set them. */
-  path?: 'single' | 'list';
+  /**
+   * Relative paths are resolved against the directory of the file that set them; a hook also
+   * runs in that directory (see Hook in load.ts).
+   */
+  path?: 'single' | 'list' | 'hook';
   /** A deeper check of a value of the right type (a regex compiles, a rate is in range): throws a ConfigError naming `key`. */
   validate?: (v: unknown, key: string) => void;
 }
@@ -89,8 +92,10 @@ function checkGatewayUrl(v: unknown, key: string): void {
   }
   if (url.port === '0') throw new ConfigError(`${key}: port 0 is not a gateway's port`);
 }
-const command = leaf('null, a command string, or a list of strings (argv)', (v) =>
-  v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')),
+const command = leaf(
+  'null, a command string, or a list of strings (argv)',
+  (v) => v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && (v[0] as unknown) !== '' && v.every((x) => typeof x === 'string')),
+  'hook',
 );
 // 'none' is left out: lzma-native turns check 0 into CRC32 (`options.check || CHECK_CRC32`).
 const XZ_CHECKS = ['crc32', 'crc64', 'sha256'];

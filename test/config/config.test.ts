@@ -1,5 +1,6 @@
 /** Layered configuration: defaults, -c files in order, flags; errors name the key and the file. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -125,6 +126,36 @@ describe('configuration', () => {
     for (const key of ['hooks.timeout', 'http.timeout', 'http.retry.delay', 'operation.timeouts.updates', 'source.entry_cache.commit_after.seconds']) {
       expect(reference.split('\n').find((l) => l.startsWith(`| \`${key}\``)), key).toMatch(/\b(0|0\.01) to 604800\b/);
     }
+  });
+
+  it("an empty or relative HOME is refused for '~' (one exit-2 line naming file and key); nothing is created at /", async () => {
+    const dir = tempDir();
+    const name = `lb-home-${process.pid}-${Date.now()}.log`;
+    const b = file(dir, 'b.yaml', `logging: {file: '~/${name}'}\n`);
+    for (const home of ['', 'relative/home']) {
+      const r = await runCli(['-c', b, 'dump-config'], { env: { HOME: home } });
+      expect(r.code, `HOME=${JSON.stringify(home)}`).toBe(2);
+      expect(r.stderr).toBe(`lafs-backup: ${b}: logging.file: cannot expand ~: HOME is ${home ? 'not an absolute path ("relative/home")' : 'empty'}; set HOME or give the path in full\n`);
+      expect(existsSync(join('/', name))).toBe(false);
+      expect(existsSync(join(dir, 'relative'))).toBe(false);
+    }
+    // With a HOME, ~ is expanded as before.
+    const r = await runCli(['-c', b, 'dump-config'], { env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(YAML.parse(r.stdout).logging.file).toBe(join(dir, name));
+  });
+
+  it("a hook's program with a '/' is resolved against its file's directory, a bare name is left to PATH; each hook runs in that directory", () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'etc'));
+    const a = file(join(dir, 'etc'), 'a.yaml', "hooks: {before_backup: ['./bin/dump', '--to', 'out'], after_backup: 'logger done'}\n");
+    const b = file(dir, 'b.yaml', "hooks: {after_backup: ['logger', 'done']}\n");
+    const c = loadConfig({ files: [a, b], cwd: '/' });
+    expect(c.hooks.before_backup).toEqual({ run: [join(dir, 'etc', 'bin', 'dump'), '--to', 'out'], cwd: join(dir, 'etc') });
+    // A later file replaces a hook whole, and brings its own directory.
+    expect(c.hooks.after_backup).toEqual({ run: ['logger', 'done'], cwd: dir });
+    expect(loadConfig({ files: [a], cwd: '/' }).hooks.after_backup).toEqual({ run: 'logger done', cwd: join(dir, 'etc') });
+    expect(loadConfig({ files: [file(dir, 'home.yaml', "hooks: {before_backup: ['~/bin/x']}\n")] }).hooks.before_backup!.run).toEqual([join(homedir(), 'bin', 'x')]);
   });
 
   it('dump-config prints the effective configuration as YAML', async () => {
