@@ -158,6 +158,23 @@ describe('configuration', () => {
     expect(loadConfig({ files: [file(dir, 'home.yaml', "hooks: {before_backup: ['~/bin/x']}\n")] }).hooks.before_backup!.run).toEqual([join(homedir(), 'bin', 'x')]);
   });
 
+  it('dump-config --reveal-caps shows caps, never the user and password of a URL', async () => {
+    const dir = tempDir();
+    const dircap = 'URI:DIR2:aaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const a = file(dir, 'a.yaml', `destination: {url: 'http://backup:s3cret@127.0.0.1:3456/uri', result: {append_to_lafs_dir: '${dircap}'}}\n`);
+    const hidden = await runCli(['-c', a, 'dump-config']);
+    expect(hidden.code).toBe(0);
+    expect(hidden.stdout).not.toContain(dircap);
+    expect(hidden.stdout).not.toContain('s3cret');
+    const revealed = await runCli(['-c', a, 'dump-config', '--reveal-caps']);
+    expect(revealed.code).toBe(0);
+    expect(YAML.parse(revealed.stdout).destination.result.append_to_lafs_dir).toBe(dircap);
+    expect(YAML.parse(revealed.stdout).destination.url).toBe('http://***@127.0.0.1:3456/uri');
+    expect(revealed.stdout).not.toContain('s3cret');
+    const help = await runCli(['dump-config', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain("A URL's user and password stay hidden (***) even so");
+  });
+
   it('dump-config prints the effective configuration as YAML', async () => {
     const dir = tempDir();
     const a = file(dir, 'a.yaml', 'operation: {concurrency: 3}\n');
