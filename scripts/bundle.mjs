@@ -6,7 +6,11 @@
 // The bundle sits two directories below the package root, like every module in dist/*/, so
 // the paths modules find beside them (config/default.yaml, native/build) resolve the same.
 // Native modules stay outside (loaded from node_modules as before).
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// `--version` from anywhere, an installed package included (src/version.ts).
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 await build({
   entryPoints: ['dist/cli.js'],
@@ -16,6 +20,7 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['better-sqlite3', 'lzma-native', '*.node'],
+  define: { LAFS_BACKUP_VERSION: JSON.stringify(version) },
   // Bundled CommonJS packages call require() for Node's modules: give the ES module one.
   banner: { js: "import { createRequire as lafsCreateRequire } from 'node:module'; const require = lafsCreateRequire(import.meta.url);" },
   legalComments: 'none',

@@ -13,6 +13,8 @@ export const EXIT = {
   BUSY: 5,
   HOOK: 6,
   SIGINT: 130,
+  /** stdout was closed (`| head`): the output stops quietly, as a shell reports coreutils killed by SIGPIPE. */
+  STDOUT_CLOSED: 141,
   SIGTERM: 143,
 } as const;
 

@@ -3,7 +3,8 @@
  * (`--noise`, one line per path). Every line goes through `scrubCaps` before it is written,
  * so even a cap that slipped into a message or a field leaves only its redacted tag.
  */
-import { closeSync, fchmodSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { NotOwnFile, openOwnForAppend } from './core/append-file.js';
 import { ConfigError, describeErrno } from './errors.js';
 import { writeFullySync } from './fsutil.js';
 import pino from 'pino';
@@ -74,7 +75,10 @@ export type Logger = typeof log;
 export interface LoggingOptions {
   level?: LogLevel;
   format?: LogFormat;
-  /** Append to this file (created 0600) instead of writing to stderr. */
+  /**
+   * Append to this file instead of writing to stderr: created 0600, or an existing regular file
+   * of this user's (a symlink, a FIFO or another user's file is refused; see core/append-file).
+   */
   file?: string | null;
   /** Tests: receive each formatted line. */
   sink?: (line: string) => void;
@@ -93,10 +97,9 @@ export function configureLogging(opts: LoggingOptions): void {
   else if (opts.file) {
     let fd: number;
     try {
-      fd = openSync(opts.file, 'a', 0o600);
-      fchmodSync(fd, 0o600);
+      fd = openOwnForAppend(opts.file).fd;
     } catch (e) {
-      throw new ConfigError(`logging.file: cannot open ${opts.file}: ${describeErrno(e)}`);
+      throw new ConfigError(`logging.file: cannot open ${opts.file}: ${e instanceof NotOwnFile ? e.reason : describeErrno(e)}`);
     }
     destination.sink = { fd, own: true };
   } else destination.sink = { fd: 2, own: false };

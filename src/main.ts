@@ -5,6 +5,8 @@
 import yargs, { type Argv } from 'yargs';
 import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/common.js';
+import { guardOutput, StdoutClosed, stdoutFailure } from './commands/output.js';
+import { VERSION } from './version.js';
 import { AppError, EXIT, UsageError } from './errors.js';
 import { log, oneLine } from './log.js';
 import { scrubCaps } from './tahoe/caps.js';
@@ -18,9 +20,12 @@ export const EXIT_TABLE = `Exit status:
   5    busy: another lafs-backup holds the entry cache's lock
   6    a hook failed: before_backup (nothing was backed up) or after_backup (the backup itself is done)
   130  interrupted by SIGINT (the cache is committed; rerun to finish)
+  141  stdout was closed early (its reader, such as head, quit): the output stopped there quietly, as with coreutils
   143  interrupted by SIGTERM (the cache is committed; rerun to finish)`;
 
 export function report(err: unknown): number {
+  // The reader of our output went away: nothing to say, as `ls | head` says nothing.
+  if (err instanceof StdoutClosed) return err.exitCode;
   if (err instanceof AppError) {
     process.stderr.write(`lafs-backup: ${oneLine(err.message)}\n`);
     return err.exitCode;
@@ -32,6 +37,7 @@ export function report(err: unknown): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardOutput();
   let code: number = EXIT.OK;
   const register = (y: Argv, spec: CommandSpec): Argv =>
     y.command(
@@ -44,6 +50,9 @@ export async function main(argv: string[]): Promise<number> {
     );
   let y: Argv = yargs(argv)
     .scriptName('lafs-backup')
+    // The package's own version, fixed when it is built (yargs would look for a package.json
+    // above the current directory: "unknown" outside the checkout).
+    .version(VERSION)
     .usage('$0 [-c CONFIG]... COMMAND [options]\n\nBack directory trees up to a Tahoe-LAFS grid.')
     .option('config', { alias: 'c', type: 'string', describe: 'Configuration file (repeatable; later ones override earlier)', global: true })
     .middleware((args) => {
@@ -76,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return report(err);
   }
-  return code;
+  // A command that wrote stdout some other way, and did not notice its failure, must not exit 0.
+  const lost = stdoutFailure();
+  return lost && code === EXIT.OK ? report(lost) : code;
 }
 

@@ -4,7 +4,7 @@
  * `1/10:50`: 10 objects a second with bursts of 50). BURST defaults to one second's worth.
  */
 import { Transform } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../core/timers.js';
 import { ConfigError } from '../errors.js';
 
 export interface Clock {
@@ -12,6 +12,7 @@ export interface Clock {
   sleep(ms: number): Promise<unknown>;
 }
 
+// A debt can take longer than one Node timer holds (2³¹ ms): core/timers waits all of it.
 const realClock: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
 
 export class TokenBucket {

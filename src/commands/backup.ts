@@ -3,8 +3,9 @@
  * of it), and prints the outcome: the root cap (or the JSON summary) on stdout, the summary
  * line and any late problems on stderr.
  */
-import { UsageError } from '../errors.js';
-import { defineCommand, loadContext, out } from './common.js';
+import { EXIT, UsageError } from '../errors.js';
+import { defineCommand, loadContext } from './common.js';
+import { printRecorded } from './output.js';
 
 interface BackupArgs {
   'queue-only'?: string;
@@ -49,8 +50,13 @@ export default defineCommand<BackupArgs>({
     const { Progress } = await import('../progress.js');
     const { runBackup } = await import('../backup/run.js');
     const outcome = await runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), progress: Progress.create(args.progress) });
-    if (args.json) await out(JSON.stringify(outcome.summary));
-    else if (outcome.cap && config.destination.result.print_to_stdout) await out(outcome.cap);
+    // Printed after the backup is recorded: a failed write is a problem line (exit 1), see printRecorded.
+    const shown = args.json ? JSON.stringify(outcome.summary) : outcome.cap && config.destination.result.print_to_stdout ? outcome.cap : undefined;
+    const unprinted = shown === undefined ? undefined : await printRecorded(shown, outcome.cap !== undefined);
+    if (unprinted) {
+      outcome.problems.push(unprinted);
+      outcome.exitCode = EXIT.FAILURE;
+    }
     if (!args.json && !args.quiet) {
       const { summaryLine } = await import('../backup/summary.js');
       process.stderr.write(`lafs-backup: ${summaryLine(outcome.summary)}\n`);

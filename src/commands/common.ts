@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { loadConfig, type Config } from '../config/load.js';
 import { configureLogging, type LogLevel } from '../log.js';
+import { writeStdout } from './output.js';
 
 export interface GlobalArgs {
   config?: string[];
@@ -34,12 +35,12 @@ export function loadContext(args: GlobalArgs, flags: Record<string, unknown> = {
   return config;
 }
 
-/** Writes a line to stdout and waits until it is flushed (output may be a pipe). */
+/**
+ * Writes a line to stdout and waits until it is written (output may be a pipe). Rejects with
+ * StdoutClosed (exit 141, nothing said) or StdoutError (one line): see commands/output.ts.
+ */
 export function out(text: string): Promise<void> {
-  return new Promise((ok) => {
-    if (process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)) ok();
-    else process.stdout.once('drain', () => ok());
-  });
+  return writeStdout(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /**

@@ -19,10 +19,12 @@ export default defineCommand<{ port: number; host: string; dir?: string; 'delay-
       }),
   run: async (args) => {
     loadContext(args);
+    const port = args.port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`grid: --port must be a whole number from 0 to 65535 (got ${String(port)})`);
     const delay = args['delay-ms'];
     if (!Number.isFinite(delay) || delay < 0 || delay > 60_000) throw new UsageError(`grid: --delay-ms must be a number of milliseconds from 0 to 60000 (got ${String(delay)})`);
     const { startGrid } = await import('../grid/server.js');
-    const grid = await startGrid({ port: args.port, host: args.host, dir: args.dir, delayMs: delay });
+    const grid = await startGrid({ port, host: args.host, dir: args.dir, delayMs: delay });
     process.stderr.write('lafs-backup grid: a stand-in gateway for tests and trials; it encrypts nothing.\n');
     await out(grid.url);
     // Runs until SIGINT or SIGTERM, then stops cleanly (saving state under --dir).

@@ -1,4 +1,12 @@
 /**
+ * Output to stdout, for every command. One place writes it (`writeStdout`; `out` in common.ts
+ * adds the newline), waits for each write, and types its failure:
+ *
+ * - the reader went away (EPIPE: `ls -R | head`, `list | true`): the command stops quietly with
+ *   exit 141, what a shell reports for coreutils, which die of SIGPIPE there (Node ignores
+ *   SIGPIPE, and the failed write used to be an unhandled 'error' event with a stack trace);
+ * - any other failure (ENOSPC on /dev/full, EIO): one line, exit 1.
+ *
  * Output of any size in bounded memory, for `ls -R` and `diff` of trees with millions of
  * entries: lines go out in batches as they are found (waiting while stdout is slow), and a
  * JSON object of lists is spooled to private temporary files and copied out at the end.
@@ -6,7 +14,54 @@
 import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { AppError, describeErrno, errnoCode, EXIT } from '../errors.js';
+
+/** stdout's reader went away. Reported by nothing but the exit code (141). */
+export class StdoutClosed extends AppError {
+  constructor() {
+    super('stdout was closed by its reader', 'stdout-closed', EXIT.STDOUT_CLOSED);
+  }
+}
+
+/** stdout cannot be written (a full disk, an I/O error): one line, exit 1. */
+export class StdoutError extends AppError {
+  constructor(cause: unknown) {
+    super(`cannot write to stdout: ${describeErrno(cause)}`, 'stdout', EXIT.FAILURE, { cause });
+  }
+}
+
+let failure: StdoutClosed | StdoutError | undefined;
+
+function typed(e: unknown): StdoutClosed | StdoutError {
+  return (failure ??= errnoCode(e) === 'EPIPE' ? new StdoutClosed() : new StdoutError(e));
+}
+
+let guarded = false;
+
+/**
+ * Called first thing (once is enough): no failure of stdout or stderr is ever an unhandled
+ * 'error' event, whoever wrote. A failure of stdout is kept for the next write (and for main).
+ */
+export function guardOutput(): void {
+  if (guarded) return;
+  guarded = true;
+  process.stdout.on('error', typed);
+  // stderr gone too (`2>&1 | head`): there is nowhere left to say anything.
+  process.stderr.on('error', () => undefined);
+}
+
+/** How stdout failed, if it did. */
+export function stdoutFailure(): StdoutClosed | StdoutError | undefined {
+  return failure;
+}
+
+/** Writes to stdout and waits until the write is done; rejects with StdoutClosed or StdoutError. */
+export function writeStdout(chunk: string | Uint8Array): Promise<void> {
+  if (failure) return Promise.reject(failure);
+  return new Promise((ok, fail) => {
+    process.stdout.write(chunk, (e) => (e ? fail(typed(e)) : ok()));
+  });
+}
 
 const BATCH = 64 * 1024;
 
@@ -78,9 +133,10 @@ export class JsonLists {
     l.pending = '';
   }
 
-  /** Writes the whole object to `out`. */
+  /** Writes the whole object to `out` (stdout goes through writeStdout). */
   async writeTo(out: NodeJS.WritableStream): Promise<void> {
-    const write = (text: string) => new Promise<void>((ok) => (out.write(text) ? ok() : out.once('drain', () => ok())));
+    const write =
+      out === process.stdout ? writeStdout : (chunk: string | Uint8Array) => new Promise<void>((ok, fail) => void out.write(chunk, (e) => (e ? fail(e) : ok())));
     await write('{\n');
     const entries = [...this.lists];
     for (const [i, [name, l]] of entries.entries()) {
@@ -88,7 +144,7 @@ export class JsonLists {
       await write(`  ${JSON.stringify(name)}: [`);
       if (l.count) {
         await write('\n');
-        await pipeline(createReadStream(l.path), out, { end: false });
+        for await (const chunk of createReadStream(l.path)) await write(chunk as Buffer);
         await write('\n  ]');
       } else await write(']');
       await write(i < entries.length - 1 ? ',\n' : '\n');
@@ -119,5 +175,24 @@ export class JsonArrayOut {
   async end(): Promise<void> {
     await this.batch.add(this.count ? '\n]' : '[]');
     await this.batch.flush();
+  }
+}
+
+/**
+ * Prints what a finished backup shows on stdout: its root cap, or the JSON summary (which holds
+ * it). The backup is recorded by then (the cache's `backups` row, the result file, the lafs
+ * dir), so a failed write undoes nothing and is no exception: it returns the one line to say
+ * instead, with where the cap still is (the entry cache, which `list` reads), closed pipe
+ * included — a cap nobody received must not pass in silence. Undefined when printed.
+ */
+export async function printRecorded(text: string, hasCap: boolean): Promise<string | undefined> {
+  try {
+    await writeStdout(text.endsWith('\n') ? text : `${text}\n`);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof StdoutClosed) && !(e instanceof StdoutError)) throw e;
+    const why = e instanceof StdoutClosed ? 'stdout was closed by its reader (EPIPE)' : e.message.replace(/^cannot write to stdout: /, '');
+    if (!hasCap) return `the queue file is written, but the summary could not be written to stdout: ${why}`;
+    return `the backup is recorded, but its root cap could not be written to stdout: ${why}; it is kept in the entry cache (\`lafs-backup list\` shows it)`;
   }
 }

@@ -8,9 +8,17 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { AppError, ConfigError, describeErrno } from '../errors.js';
-import { isLeaf, SCHEMA, type Node } from './schema.js';
+import { isLeaf, SCHEMA, type Leaf, type Node } from './schema.js';
 
-export type Command = string | string[] | null;
+/**
+ * A hook as loaded: what to run (a string runs with /bin/sh -c; a list is an argv whose first
+ * element, when it names a path, is resolved like every other path) and the directory it runs
+ * in: that of the configuration file that set it.
+ */
+export interface Hook {
+  run: string | string[];
+  cwd: string;
+}
 
 export interface Config {
   source: {
@@ -52,7 +60,7 @@ export interface Config {
     rate_limit: { bytes: string | number | null; objects: string | number | null };
   };
   logging: { level: 'error' | 'warn' | 'info' | 'debug' | 'noise'; format: 'text' | 'json'; file: string | null };
-  hooks: { before_backup: Command; after_backup: Command; timeout: number };
+  hooks: { before_backup: Hook | null; after_backup: Hook | null; timeout: number };
 }
 
 export const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -114,12 +122,12 @@ function checkLayer(layer: Tree, origin: string, base: string | null, node: Node
       if (!spec.ok(v)) throw new ConfigError(`${origin}: ${key}: expected ${spec.expect}, got ${show(v)}`);
       try {
         spec.validate?.(v, key);
+        out[k] = spec.path && base !== null ? resolvePaths(v, spec.path, base, key) : v;
       } catch (e) {
         // The value's own error names the key; the layer it came from goes in front.
         if (e instanceof AppError) throw new ConfigError(`${origin}: ${e.message}`);
         throw e;
       }
-      out[k] = spec.path && base !== null ? resolvePaths(v, base) : v;
     } else {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
         throw new ConfigError(`${origin}: ${key}: expected a mapping of keys, got ${show(v)}`);
@@ -130,13 +138,36 @@ function checkLayer(layer: Tree, origin: string, base: string | null, node: Node
   return out;
 }
 
-/** `~/x` is in the home directory; other relative paths are taken from `base`. */
-function resolvePaths(v: unknown, base: string): unknown {
-  if (typeof v === 'string') {
-    if (v === '~' || v.startsWith('~/')) return join(homedir(), v.slice(1));
-    return isAbsolute(v) ? v : resolve(base, v);
+/**
+ * The home directory for `~`. An empty or relative HOME (cron jobs, `env -i`, service
+ * managers) would turn `~/x.log` into `/x.log` or a path relative to wherever we run: refused.
+ */
+function home(key: string): string {
+  const dir = homedir();
+  if (!isAbsolute(dir)) throw new ConfigError(`${key}: cannot expand ~: HOME is ${dir ? `not an absolute path (${JSON.stringify(dir)})` : 'empty'}; set HOME or give the path in full`);
+  return dir;
+}
+
+/** One path: `~/x` is in the home directory; other relative paths are taken from `base`. */
+function resolvePath(v: string, base: string, key: string): string {
+  if (v === '~' || v.startsWith('~/')) return join(home(key), v.slice(1));
+  return isAbsolute(v) ? v : resolve(base, v);
+}
+
+/**
+ * Resolves the paths of a leaf set in a file whose directory is `base`. A hook (see Hook)
+ * keeps its command; an argv's program is a path when it holds a `/` (or starts with `~/`),
+ * else a name looked up in PATH as execvp does.
+ */
+function resolvePaths(v: unknown, kind: NonNullable<Leaf['path']>, base: string, key: string): unknown {
+  if (v === null) return v;
+  if (kind === 'hook') {
+    if (typeof v === 'string') return { run: v, cwd: base } satisfies Hook;
+    const [program, ...args] = v as string[];
+    return { run: [program!.includes('/') ? resolvePath(program!, base, key) : program!, ...args], cwd: base } satisfies Hook;
   }
-  if (Array.isArray(v)) return v.map((x) => resolvePaths(x, base));
+  if (typeof v === 'string') return resolvePath(v, base, key);
+  if (Array.isArray(v)) return v.map((x) => resolvePath(x as string, base, key));
   return v;
 }
 
@@ -145,12 +176,13 @@ function show(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-function merge(into: Tree, layer: Tree): Tree {
+/** Lays `layer` over `into`: sections merge key by key, a leaf's value (a list, a mapping) replaces the old one whole. */
+function merge(into: Tree, layer: Tree, node: Node = SCHEMA): Tree {
   for (const [k, v] of Object.entries(layer)) {
+    const spec = (node as Record<string, Node>)[k]!;
     const cur = into[k];
-    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) && k !== 'options') {
-      into[k] = merge({ ...(cur as Tree) }, v as Tree);
-    } else into[k] = v;
+    if (!isLeaf(spec) && cur && typeof cur === 'object') into[k] = merge({ ...(cur as Tree) }, v as Tree, spec);
+    else into[k] = v;
   }
   return into;
 }
@@ -206,7 +238,9 @@ export function required<T>(value: T | null | undefined, key: string, command: s
   return value;
 }
 
-/** The configuration as YAML, for `dump-config`. */
+/** The configuration as YAML, for `dump-config`: keys as a file writes them (a hook is its command). */
 export function dumpConfig(c: Config): string {
-  return YAML.stringify(c, { lineWidth: 0 });
+  const shown = structuredClone(c) as unknown as { hooks: Record<string, unknown> };
+  for (const name of ['before_backup', 'after_backup'] as const) shown.hooks[name] = c.hooks[name]?.run ?? null;
+  return YAML.stringify(shown, { lineWidth: 0 });
 }

@@ -17,8 +17,11 @@ export interface Leaf {
   leaf: true;
   expect: string;
   ok: (v: unknown) => boolean;
-  /** Relative paths are resolved against the directory of the file that set them. */
-  path?: 'single' | 'list';
+  /**
+   * Relative paths are resolved against the directory of the file that set them; a hook also
+   * runs in that directory (see Hook in load.ts).
+   */
+  path?: 'single' | 'list' | 'hook';
   /** A deeper check of a value of the right type (a regex compiles, a rate is in range): throws a ConfigError naming `key`. */
   validate?: (v: unknown, key: string) => void;
 }
@@ -35,9 +38,24 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const bool = leaf('true or false', (v) => typeof v === 'boolean');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   leaf(`a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`, (v) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
-const num = (min: number) => leaf(`a number ≥ ${min}`, (v) => isNum(v) && v >= min);
 const nullableStr = (path?: Leaf['path']) => leaf('a string or null', (v) => v === null || (typeof v === 'string' && v.length > 0), path);
-const secondsList = leaf('a number of seconds or a non-empty list of them', (v) => (isNum(v) && v >= 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => isNum(x) && x >= 0)));
+
+/**
+ * Durations, in seconds. Every one has this range, checked at load time: a time limit is more
+ * than nothing (0 would fail every request), and the longest is 7 days, well inside the 2³¹ ms
+ * a Node timer holds (longer ones fire after 1 ms). Waits (retry delays, the commit interval)
+ * may be 0.
+ */
+export const DURATION = { min: 0.01, max: 7 * 24 * 3600 } as const;
+const inRange = (min: number) => (x: unknown) => isNum(x) && x >= min && x <= DURATION.max;
+const rangeText = (min: number) => `a number of seconds from ${min} to ${DURATION.max} (7 days)`;
+/** A time limit: from 0.01 s to 7 days. */
+const limit = leaf(rangeText(DURATION.min), inRange(DURATION.min));
+/** A wait: from 0 to 7 days. */
+const wait = leaf(rangeText(0), inRange(0));
+/** A number of seconds, or a non-empty list of them (one per attempt, the last repeats). */
+const durations = (min: number) =>
+  leaf(`${rangeText(min)}, or a non-empty list of them`, (v) => inRange(min)(v) || (Array.isArray(v) && v.length > 0 && v.every(inRange(min))));
 const rules = leaf(
   "a list of '+REGEX' / '-REGEX' strings",
   (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
@@ -74,8 +92,10 @@ function checkGatewayUrl(v: unknown, key: string): void {
   }
   if (url.port === '0') throw new ConfigError(`${key}: port 0 is not a gateway's port`);
 }
-const command = leaf('null, a command string, or a list of strings (argv)', (v) =>
-  v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')),
+const command = leaf(
+  'null, a command string, or a list of strings (argv)',
+  (v) => v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.length > 0 && (v[0] as unknown) !== '' && v.every((x) => typeof x === 'string')),
+  'hook',
 );
 // 'none' is left out: lzma-native turns check 0 into CRC32 (`options.check || CHECK_CRC32`).
 const XZ_CHECKS = ['crc32', 'crc64', 'sha256'];
@@ -92,7 +112,7 @@ export const SCHEMA: Node = {
     path: nullableStr('single'),
     pick_policy: leaf("'alphasort_last'", (v) => v === 'alphasort_last'),
     queue: { path: nullableStr('single'), check_mtime: bool },
-    entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: num(0) } },
+    entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: wait } },
   },
   destination: {
     // The gateway's /uri endpoint: a URL without it would have every call land on the welcome page.
@@ -119,8 +139,8 @@ export const SCHEMA: Node = {
   http: {
     ca_certs_files: leaf('null, a path, or a list of paths', (v) => v === null || (typeof v === 'string' && v.length > 0) || (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)), 'list'),
     debug_requests: bool,
-    timeout: num(0.001),
-    retry: { attempts: int(0, 1000), delay: secondsList },
+    timeout: limit,
+    retry: { attempts: int(0, 1000), delay: durations(0) },
   },
   filter: rules,
   operation: {
@@ -130,7 +150,7 @@ export const SCHEMA: Node = {
     hash_before_upload: bool,
     try_resume: bool,
     concurrency: int(1, 256),
-    timeouts: { updates: secondsList },
+    timeouts: { updates: durations(DURATION.min) },
     rate_limit: { bytes: rate, objects: rate },
   },
   logging: {
@@ -138,7 +158,7 @@ export const SCHEMA: Node = {
     format: leaf('text or json', (v) => v === 'text' || v === 'json'),
     file: nullableStr('single'),
   },
-  hooks: { before_backup: command, after_backup: command, timeout: num(0.001) },
+  hooks: { before_backup: command, after_backup: command, timeout: limit },
 };
 
 /** Every leaf key, dotted (for tests and the README reference). */

@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describeErrno, errnoCode, isSystemError, UsageError } from '../errors.js';
 import { pyDumps } from './pyjson.js';
 import { resolve } from './nodes.js';
 import { answer, exception, plainError } from './respond.js';
@@ -46,7 +47,7 @@ export class Grid {
   url = '';
 
   constructor(private readonly opts: GridOptions = {}) {
-    this.state = new GridState(opts.dir, opts.shape);
+    this.state = openState(opts);
   }
 
   /** Starts listening; resolves with the `/uri` endpoint URL. */
@@ -62,14 +63,15 @@ export class Grid {
       s.on('close', () => this.sockets.delete(s));
     });
     server.keepAliveTimeout = 60_000;
+    const [port, host] = [this.opts.port ?? 0, this.opts.host ?? '127.0.0.1'];
     await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => ok());
+      server.once('error', (e) => fail(listenError(e, host, port)));
+      server.listen(port, host, () => ok());
     });
     this.server = server;
     const addr = server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}/uri`;
+    const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    this.url = `http://${shown}:${addr.port}/uri`;
     return this.url;
   }
 
@@ -231,6 +233,32 @@ function decodeSegment(s: string): string {
   } catch {
     return s;
   }
+}
+
+/** The grid's state, kept under `dir` when given: a directory that cannot hold it is one line. */
+function openState(opts: GridOptions): GridState {
+  try {
+    return new GridState(opts.dir, opts.shape);
+  } catch (e) {
+    if (opts.dir === undefined) throw e;
+    const why = isSystemError(e) ? describeErrno(e) : e instanceof SyntaxError ? 'its state.json does not parse (is it a grid directory?)' : undefined;
+    if (why === undefined) throw e;
+    throw new UsageError(`grid: cannot keep the grid in ${opts.dir}: ${why}`);
+  }
+}
+
+const LISTEN_TROUBLE: Record<string, string> = {
+  EADDRINUSE: 'the address is in use (a gateway or another grid listens there?); choose another --port, or --port 0 for a free one',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'that address is not one of this machine',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name could not be looked up',
+};
+
+/** Why listening failed, in one line naming the address; anything unforeseen as it is. */
+function listenError(e: Error, host: string, port: number): Error {
+  const why = LISTEN_TROUBLE[errnoCode(e) ?? ''];
+  return why ? new UsageError(`grid: cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`) : e;
 }
 
 /** Starts a grid and returns it with its `/uri` URL. */

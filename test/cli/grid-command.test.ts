@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +109,34 @@ describe('lafs-backup grid', () => {
       const r = await runCli(['grid', '--port', '0', '--delay-ms', bad]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^lafs-backup: grid: --delay-ms must be a number of milliseconds from 0 to 60000 \(got [^)]+\)\n$/);
+    }
+  });
+
+  it('a port in use, a port out of range, a --dir that is a file: one line each with the cause, exit 2 (never "internal error")', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const port = (busy.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'lb-grid-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    writeFileSync(join(dir, 'state.json'), '{ not json');
+    try {
+      const cases: [string[], string][] = [
+        [['--port', String(port)], `grid: cannot listen on 127.0.0.1:${port}: the address is in use (a gateway or another grid listens there?); choose another --port, or --port 0 for a free one`],
+        [['--port', '99999'], 'grid: --port must be a whole number from 0 to 65535 (got 99999)'],
+        [['--port', '-1'], 'grid: --port must be a whole number from 0 to 65535 (got -1)'],
+        [['--port', '0', '--dir', file], `grid: cannot keep the grid in ${file}: not a directory (ENOTDIR)`],
+        [['--port', '0', '--dir', dir], `grid: cannot keep the grid in ${dir}: its state.json does not parse (is it a grid directory?)`],
+        [['--port', '0', '--host', '192.0.2.1'], 'grid: cannot listen on 192.0.2.1:0: that address is not one of this machine'],
+      ];
+      for (const [args, line] of cases) {
+        const r = await runCli(['grid', ...args], { timeoutMs: 10_000 });
+        expect(r.stderr, args.join(' ')).toBe(`lafs-backup: ${line}\n`);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stdout).toBe('');
+      }
+    } finally {
+      busy.close();
     }
   });
 

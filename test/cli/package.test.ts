@@ -66,6 +66,13 @@ describe('the packed package', () => {
     const back = await runCli([...configArgs(p), 'restore', r.cap, join(dir, 'restored')], { cli: bin });
     expect(back.code, back.stderr).toBe(0);
     expect(readFileSync(join(dir, 'restored', 'd', 'b'), 'utf8')).toBe('b'.repeat(100));
+    // --version: the package's own, from a directory with no package.json above it.
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const cwd of [dir, '/']) {
+      const v = await runCli(['--version'], { cli: bin, cwd });
+      expect(v.code).toBe(0);
+      expect(v.stdout).toBe(`${version}\n`);
+    }
   }, 300_000);
 
   it('installed with --ignore-scripts: one line naming the module to rebuild', async () => {

@@ -1,10 +1,13 @@
 /** Layered configuration: defaults, -c files in order, flags; errors name the key and the file. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS_FILE, loadConfig, readYamlFile, required } from '../../src/config/load.js';
+import { configReference } from '../../src/config/reference.js';
 import { leafKeys } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/tree.js';
 
@@ -77,6 +80,99 @@ describe('configuration', () => {
 
   it('a missing required key names the key and the command', () => {
     expect(() => required(loadConfig().source.path, 'source.path', 'backup')).toThrow("source.path is required for 'backup' (set it in a -c file)");
+  });
+
+  it('every duration has a documented range, checked at load time: past 7 days, or a time limit of 0, is one exit-2 line naming file and key', async () => {
+    const dir = tempDir();
+    // Each was accepted before: past 2³¹ ms a Node timer fires after 1 ms (a hook killed at
+    // once, every upload timed out, retries without a pause), and a limit of 0 fails everything.
+    const cases: [string, string][] = [
+      ['hooks: {timeout: 3000000}', 'hooks.timeout'],
+      ['hooks: {timeout: 0}', 'hooks.timeout'],
+      ['operation: {timeouts: {updates: 3000000}}', 'operation.timeouts.updates'],
+      ['operation: {timeouts: {updates: 0}}', 'operation.timeouts.updates'],
+      ['operation: {timeouts: {updates: [1200, 0]}}', 'operation.timeouts.updates'],
+      ['http: {retry: {delay: [3000000]}}', 'http.retry.delay'],
+      ['http: {retry: {delay: [10, -1]}}', 'http.retry.delay'],
+      ['http: {timeout: 3000000}', 'http.timeout'],
+      ['http: {timeout: 0}', 'http.timeout'],
+      ['http: {timeout: .inf}', 'http.timeout'],
+      ['source: {entry_cache: {commit_after: {seconds: 3000000}}}', 'source.entry_cache.commit_after.seconds'],
+    ];
+    for (const [text, key] of cases) {
+      const b = file(dir, 'b.yaml', `${text}\n`);
+      let err: unknown;
+      try {
+        loadConfig({ files: [b] });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, text).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message, text).toMatch(new RegExp(`^${b.replace(/[.]/g, '\\.')}: ${key.replace(/[.]/g, '\\.')}: expected a number of seconds from (0|0\\.01) to 604800 \\(7 days\\)[^\\n]*$`));
+    }
+    // As the command line says it: one line, exit 2.
+    const r = await runCli(['-c', file(dir, 'c.yaml', 'hooks: {timeout: 3000000}\n'), 'dump-config']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`lafs-backup: ${join(dir, 'c.yaml')}: hooks.timeout: expected a number of seconds from 0.01 to 604800 (7 days), got 3000000\n`);
+    // The edges of the range are accepted: 7 days, 0.01 s, and waits of 0.
+    const edges = file(dir, 'edges.yaml', 'hooks: {timeout: 604800}\noperation: {timeouts: {updates: [0.01, 604800]}}\nhttp: {timeout: 0.01, retry: {delay: [0, 604800]}}\nsource: {entry_cache: {commit_after: {seconds: 0}}}\n');
+    const c = loadConfig({ files: [edges] });
+    expect(c.hooks.timeout).toBe(604800);
+    expect(c.operation.timeouts.updates).toEqual([0.01, 604800]);
+    expect(c.http.retry.delay).toEqual([0, 604800]);
+    // Each range is in the key's comment, so the README's reference shows it.
+    const reference = configReference();
+    for (const key of ['hooks.timeout', 'http.timeout', 'http.retry.delay', 'operation.timeouts.updates', 'source.entry_cache.commit_after.seconds']) {
+      expect(reference.split('\n').find((l) => l.startsWith(`| \`${key}\``)), key).toMatch(/\b(0|0\.01) to 604800\b/);
+    }
+  });
+
+  it("an empty or relative HOME is refused for '~' (one exit-2 line naming file and key); nothing is created at /", async () => {
+    const dir = tempDir();
+    const name = `lb-home-${process.pid}-${Date.now()}.log`;
+    const b = file(dir, 'b.yaml', `logging: {file: '~/${name}'}\n`);
+    for (const home of ['', 'relative/home']) {
+      const r = await runCli(['-c', b, 'dump-config'], { env: { HOME: home } });
+      expect(r.code, `HOME=${JSON.stringify(home)}`).toBe(2);
+      expect(r.stderr).toBe(`lafs-backup: ${b}: logging.file: cannot expand ~: HOME is ${home ? 'not an absolute path ("relative/home")' : 'empty'}; set HOME or give the path in full\n`);
+      expect(existsSync(join('/', name))).toBe(false);
+      expect(existsSync(join(dir, 'relative'))).toBe(false);
+    }
+    // With a HOME, ~ is expanded as before.
+    const r = await runCli(['-c', b, 'dump-config'], { env: { HOME: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(YAML.parse(r.stdout).logging.file).toBe(join(dir, name));
+  });
+
+  it("a hook's program with a '/' is resolved against its file's directory, a bare name is left to PATH; each hook runs in that directory", () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'etc'));
+    const a = file(join(dir, 'etc'), 'a.yaml', "hooks: {before_backup: ['./bin/dump', '--to', 'out'], after_backup: 'logger done'}\n");
+    const b = file(dir, 'b.yaml', "hooks: {after_backup: ['logger', 'done']}\n");
+    const c = loadConfig({ files: [a, b], cwd: '/' });
+    expect(c.hooks.before_backup).toEqual({ run: [join(dir, 'etc', 'bin', 'dump'), '--to', 'out'], cwd: join(dir, 'etc') });
+    // A later file replaces a hook whole, and brings its own directory.
+    expect(c.hooks.after_backup).toEqual({ run: ['logger', 'done'], cwd: dir });
+    expect(loadConfig({ files: [a], cwd: '/' }).hooks.after_backup).toEqual({ run: 'logger done', cwd: join(dir, 'etc') });
+    expect(loadConfig({ files: [file(dir, 'home.yaml', "hooks: {before_backup: ['~/bin/x']}\n")] }).hooks.before_backup!.run).toEqual([join(homedir(), 'bin', 'x')]);
+  });
+
+  it('dump-config --reveal-caps shows caps, never the user and password of a URL', async () => {
+    const dir = tempDir();
+    const dircap = 'URI:DIR2:aaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const a = file(dir, 'a.yaml', `destination: {url: 'http://backup:s3cret@127.0.0.1:3456/uri', result: {append_to_lafs_dir: '${dircap}'}}\n`);
+    const hidden = await runCli(['-c', a, 'dump-config']);
+    expect(hidden.code).toBe(0);
+    expect(hidden.stdout).not.toContain(dircap);
+    expect(hidden.stdout).not.toContain('s3cret');
+    const revealed = await runCli(['-c', a, 'dump-config', '--reveal-caps']);
+    expect(revealed.code).toBe(0);
+    expect(YAML.parse(revealed.stdout).destination.result.append_to_lafs_dir).toBe(dircap);
+    expect(YAML.parse(revealed.stdout).destination.url).toBe('http://***@127.0.0.1:3456/uri');
+    expect(revealed.stdout).not.toContain('s3cret');
+    const help = await runCli(['dump-config', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain("A URL's user and password stay hidden (***) even so");
   });
 
   it('dump-config prints the effective configuration as YAML', async () => {
