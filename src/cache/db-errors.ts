@@ -1,5 +1,5 @@
 /** SQLite's and the file system's errors on the entry cache, as one-line CacheErrors naming the file. */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { AppError, CacheError, describeErrno, errnoCode, EXIT, isMissingBinding, missingBinding } from '../errors.js';
 
 export function describeDbError(path: string, e: unknown): AppError {
@@ -45,11 +45,11 @@ export function cantOpenReason(path: string): string {
   }
 }
 
-/** The soft limit on open files (ulimit -n), as the kernel reports it; '?' when it cannot be read. */
+/** The soft limit on open files (ulimit -n), from getrlimit (no file needs opening for it); '?' if unknown. */
 function openFilesLimit(): string {
   try {
-    const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? m[1]! : '?';
+    const limits = (process.report.getReport() as { userLimits?: { open_files?: { soft?: number | string } } }).userLimits;
+    return String(limits?.open_files?.soft ?? '?');
   } catch {
     return '?';
   }

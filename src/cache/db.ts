@@ -154,7 +154,7 @@ export class EntryCache {
     } catch (e) {
       throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
     }
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(path, { timeout: 5000 });
       db.pragma('journal_mode = WAL');
@@ -162,6 +162,8 @@ export class EntryCache {
       db.pragma('cache_size = -8000');
       db.pragma('foreign_keys = ON');
     } catch (e) {
+      // Closed first: the reason is looked for with the files it held (cantOpenReason).
+      db?.close();
       throw describeDbError(path, e);
     }
     try {
