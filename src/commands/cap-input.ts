@@ -65,7 +65,7 @@ function readBounded(fd: number, origin: string, what: string): string {
 
 function readStdin(what: string): string {
   // isatty, not process.stdin: creating that stream would make the pipe non-blocking.
-  if (isatty(0)) throw new UsageError(`${what}: - reads caps from stdin, and stdin is a terminal; pipe them in, or use --cap-file FILE`);
+  if (isatty(0)) throw new UsageError(`${what}: caps are read from stdin here, and stdin is a terminal: give them as arguments, pipe them in, or use --cap-file FILE`);
   return readBounded(0, 'stdin', what);
 }
 
