@@ -11,7 +11,6 @@
  */
 import { statSync, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
 import type { EntryCache } from '../cache/db.js';
 import type { Config } from '../config/load.js';
 import { Pool } from '../core/pool.js';
@@ -24,6 +23,7 @@ import type { ScanReport } from '../scan/phase1.js';
 import { clientFor } from '../tahoe/factory.js';
 import { emptyRunStats, entriesDone, type RunStats, type UploadContext } from './context.js';
 import { encodingId, xzSettings } from '../core/xz.js';
+import { legacyMembers, seriesName } from './name.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
 import { SourceStats } from './source-stat.js';
@@ -107,10 +107,12 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   const { config } = req;
   const started = Date.now();
   const { queuePath, source: configured, dbPath } = preflight(config);
+  // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
+  const name = seriesName(config.source);
   const stop = new RunStop();
   const { runHook } = await import('../hooks.js');
   const hookOpts = { timeoutS: config.hooks.timeout };
-  const vars: HookVars = { source: configured, name: basename(configured) };
+  const vars: HookVars = { source: configured, name };
   let release: (() => Promise<void>) | undefined;
   let cache: EntryCache | undefined;
   let hooked = false;
@@ -130,15 +132,14 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
-    vars.name = basename(source);
-    const phases = cache ? await bothPhases(req, stop, source, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
+    const phases = cache ? await bothPhases(req, stop, { name, source, configured }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
     const { metaTrouble } = await import('../meta/entry.js');
     // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
     if (metaTrouble.count > 0) phases.incomplete = true;
     vars.cap = phases.cap;
-    const summary = backupSummary({ ...phases, elapsedMs: Date.now() - started }, { name: vars.name, source, queuePath });
+    const summary = backupSummary({ ...phases, elapsedMs: Date.now() - started }, { name, source, queuePath });
     result = { summary, cap: phases.cap, exitCode: phases.incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
-    if (phases.cap) await deliverResult(config, stop, source, phases.cap, result);
+    if (phases.cap && cache) await deliverResult(config, stop, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
     return result;
   } catch (e) {
     failure = e;
@@ -166,11 +167,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
 }
 
 /** The result file and the lafs dir. A failure here leaves the backup recorded: exit 1, said. */
-async function deliverResult(config: Config, stop: RunStop, source: string, cap: string, result: BackupOutcome): Promise<void> {
+async function deliverResult(config: Config, stop: RunStop, b: import('./result.js').Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
   const { deliver } = await import('./result.js');
   const client = clientFor(config, { signal: stop.signal });
   try {
-    await deliver(config, client, source, cap);
+    await deliver(config, client, b, ours);
   } catch (e) {
     if (!(e instanceof AppError) || e instanceof InterruptedError) throw e;
     result.problems.push(`the backup is recorded, but its result could not be delivered: ${oneLine(e.message)}`);
@@ -239,7 +240,15 @@ async function queueOnly(req: BackupRequest, stop: RunStop, source: string, queu
   return { scan, stats: emptyRunStats(), incomplete: scanIncomplete(scan) > 0 };
 }
 
-async function bothPhases(req: BackupRequest, stop: RunStop, source: string, queuePath: string, cache: EntryCache): Promise<Phases> {
+/** The backup being made: its name, the directory picked tonight, source.path as configured. */
+interface Naming {
+  name: string;
+  source: string;
+  configured: string;
+}
+
+async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
+  const { source } = naming;
   const { config } = req;
   const op = config.operation;
   const { planQueue } = await import('../scan/plan.js');
@@ -309,7 +318,10 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     const root = await uploadQueue(ctx, queuePath, stop.fail);
     const future = ctx.stats.futureMtimes;
     if (future) log.warn({ files: future }, `${future} file${future === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
-    cache.addBackup({ name: basename(source), source, cap: root.cap });
+    // Rows recorded before names were configurable, named after the directory a glob matched,
+    // join this series (backup/name.ts legacyMembers).
+    const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
+    cache.addBackup({ name: naming.name, source, cap: root.cap, adopt });
     cache.markQueueConsumed(consumed);
     cache.commit();
     const skipped = ctx.stats.skipped;

@@ -20,6 +20,7 @@ import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
 import { keyPath } from './keys.js';
+import { openReadonly } from './readonly.js';
 import { migrate } from './schema.js';
 
 export { CacheError };
@@ -72,6 +73,35 @@ export interface CacheOptions {
 
 type Stmt = Database.Statement;
 
+/**
+ * The statements of a run, prepared on first use: a cache opened read-only with an older schema
+ * (an old disk, mounted read-only) is only asked what its schema has.
+ */
+const SQL = {
+  get: 'SELECT cap, ctime_ns AS ctimeNs, sha256, enc, xattrs FROM entries WHERE key = ? AND kind = ?',
+  // Two probes of the (sha256, enc) index, never a scan of every row with those contents
+  // (a tree of 20,000 empty files has 20,000 of them).
+  contentAs: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 LIMIT 1',
+  content: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1',
+  use: 'UPDATE entries SET generation = ? WHERE key = ? AND generation < ?',
+  useFile: 'UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?',
+  put: 'INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  sized: 'SELECT 1 FROM entries WHERE size = ? AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1',
+  unsized: 'SELECT 1 FROM entries WHERE size IS NULL AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1',
+  putListing: `INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`,
+  maxGen: 'SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)',
+  finished: 'SELECT 1 FROM backups WHERE generation = ? LIMIT 1',
+  startGen: 'INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)',
+  meta: 'SELECT value FROM meta WHERE key = ?',
+  setMeta: 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)',
+  addBackup: 'INSERT INTO backups (name, source, cap, generation, ts, ts_check) VALUES (?, ?, ?, ?, ?, NULL)',
+  rename: 'UPDATE backups SET name = ? WHERE id = ?',
+  // Newest means the highest generation, never the latest clock time (a clock set back).
+  backups: 'SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck FROM backups ORDER BY generation, id',
+  seriesCaps: 'SELECT DISTINCT cap FROM backups WHERE name = ?',
+  checked: 'UPDATE backups SET ts_check = ? WHERE cap = ?',
+} as const;
+
 export class EntryCache {
   private readonly db: Database.Database;
   private readonly commitQueries: number;
@@ -80,7 +110,7 @@ export class EntryCache {
   private txStarted = 0;
   private timer?: NodeJS.Timeout;
   generation = 0;
-  private readonly stmts: Record<string, Stmt>;
+  private readonly prepared = new Map<keyof typeof SQL, Stmt>();
   /** Keys of reused rows whose generation bump is not written yet. */
   private uses: Buffer[] = [];
   /** Whether rows without a plaintext size exist (mayKnowSize), once asked. */
@@ -95,50 +125,49 @@ export class EntryCache {
     this.db = db;
     this.commitQueries = opts.commitAfter?.queries ?? 50;
     this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
-    this.stmts = {
-      get: db.prepare('SELECT cap, ctime_ns AS ctimeNs, sha256, enc, xattrs FROM entries WHERE key = ? AND kind = ?'),
-      // Two probes of the (sha256, enc) index, never a scan of every row with those contents
-      // (a tree of 20,000 empty files has 20,000 of them).
-      contentAs: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 LIMIT 1'),
-      content: db.prepare('SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1'),
-      use: db.prepare('UPDATE entries SET generation = ? WHERE key = ? AND generation < ?'),
-      useFile: db.prepare('UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?'),
-      put: db.prepare('INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      sized: db.prepare('SELECT 1 FROM entries WHERE size = ? AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1').pluck(),
-      unsized: db.prepare('SELECT 1 FROM entries WHERE size IS NULL AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1').pluck(),
-      putListing: db.prepare(`INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`),
-      maxGen: db.prepare('SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)'),
-      finished: db.prepare('SELECT 1 FROM backups WHERE generation = ? LIMIT 1'),
-      startGen: db.prepare('INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)'),
-      meta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
-      addBackup: db.prepare('INSERT INTO backups (name, source, cap, generation, ts, ts_check) VALUES (?, ?, ?, ?, ?, NULL)'),
-    };
   }
 
-  /** Opens (creating it 0600 if needed) and migrates the cache; errors name the file. */
-  static open(path: string, opts: CacheOptions = {}): EntryCache {
-    if (!opts.readonly) {
+  private stmt(name: keyof typeof SQL): Stmt {
+    let s = this.prepared.get(name);
+    if (!s) {
       try {
-        const fd = openSync(path, 'a', 0o600);
-        fchmodSync(fd, 0o600);
-        closeSync(fd);
+        s = this.db.prepare(SQL[name]);
       } catch (e) {
-        throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
+        throw describeDbError(this.path, e);
       }
+      if (name === 'sized' || name === 'unsized') s.pluck();
+      this.prepared.set(name, s);
     }
-    let db: Database.Database;
+    return s;
+  }
+
+  /**
+   * Opens (creating it 0600 if needed) and migrates the cache; errors name the file. With
+   * `readonly` nothing is written, and the cache may sit on a read-only disk (cache/readonly.ts).
+   */
+  static open(path: string, opts: CacheOptions = {}): EntryCache {
+    if (opts.readonly) return new EntryCache(path, openReadonly(path), opts);
     try {
-      db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, timeout: 5000 });
+      const fd = openSync(path, 'a', 0o600);
+      fchmodSync(fd, 0o600);
+      closeSync(fd);
+    } catch (e) {
+      throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: 5000 });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('cache_size = -8000');
       db.pragma('foreign_keys = ON');
     } catch (e) {
+      // Closed first: the reason is looked for with the files it held (cantOpenReason).
+      db?.close();
       throw describeDbError(path, e);
     }
     try {
-      migrate(db, path, opts.readonly ?? false);
+      migrate(db, path);
       return new EntryCache(path, db, opts);
     } catch (e) {
       db.close();
@@ -155,8 +184,8 @@ export class EntryCache {
   nextGeneration(tryResume: boolean): { generation: number; resume: boolean } {
     // The highest generation ever started is kept in meta too: `cleanup -g` of the newest one
     // must not let the next run take its number again (NAME@N would then name another backup).
-    const max = Math.max((this.stmts.maxGen.get() as { g: number | null }).g ?? 0, Number(this.getMeta('last_generation') ?? 0));
-    const resume = tryResume && max > 0 && !this.stmts.finished.get(max);
+    const max = Math.max((this.stmt('maxGen').get() as { g: number | null }).g ?? 0, Number(this.getMeta('last_generation') ?? 0));
+    const resume = tryResume && max > 0 && !this.stmt('finished').get(max);
     return { generation: resume ? max : max + 1, resume };
   }
 
@@ -164,7 +193,7 @@ export class EntryCache {
   startGeneration(tryResume: boolean, source: string): number {
     const { generation, resume } = this.nextGeneration(tryResume);
     this.generation = generation;
-    this.write(() => this.stmts.startGen.run(this.generation, Date.now() / 1000, source));
+    this.write(() => this.stmt('startGen').run(this.generation, Date.now() / 1000, source));
     this.setMeta('last_generation', String(this.generation));
     this.commit();
     log.debug({ generation: this.generation, resumed: resume }, 'generation');
@@ -179,7 +208,7 @@ export class EntryCache {
    * with the ctime unchanged they are unchanged too — setting or removing one moves the ctime.
    */
   fileDecision(key: Buffer, ctimeNs: bigint): FileDecision {
-    const row = this.stmts.get.get(key, KIND_CODE.file) as FileRow | undefined;
+    const row = this.stmt('get').get(key, KIND_CODE.file) as FileRow | undefined;
     if (!row) return { action: 'upload' };
     const enc = row.enc ?? undefined;
     if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap, enc, xattrs: row.xattrs };
@@ -191,7 +220,7 @@ export class EntryCache {
    * the encoding `prefer`; any is a faithful copy (the edge says how to read it).
    */
   knownContent(sha256: Buffer, prefer: StoredAs): { cap: string; enc: StoredAs } | undefined {
-    return (this.stmts.contentAs.get(sha256, prefer) ?? this.stmts.content.get(sha256)) as { cap: string; enc: StoredAs } | undefined;
+    return (this.stmt('contentAs').get(sha256, prefer) ?? this.stmt('content').get(sha256)) as { cap: string; enc: StoredAs } | undefined;
   }
 
   /**
@@ -200,18 +229,18 @@ export class EntryCache {
    * before sizes were kept count as any size (asked once per run: rows only ever gain one).
    */
   mayKnowSize(size: number): boolean {
-    this.unsized ??= this.stmts.unsized.get() !== undefined;
-    return this.unsized || this.stmts.sized.get(size) !== undefined;
+    this.unsized ??= this.stmt('unsized').get() !== undefined;
+    return this.unsized || this.stmt('sized').get(size) !== undefined;
   }
 
   /** The cap of a symlink or directory known under this key. */
   knownCap(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
-    return (this.stmts.get.get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
+    return (this.stmt('get').get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
   }
 
   /** The dircap of a directory whose listing (cache/keys.ts ListingKey) is known. */
   knownListing(key: Buffer): string | undefined {
-    return (this.stmts.get.get(key, LISTING) as FileRow | undefined)?.cap;
+    return (this.stmt('get').get(key, LISTING) as FileRow | undefined)?.cap;
   }
 
   // ---- answers: what the run did ----------------------------------------------------------
@@ -224,7 +253,7 @@ export class EntryCache {
   didReuse(key: Buffer, learnt?: { ctimeNs?: bigint; xattrs?: string }): void {
     if (learnt && (learnt.ctimeNs !== undefined || learnt.xattrs !== undefined)) {
       const ctime = learnt.ctimeNs === undefined ? null : String(learnt.ctimeNs);
-      this.write(() => this.stmts.useFile.run(this.generation, ctime, learnt.xattrs ?? null, key));
+      this.write(() => this.stmt('useFile').run(this.generation, ctime, learnt.xattrs ?? null, key));
       return;
     }
     this.uses.push(key);
@@ -237,7 +266,7 @@ export class EntryCache {
    * they were read whole ('' for none), and the size of their plaintext.
    */
   didUpload(key: Buffer, kind: EntryKind, cap: string, f?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string; size: number }): void {
-    this.write(() => this.stmts.put.run(key, KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
+    this.write(() => this.stmt('put').run(key, KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
   }
 
   /**
@@ -246,7 +275,7 @@ export class EntryCache {
    * cleanup raises them to the listing's generation before it deletes anything.
    */
   didList(key: Buffer, cap: string, refs: readonly Buffer[]): void {
-    this.write(() => this.stmts.putListing.run(key, cap, this.generation, Date.now() / 1000, encodeRefs(refs)));
+    this.write(() => this.stmt('putListing').run(key, cap, this.generation, Date.now() / 1000, encodeRefs(refs)));
   }
 
   /** Whether a finished backup already consumed this queue file (same path, size, mtime, inode). */
@@ -275,23 +304,34 @@ export class EntryCache {
     this.commit();
     try {
       this.db.transaction(() => {
-        for (const k of keys) this.stmts.use.run(this.generation, k, this.generation);
+        for (const k of keys) this.stmt('use').run(this.generation, k, this.generation);
       })();
     } catch (e) {
       throw describeDbError(this.path, e);
     }
   }
 
-  /** Records a finished backup; every row the run used carries its generation first. */
-  addBackup(b: { name: string; source: string; cap: string }): void {
+  /**
+   * Records a finished backup; every row the run used carries its generation first. `adopt`:
+   * ids of older backups rows of the same series recorded under another name (backup/name.ts
+   * legacyMembers), renamed in the same batch.
+   */
+  addBackup(b: { name: string; source: string; cap: string; adopt?: readonly number[] }): void {
     this.flushUses();
-    this.write(() => this.stmts.addBackup.run(b.name, b.source, b.cap, this.generation, Date.now() / 1000));
+    for (const id of b.adopt ?? []) this.write(() => this.stmt('rename').run(b.name, id));
+    this.write(() => this.stmt('addBackup').run(b.name, b.source, b.cap, this.generation, Date.now() / 1000));
   }
 
   // ---- finished backups and generations (list, cleanup, check) --------------------------
 
+  /** Finished backups, oldest first: by generation (the clock may have been set back). */
   listBackups(): BackupRow[] {
-    return this.db.prepare('SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck FROM backups ORDER BY ts, id').all() as BackupRow[];
+    return this.stmt('backups').all() as BackupRow[];
+  }
+
+  /** The root caps of the backups recorded under `name` (one series). */
+  seriesCaps(name: string): Set<string> {
+    return new Set(this.stmt('seriesCaps').pluck().all(name) as string[]);
   }
 
   /** Generations with cache rows or a start record but no finished backup (interrupted runs). */
@@ -332,16 +372,21 @@ export class EntryCache {
     }
   }
 
-  markChecked(id: number, ts = Date.now() / 1000): void {
-    this.db.prepare('UPDATE backups SET ts_check = ? WHERE id = ?').run(ts, id);
+  /** Records a check of `cap`: in every backups row with that cap (they are one object on the grid). */
+  markChecked(cap: string, ts = Date.now() / 1000): void {
+    try {
+      this.stmt('checked').run(ts, cap);
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
   }
 
   private getMeta(key: string): string | undefined {
-    return (this.stmts.meta.get(key) as { value: string } | undefined)?.value;
+    return (this.stmt('meta').get(key) as { value: string } | undefined)?.value;
   }
 
   private setMeta(key: string, value: string): void {
-    this.write(() => this.stmts.setMeta.run(key, value));
+    this.write(() => this.stmt('setMeta').run(key, value));
   }
 
   // ---- transactions ---------------------------------------------------------------------

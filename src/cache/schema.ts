@@ -66,8 +66,11 @@ export const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database up to SCHEMA_VERSION (one transaction), or refuses it, naming the file. */
-export function migrate(db: Database.Database, path: string, readonly: boolean): void {
+/**
+ * The schema version of a lafs-backup cache (0: an empty file); refuses a database of something
+ * else, or one a newer lafs-backup wrote, naming the file.
+ */
+export function schemaVersion(db: Database.Database, path: string): number {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   const version = hasMeta ? Number((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined)?.value ?? 0) : 0;
   if (!hasMeta) {
@@ -77,8 +80,13 @@ export function migrate(db: Database.Database, path: string, readonly: boolean):
   if (version > SCHEMA_VERSION) {
     throw new CacheError(`entry cache ${path} was written by a newer lafs-backup (schema ${version}, this one knows ${SCHEMA_VERSION}); refusing to touch it`);
   }
+  return version;
+}
+
+/** Brings the database up to SCHEMA_VERSION (one transaction), or refuses it, naming the file. */
+export function migrate(db: Database.Database, path: string): void {
+  const version = schemaVersion(db, path);
   if (version === SCHEMA_VERSION) return;
-  if (readonly) throw new CacheError(`entry cache ${path} needs a schema upgrade (${version} → ${SCHEMA_VERSION}); run a command that writes to it first`);
   db.transaction(() => {
     for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));

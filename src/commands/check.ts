@@ -1,11 +1,12 @@
 /** `lafs-backup check`: deep-check backups, renew their leases, report what is unhealthy. */
 import { EXIT } from '../errors.js';
 import { log } from '../log.js';
-import type { CheckOutcome, CheckTarget } from '../maintenance/check.js';
-import { capsFromInput, defineCommand, loadContext, out } from './common.js';
+import type { CheckOutcome } from '../maintenance/check.js';
+import { defineCommand, loadContext, out } from './common.js';
 
 interface CheckArgs {
   caps?: string[];
+  'cap-file'?: string | string[];
   lease?: boolean;
   n?: boolean;
   repair?: boolean;
@@ -26,12 +27,13 @@ export default defineCommand<CheckArgs>({
     'Exit 0 when all are healthy, 4 when anything is unhealthy or a check failed, 1 when the gateway could not be asked',
   builder: (y) =>
     y
-      .positional('caps', { type: 'string', array: true, describe: 'Root caps to check (- reads them from stdin); default: every backup in the cache' })
+      .positional('caps', { type: 'string', array: true, describe: 'Root caps to check (- reads them from stdin, one a line); default: every backup in the cache' })
+      .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read root caps to check from FILE, one a line (keeps them off the command line, where ps shows them)' })
       .option('lease', { type: 'boolean', default: true, describe: 'Renew leases (add-lease=true); --no-lease or -n to skip' })
       .option('n', { type: 'boolean', describe: 'Do not renew leases' })
       .option('repair', { alias: 'r', type: 'boolean', describe: 'Repair what is unhealthy; report only repairs that failed' })
       .option('verify', { type: 'boolean', describe: 'Have the gateway download and verify every share (verify=true): finds damaged shares, at the cost of reading the whole backup from the storage servers' })
-      .option('least-recently-checked', { alias: 'a', type: 'boolean', describe: 'Check only the backup checked longest ago (of those given, else of all)' })
+      .option('least-recently-checked', { alias: 'a', type: 'boolean', describe: 'Check only the root cap checked longest ago (of those given, else of all; never-checked first, then the oldest backup)' })
       .option('format', { alias: 'f', type: 'string', default: DEFAULT_FORMAT, describe: 'How to print an unhealthy node: {0[path]}, {0[type]}, {0[summary]}, {0[check-results][results][count-good-share-hosts]}, {backup[name]}, {0} (the whole unit)…' })
       .option('healthy-format', { type: 'string', describe: 'Also print healthy nodes, in this format' })
       .option('error-output', { alias: 'e', type: 'boolean', describe: 'Print the report to stderr instead of stdout' })
@@ -41,12 +43,25 @@ export default defineCommand<CheckArgs>({
     const { compileFormat } = await import('../maintenance/format.js');
     const fmt = compileFormat(args.format ?? DEFAULT_FORMAT, '--format');
     const healthyFmt = args['healthy-format'] ? compileFormat(args['healthy-format'], '--healthy-format') : undefined;
-    const { anonymousTarget, checkBackup, unitSummary } = await import('../maintenance/check.js');
+    const { checkBackup, unitSummary } = await import('../maintenance/check.js');
 
     let cache: import('../cache/db.js').EntryCache | undefined;
     const dbPath = config.source.entry_cache.path;
     const { existsSync } = await import('node:fs');
-    if (dbPath && existsSync(dbPath)) cache = (await import('../cache/db.js')).EntryCache.open(dbPath);
+    const { capsFromInput, stdinDashes } = await import('./cap-input.js');
+    const sources = { args: args.caps ?? [], stdin: stdinDashes(['f', 'format', 'healthy-format', 'cap-file']) > 0, files: ([] as string[]).concat(args['cap-file'] ?? []) };
+    const given = sources.args.length > 0 || sources.stdin || sources.files.length > 0;
+    // Caps are read (and garbage refused) before anything is asked of the gateway.
+    const caps = given ? capsFromInput(sources, 'check', { dirs: true }) : undefined;
+    // A cache that cannot be written (a read-only disk) is still read: the check runs, and only
+    // its time cannot be recorded, which is said once.
+    let readonly = false;
+    if (dbPath && existsSync(dbPath)) {
+      const { cacheWritable } = await import('../cache/readonly.js');
+      readonly = !cacheWritable(dbPath);
+      if (readonly) log.warn(`entry cache ${dbPath} cannot be written: the backups are checked, but check times are not recorded (-a will not move on)`);
+      cache = (await import('../cache/db.js')).EntryCache.open(dbPath, { readonly });
+    }
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     const { Progress } = await import('../progress.js');
     const progress = Progress.create(args.progress);
@@ -58,28 +73,18 @@ export default defineCommand<CheckArgs>({
     };
     const outcomes: CheckOutcome[] = [];
     try {
-      const backups = cache?.listBackups() ?? [];
-      let targets: (CheckTarget & { tsCheck?: number | null; ts?: number })[];
-      if (args.caps?.length) {
-        const caps = await capsFromInput(args.caps, 'check', { dirs: true });
-        targets = caps.map((cap) => {
-          const b = [...backups].reverse().find((x) => x.cap === cap);
-          return b ? { id: b.id, name: b.name, cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts } : anonymousTarget(cap);
-        });
-      } else {
-        if (!cache) {
-          const { UsageError } = await import('../errors.js');
-          throw new UsageError('check: no caps given and no entry cache (source.entry_cache.path) to take the backups from');
-        }
-        targets = backups.map((b) => ({ id: b.id, name: b.name, cap: b.cap, generation: b.generation, tsCheck: b.tsCheck, ts: b.ts }));
+      const { checkTargets, leastRecentlyChecked } = await import('../maintenance/check.js');
+      if (!caps && !cache) {
+        const { UsageError } = await import('../errors.js');
+        throw new UsageError('check: no caps given and no entry cache (source.entry_cache.path) to take the backups from');
       }
+      // One target per distinct root cap: nights with no change share one, and it is one object.
+      let targets = checkTargets(cache?.listBackups() ?? [], caps);
       if (!targets.length) {
         // Silence would look like a healthy check: say there was nothing to check.
         process.stderr.write(`lafs-backup: check: no finished backups in the entry cache ${config.source.entry_cache.path}; nothing to check\n`);
       }
-      if (args['least-recently-checked'] && targets.length) {
-        targets = [[...targets].sort((a, b) => (a.tsCheck ?? 0) - (b.tsCheck ?? 0) || (a.ts ?? 0) - (b.ts ?? 0))[0]!];
-      }
+      if (args['least-recently-checked'] && targets.length) targets = [leastRecentlyChecked(targets)];
       for (const [i, target] of targets.entries()) {
         const backup = { name: target.name, generation: target.generation ?? '', cap: target.cap };
         const live = { objects: 0, bytes: 0 };
@@ -104,9 +109,9 @@ export default defineCommand<CheckArgs>({
         });
         outcomes.push(outcome);
         if (outcome.error && !args.json) emit(`${target.name}: check failed: ${outcome.error}`);
-        if (outcome.ran && target.id !== undefined && cache) {
+        if (outcome.ran && target.known && cache && !readonly) {
           try {
-            cache.markChecked(target.id);
+            cache.markChecked(target.cap);
           } catch (e) {
             log.warn(`could not record the check time of ${JSON.stringify(target.name)}: ${(e as Error).message}`);
           }

@@ -3,10 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { required } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
 import type { KeepPolicy } from '../maintenance/retention.js';
-import { capsFromInput, defineCommand, isoTime, loadContext, openCache, out } from './common.js';
+import { defineCommand, isoTime, loadContext, openCache, out } from './common.js';
 
 interface CleanupArgs {
   caps?: string[];
+  'cap-file'?: string | string[];
   generation?: number[];
   'up-to'?: boolean;
   'enumerate-shares'?: string;
@@ -30,7 +31,8 @@ export default defineCommand<CleanupArgs>({
     'Backups are chosen by cap (arguments, or stdin), by -g, or by --keep-* retention',
   builder: (y) => {
     let b = y
-      .positional('caps', { type: 'string', array: true, describe: 'Root caps of backups to forget (or - to read them from stdin)' })
+      .positional('caps', { type: 'string', array: true, describe: 'Root caps of backups to forget (- reads them from stdin, one a line; so does giving none, without -g or a policy)' })
+      .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read root caps of backups to forget from FILE, one a line (keeps them off the command line, where ps shows them)' })
       .option('generation', { alias: 'g', type: 'number', array: true, describe: 'Forget this generation (repeatable; unfinished ones too)' })
       .option('up-to', { type: 'boolean', describe: 'Also forget every older generation' })
       .option('enumerate-shares', { alias: 'e', type: 'string', describe: 'Write the storage indexes only the forgotten backups use to FILE (or - / nothing: stdout)' })
@@ -51,9 +53,16 @@ export default defineCommand<CleanupArgs>({
     const { hasPolicy, selectKept } = await import('../maintenance/retention.js');
     const usePolicy = hasPolicy(policy);
     const gens = args.generation ?? [];
-    if (usePolicy && (args.caps?.length || gens.length)) throw new UsageError('--keep-* policies choose the backups themselves: give no caps and no -g with them');
+    const { capsFromInput, stdinDashes } = await import('./cap-input.js');
+    const sources = { args: args.caps ?? [], stdin: stdinDashes(['e', 'enumerate-shares', 'cap-file', 'g', 'generation']) > 0, files: ([] as string[]).concat(args['cap-file'] ?? []) };
+    const capsGiven = sources.args.length > 0 || sources.stdin || sources.files.length > 0;
+    if (usePolicy && (capsGiven || gens.length)) throw new UsageError('--keep-* policies choose the backups themselves: give no caps and no -g with them');
     if (args['enumerate-only'] && args['enumerate-shares'] === undefined) throw new UsageError('-n/--enumerate-only needs -e/--enumerate-shares');
+    if (args['enumerate-shares']?.startsWith('URI:')) throw new UsageError('-e/--enumerate-shares takes a FILE (or - for stdout), not a cap; give the caps after it, or use --cap-file');
     const dbPath = required(config.source.entry_cache.path, 'source.entry_cache.path', 'cleanup');
+    // Caps are read (and garbage refused) before the lock is taken. None given, and no -g or
+    // policy: they come on stdin.
+    const caps = usePolicy || (!capsGiven && gens.length) ? [] : capsFromInput(capsGiven ? sources : { args: [], stdin: true, files: [] }, 'cleanup', { dirs: true });
     const { lockCache } = await import('../cache/lock.js');
     const release = args['dry-run'] ? async () => {} : await lockCache(dbPath);
     const cache = await openCache(dbPath, 'clean up');
@@ -68,8 +77,7 @@ export default defineCommand<CleanupArgs>({
           if (!sel.keep.some((b) => b.name === name)) throw new UsageError(`the policy would forget every backup of ${JSON.stringify(name)}; refused`);
         }
         chosen = sel.forget;
-      } else if (!gens.length || args.caps?.length) {
-        const caps = await capsFromInput(args.caps ?? [], 'cleanup', { dirs: true });
+      } else {
         for (const cap of caps) {
           const rows = all.filter((b) => b.cap === cap);
           if (!rows.length) {
@@ -90,8 +98,7 @@ export default defineCommand<CleanupArgs>({
       const needClient = args['enumerate-shares'] !== undefined || (!args['dry-run'] && !args['enumerate-only'] && config.destination.result.append_to_lafs_dir);
       if (needClient) client = (await import('../tahoe/factory.js')).clientFor(config);
       if (args['enumerate-shares'] !== undefined) {
-        const forgotten = new Set(plan.backups.map((b) => b.id));
-        const sis = await sharesOnlyIn(client!, plan.backups, all.filter((b) => !forgotten.has(b.id)));
+        const sis = await sharesOnlyIn(client!, plan);
         const target = args['enumerate-shares'];
         if (!target || target === '-') await out(sis.join('\n'));
         else writeFileSync(target, sis.length ? `${sis.join('\n')}\n` : '');

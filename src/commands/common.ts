@@ -44,30 +44,15 @@ export function out(text: string): Promise<void> {
 }
 
 /**
- * Caps named on the command line, or read from stdin when none (or `-`) are given: every
- * token starting with `URI:` counts, so lines of a result file can be piped in as they are.
+ * Opens the entry cache a maintenance command needs (it must exist already). `readonly`, for
+ * commands that only read it: nothing is written, and a cache on a read-only disk opens too.
  */
-export async function capsFromInput(args: string[], what: string, opts: { dirs?: boolean } = {}): Promise<string[]> {
-  const { assertDirCap, parseCap } = await import('../tahoe/caps.js');
-  const { UsageError } = await import('../errors.js');
-  let tokens = args.filter((a) => a !== '-');
-  if (!tokens.length) {
-    if (process.stdin.isTTY) throw new UsageError(`${what}: give caps as arguments, or pipe them on stdin`);
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    tokens = Buffer.concat(chunks).toString('utf8').split(/\s+/).filter((t) => t.startsWith('URI:'));
-  }
-  // Backups are directories: with `dirs`, a file or verify cap is refused up front.
-  return tokens.map((t, i) => (opts.dirs ? assertDirCap(t, `${what}: cap ${i + 1}`) : parseCap(t, `${what}: cap ${i + 1}`)).text);
-}
-
-/** Opens the entry cache a maintenance command needs (it must exist already). */
-export async function openCache(path: string, command: string) {
+export async function openCache(path: string, command: string, opts: { readonly?: boolean } = {}) {
   const { existsSync } = await import('node:fs');
   const { EntryCache } = await import('../cache/db.js');
   const { UsageError } = await import('../errors.js');
   if (!existsSync(path)) throw new UsageError(`source.entry_cache.path: ${path} does not exist (nothing to ${command}; has a backup run?)`);
-  return EntryCache.open(path);
+  return EntryCache.open(path, { readonly: opts.readonly });
 }
 
 export function isoTime(ts: number | null | undefined): string {

@@ -10,8 +10,8 @@ function isPath(arg: string): boolean {
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonLists, LineBatch } from './output.js';
 
-export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: boolean }>({
-  command: 'diff <a> <b>',
+export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | string[]; json?: boolean; checksum?: boolean }>({
+  command: 'diff [a] [b]',
   describe:
     'Compare A and B — each a backup (root cap, name, NAME@GENERATION) or a local directory (a path: with a / or starting with .) — and print what was added (+), ' +
     'removed (-) or changed (M, with what: contents, mode, uid, gid, mtime, acls, caps, xattrs, target, type)',
@@ -19,9 +19,13 @@ export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: 
     y
       .positional('a', { type: 'string', describe: 'The older side' })
       .positional('b', { type: 'string', describe: 'The newer side' })
+      .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read a side\'s root cap from FILE (the first side, then the second; the arguments give the rest): keeps it off the command line, where ps shows it' })
       .option('checksum', { type: 'boolean', describe: 'Against a local directory, compare file contents byte for byte even when mtime and size agree' })
       .option('json', { type: 'boolean', describe: 'Print {added, removed, changed} as JSON' }),
   run: async (args) => {
+    const { backupArguments } = await import('./cap-input.js');
+    // A side given as - or with --cap-file is a cap; any other is read below (a path or a backup).
+    const sides = backupArguments('diff', ['A', 'B'], 2, [args.a, args.b], ([] as string[]).concat(args['cap-file'] ?? []), 2).backups;
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { Differ } = await import('../browse/diff.js');
@@ -35,7 +39,7 @@ export default defineCommand<{ a: string; b: string; json?: boolean; checksum?: 
       }
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
-    const [a, b] = [await side(args.a), await side(args.b)];
+    const [a, b] = [await side(sides[0]!), await side(sides[1]!)];
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
       const differ = new Differ(client, Boolean(args.checksum));

@@ -12,7 +12,8 @@ export default defineCommand<{ json?: boolean; generations?: number[] }>({
       .option('generations', { alias: 'g', type: 'number', array: true, describe: 'List cache entries of these generations (none given: of the unfinished ones)' }),
   run: async (args) => {
     const config = loadContext(args);
-    const cache = await openCache(required(config.source.entry_cache.path, 'source.entry_cache.path', 'list'), 'list');
+    // Read-only: list works on a cache on a read-only disk, and never changes it.
+    const cache = await openCache(required(config.source.entry_cache.path, 'source.entry_cache.path', 'list'), 'list', { readonly: true });
     try {
       const backups = cache.listBackups().map((b) => ({ name: b.name, source: b.source, generation: b.generation, finished: isoTime(b.ts), last_check: b.tsCheck ? isoTime(b.tsCheck) : null, cap: b.cap }));
       let generations: { generation: number; finished: boolean; entries: { kind: string; path?: string; cap: string }[] }[] | undefined;

@@ -4,31 +4,35 @@ import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonArrayOut, LineBatch } from './output.js';
 
-export default defineCommand<{ backup: string; path?: string; recursive?: boolean; json?: boolean }>({
-  command: 'ls <backup> [path]',
+export default defineCommand<{ backup?: string; path?: string; 'cap-file'?: string | string[]; recursive?: boolean; json?: boolean }>({
+  command: 'ls [backup] [path]',
   describe: 'List a backup (or a directory in it): mode, owner, size as stored (xz: compressed size), mtime, encoding, name',
   builder: (y) =>
     y
-      .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
+      .positional('backup', { type: 'string', describe: 'Root cap, backup name, NAME@GENERATION, or - (a cap on stdin)' })
+      .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read the root cap from FILE (then give only PATH, if any): keeps it off the command line, where ps shows it' })
       .positional('path', { type: 'string', describe: 'A directory or file inside the backup' })
       .option('recursive', { alias: 'R', type: 'boolean', describe: 'List subdirectories too' })
       .option('json', { type: 'boolean', describe: 'Print a JSON array' }),
   run: async (args) => {
+    const { backupArguments } = await import('./cap-input.js');
+    const { backups, rest } = backupArguments('ls', ['BACKUP', 'PATH'], 1, [args.backup, args.path], ([] as string[]).concat(args['cap-file'] ?? []));
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { interpret, modeString } = await import('../browse/entry.js');
     const { walkBackup } = await import('../browse/tree.js');
     const { encodePath } = await import('../scan/queue-codec.js');
-    const backup = await resolveBackup(args.backup, config);
+    const backup = await resolveBackup(backups[0]!, config);
+    const path = rest[0];
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
-      const segments = (args.path ?? '').split('/').filter(Boolean);
+      const segments = (path ?? '').split('/').filter(Boolean);
       let start = backup.cap;
       const single: { path: string[]; node: import('../tahoe/types.js').NodeInfo }[] = [];
       if (segments.length) {
         const parent = await client.info(backup.cap, segments.slice(0, -1));
         const child = parent.children?.[segments[segments.length - 1]!];
-        if (!child) throw new UsageError(`${JSON.stringify(args.path)} is not in the backup ${backup.label}`);
+        if (!child) throw new UsageError(`${JSON.stringify(path)} is not in the backup ${backup.label}`);
         if (child.type === 'dirnode') start = child.ro_uri!;
         else single.push({ path: segments, node: child });
       }

@@ -6,8 +6,9 @@ import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 interface RestoreArgs {
-  backup: string;
-  dest: string;
+  backup?: string;
+  dest?: string;
+  'cap-file'?: string | string[];
   path?: string;
   force?: boolean;
   'replace-type-changes'?: boolean;
@@ -16,24 +17,28 @@ interface RestoreArgs {
 }
 
 export default defineCommand<RestoreArgs>({
-  command: 'restore <backup> <dest>',
+  command: 'restore [backup] [dest]',
   describe:
     'Restore BACKUP (a root cap, a backup name for its newest backup, or NAME@GENERATION) into DEST, with modes, mtimes, ' +
     'ACLs, capabilities, xattrs and (as root) owners. DEST must be empty unless --force',
   builder: (y) =>
     y
-      .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
+      .positional('backup', { type: 'string', describe: 'Root cap, backup name, NAME@GENERATION, or - (a cap on stdin)' })
       .positional('dest', { type: 'string', describe: 'Directory to restore into (created if missing)' })
+      .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read the root cap from FILE (then give only DEST): keeps it off the command line, where ps shows it' })
       .option('path', { type: 'string', describe: 'Restore only this path inside the backup (it lands as DEST/ITS-NAME)' })
       .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory)' })
       .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
       .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip' }),
   run: async (args) => {
+    const { backupArguments } = await import('./cap-input.js');
+    const { backups, rest } = backupArguments('restore', ['BACKUP', 'DEST'], 2, [args.backup, args.dest], ([] as string[]).concat(args['cap-file'] ?? []));
+    if (!rest[0]) throw new UsageError('restore: DEST must be a directory path');
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
-    const backup = await resolveBackup(args.backup, config);
-    let dest = resolve(args.dest);
+    const backup = await resolveBackup(backups[0]!, config);
+    let dest = resolve(rest[0]);
     if (existsSync(dest)) {
       const st = lstatSync(dest);
       if (!st.isDirectory() && !(st.isSymbolicLink() && lstatSync(realpathSync(dest)).isDirectory())) throw new UsageError(`DEST ${dest} is not a directory`);

@@ -23,6 +23,7 @@ export interface Hook {
 export interface Config {
   source: {
     path: string | null;
+    name: string | null;
     pick_policy: 'alphasort_last';
     queue: { path: string | null; check_mtime: boolean };
     entry_cache: { path: string | null; commit_after: { queries: number; seconds: number } };

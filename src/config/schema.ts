@@ -7,6 +7,7 @@
  * library's messages.
  */
 
+import { checkName } from '../backup/name.js';
 import { parseRate } from '../backup/ratelimit.js';
 import { ConfigError } from '../errors.js';
 import { compileNameRules, compileRules, compileSizeRules } from '../scan/filters.js';
@@ -110,6 +111,9 @@ const xzOptions = leaf('a mapping with preset (0-9), extreme (true/false), check
 export const SCHEMA: Node = {
   source: {
     path: nullableStr('single'),
+    name: leaf('null or a name (one path segment)', (v) => v === null || typeof v === 'string', undefined, (v, key) => {
+      if (v !== null) checkName(v as string, key);
+    }),
     pick_policy: leaf("'alphasort_last'", (v) => v === 'alphasort_last'),
     queue: { path: nullableStr('single'), check_mtime: bool },
     entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: wait } },

@@ -7,16 +7,22 @@
  * gone (404/410) is reported by name. Neither crashes the run: the next backup is checked.
  */
 import { redact, scrubCaps } from '../tahoe/caps.js';
+import type { BackupRow } from '../cache/db.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
 import type { NodeUnit, StreamUnit } from '../tahoe/types.js';
 
 export interface CheckTarget {
-  /** The cache's backups row id, when the backup is known there. */
-  id?: number;
+  /** The cap is a backup's in the entry cache (its check time is recorded there). */
+  known: boolean;
   name: string;
   cap: string;
+  /** The newest generation with this cap. */
   generation?: number;
+  /** When this cap was last checked (seconds; null: never). */
+  tsCheck?: number | null;
+  /** The oldest generation with this cap: who waited longest. */
+  oldest?: number;
 }
 
 export interface Problem {
@@ -112,5 +118,32 @@ export async function checkBackup(client: TahoeClient, target: CheckTarget, opts
 
 /** Names a cap that is not in the cache. */
 export function anonymousTarget(cap: string): CheckTarget {
-  return { name: redact(cap), cap };
+  return { known: false, name: redact(cap), cap };
+}
+
+/**
+ * What to check: one target per distinct root cap (nights with no change share one), of the
+ * caps given, else of every backup. A known cap goes by its newest backup's name and
+ * generation; it was last checked when any backup with it was.
+ */
+export function checkTargets(backups: readonly BackupRow[], caps?: readonly string[]): CheckTarget[] {
+  const byCap = new Map<string, CheckTarget>();
+  for (const b of backups) {
+    const t = byCap.get(b.cap);
+    if (!t) {
+      byCap.set(b.cap, { known: true, name: b.name, cap: b.cap, generation: b.generation, tsCheck: b.tsCheck, oldest: b.generation });
+      continue;
+    }
+    // Rows come by generation: a later one names the target.
+    if (b.generation >= (t.generation ?? 0)) Object.assign(t, { name: b.name, generation: b.generation });
+    if (b.tsCheck !== null && (t.tsCheck === null || t.tsCheck === undefined || b.tsCheck > t.tsCheck)) t.tsCheck = b.tsCheck;
+    t.oldest = Math.min(t.oldest ?? b.generation, b.generation);
+  }
+  if (!caps) return [...byCap.values()];
+  return caps.map((cap) => byCap.get(cap) ?? anonymousTarget(cap));
+}
+
+/** The target checked longest ago: never-checked first, then the oldest check; ties go to the oldest backup. */
+export function leastRecentlyChecked(targets: readonly CheckTarget[]): CheckTarget {
+  return [...targets].sort((a, b) => (a.tsCheck ?? 0) - (b.tsCheck ?? 0) || (a.oldest ?? Infinity) - (b.oldest ?? Infinity))[0]!;
 }

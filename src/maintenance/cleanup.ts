@@ -7,16 +7,15 @@
  * The result destinations are cleaned first (they can fail: the gateway may be down), the
  * cache last, so a failed cleanup can simply be run again.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { BackupRow, EntryCache } from '../cache/db.js';
 import type { Config } from '../config/load.js';
-import { AppError, describeErrno } from '../errors.js';
+import { pruneResultLines } from '../core/result-file.js';
+import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import { assertWritableDirCap, redact } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { isNodeUnit } from '../tahoe/types.js';
-import { withFileLock } from '../core/file-lock.js';
 
 export interface CleanupRequest {
   /** Backups chosen by cap, policy, or generation. */
@@ -32,6 +31,8 @@ export interface CleanupPlan {
   upTo: boolean;
   max: number;
   backups: BackupRow[];
+  /** The backups that stay. */
+  kept: BackupRow[];
   entries: number;
 }
 
@@ -39,18 +40,30 @@ export function planCleanup(cache: EntryCache, req: CleanupRequest): CleanupPlan
   const gens = new Set<number>([...req.backups.map((b) => b.generation), ...req.generations]);
   const max = Math.max(...gens);
   const all = cache.listBackups();
-  const backups = req.upTo ? all.filter((b) => b.generation <= max) : all.filter((b) => gens.has(b.generation));
+  const forgotten = (b: BackupRow) => (req.upTo ? b.generation <= max : gens.has(b.generation));
+  const backups = all.filter(forgotten);
+  const kept = all.filter((b) => !forgotten(b));
   const generations = req.upTo ? [max] : [...gens].sort((a, b) => a - b);
   // What the cleanup would delete, counted by doing it and rolling back (listing rows keep the
   // rows they stand for: a plain count by generation would overstate it).
   const { entries } = cache.forgetGenerations(generations, req.upTo, true);
-  return { generations, upTo: req.upTo, max, backups, entries };
+  return { generations, upTo: req.upTo, max, backups, kept, entries };
+}
+
+/**
+ * The root caps whose records go: those of forgotten backups that no kept backup has. Nights
+ * with no change make generations with the same root cap; forgetting the older ones must not
+ * take the record of the one kept.
+ */
+export function capsGone(plan: Pick<CleanupPlan, 'backups' | 'kept'>): Set<string> {
+  const kept = new Set(plan.kept.map((b) => b.cap));
+  return new Set(plan.backups.map((b) => b.cap).filter((c) => !kept.has(c)));
 }
 
 /** Storage indexes reachable from `caps` (t=stream-manifest). */
-async function storageIndexes(client: TahoeClient, caps: string[]): Promise<Set<string>> {
+async function storageIndexes(client: TahoeClient, caps: Iterable<string>): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const cap of caps) {
+  for (const cap of new Set(caps)) {
     for await (const u of client.manifest(cap)) {
       if (u.type === 'error') throw new AppError(`manifest of ${redact(cap)} failed: ${(u as { message: string }).message}`);
       if (isNodeUnit(u) && u['storage-index']) out.add(u['storage-index']);
@@ -60,55 +73,46 @@ async function storageIndexes(client: TahoeClient, caps: string[]): Promise<Set<
 }
 
 /** Storage indexes only the forgotten backups use: no kept backup reaches them. */
-export async function sharesOnlyIn(client: TahoeClient, forgotten: BackupRow[], kept: BackupRow[]): Promise<string[]> {
-  const gone = await storageIndexes(client, forgotten.map((b) => b.cap));
-  const still = await storageIndexes(client, kept.map((b) => b.cap));
-  return [...gone].filter((si) => !still.has(si)).sort();
+export async function sharesOnlyIn(client: TahoeClient, plan: Pick<CleanupPlan, 'backups' | 'kept'>): Promise<string[]> {
+  const gone = capsGone(plan);
+  if (!gone.size) return [];
+  const only = await storageIndexes(client, gone);
+  for (const si of await storageIndexes(client, plan.kept.map((b) => b.cap))) only.delete(si);
+  return [...only].sort();
 }
 
-/** Removes the lines naming forgotten caps from the result file (under its lock, atomically). */
-export async function pruneResultFile(file: string, caps: Set<string>): Promise<number> {
-  return withFileLock(file, () => {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') return 0;
-      throw new AppError(`destination.result.append_to_file: cannot read ${file}: ${describeErrno(e)}`);
-    }
-    const lines = text.split('\n');
-    const kept = lines.filter((l) => !caps.has(l.trim().split(/\s+/).pop() ?? ''));
-    const removed = lines.length - kept.length;
-    if (!removed) return 0;
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, kept.join('\n'), { mode: 0o600 });
-    renameSync(tmp, file);
-    return removed;
-  });
+/** Removes the lines naming `caps` (their last field) from the result file (under its lock, atomically). */
+export async function pruneResultFile(file: string, caps: ReadonlySet<string>): Promise<number> {
+  return pruneResultLines(file, (l) => caps.has(l.trim().split(/\s+/).pop() ?? ''));
 }
 
-/** Unlinks forgotten backups from the mutable directory — only links that still point to them. */
-export async function pruneLafsDir(client: TahoeClient, dircap: string, forgotten: BackupRow[]): Promise<number> {
+/**
+ * Unlinks forgotten backups from the mutable directory: only links that still point to a cap in
+ * `gone`. A backup is linked under its name; backups recorded before names were configurable
+ * were linked under their directory's basename, so that name is looked at too.
+ */
+export async function pruneLafsDir(client: TahoeClient, dircap: string, forgotten: BackupRow[], gone: ReadonlySet<string>): Promise<number> {
   const dir = assertWritableDirCap(dircap, 'destination.result.append_to_lafs_dir').text;
   const children = (await client.info(dir)).children ?? {};
-  let removed = 0;
+  const names = new Set<string>();
   for (const b of forgotten) {
-    const name = basename(b.source);
-    if (children[name]?.ro_uri !== b.cap) continue; // replaced by a newer backup, or renamed
-    if (await client.unlink(dir, name)) removed++;
+    if (!gone.has(b.cap)) continue;
+    for (const name of [b.name, basename(b.source)]) if (children[name]?.ro_uri === b.cap) names.add(name);
   }
+  let removed = 0;
+  for (const name of names) if (await client.unlink(dir, name)) removed++;
   return removed;
 }
 
 export async function executeCleanup(cache: EntryCache, config: Config, client: TahoeClient | undefined, plan: CleanupPlan): Promise<{ entries: number; backups: number }> {
-  const caps = new Set(plan.backups.map((b) => b.cap));
+  const gone = capsGone(plan);
   const r = config.destination.result;
-  if (r.append_to_file && caps.size) {
-    const n = await pruneResultFile(r.append_to_file, caps);
+  if (r.append_to_file && gone.size) {
+    const n = await pruneResultFile(r.append_to_file, gone);
     log.info({ lines: n }, 'removed lines from the result file');
   }
-  if (r.append_to_lafs_dir && plan.backups.length) {
-    const n = await pruneLafsDir(client!, r.append_to_lafs_dir, plan.backups);
+  if (r.append_to_lafs_dir && gone.size) {
+    const n = await pruneLafsDir(client!, r.append_to_lafs_dir, plan.backups, gone);
     log.info({ links: n }, 'unlinked from the result directory');
   }
   return cache.forgetGenerations(plan.generations, plan.upTo);

@@ -5,6 +5,9 @@
  * `daily`, `weekly` (ISO weeks), `monthly`, `yearly` keep the newest backup of each of the N
  * most recent periods that have one. A backup kept by any rule is kept. Periods are in local
  * time (set TZ to choose), or UTC when asked.
+ *
+ * Newest means the highest generation, never the latest time: a clock set back must not make
+ * the newest backup look old. Times only say which period a backup falls in.
  */
 
 export interface KeepPolicy {
@@ -19,6 +22,8 @@ export interface KeepPolicy {
 export interface Dated {
   id: number;
   name: string;
+  /** What orders backups: the generation (a later run always has a higher one). */
+  generation: number;
   /** Seconds since the epoch. */
   ts: number;
 }
@@ -74,9 +79,13 @@ export function selectKept<T extends Dated>(backups: T[], policy: KeepPolicy, op
   const reasons = new Map<number, string[]>();
   const note = (b: T, why: string) => reasons.set(b.id, [...(reasons.get(b.id) ?? []), why]);
   const byName = new Map<string, T[]>();
-  for (const b of backups) byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
+  for (const b of backups) {
+    const series = byName.get(b.name);
+    if (series) series.push(b);
+    else byName.set(b.name, [b]);
+  }
   for (const series of byName.values()) {
-    const newest = [...series].sort((a, b) => b.ts - a.ts || b.id - a.id);
+    const newest = [...series].sort((a, b) => b.generation - a.generation || b.id - a.id);
     newest.slice(0, policy.last ?? 0).forEach((b) => note(b, 'last'));
     for (const period of PERIODS) {
       const n = policy[period] ?? 0;

@@ -6,13 +6,13 @@ const at = (iso: string) => Date.parse(iso) / 1000;
 
 /** A year of backups: every day at 02:00, plus extra runs on some days. */
 function series(name = 'src') {
-  const out: { id: number; name: string; ts: number; label: string }[] = [];
+  const out: { id: number; name: string; generation: number; ts: number; label: string }[] = [];
   let id = 0;
   for (let d = 0; d < 400; d++) {
     const day = new Date(Date.UTC(2025, 10, 1) + d * 86400_000);
     const iso = day.toISOString().slice(0, 10);
-    out.push({ id: ++id, name, ts: at(`${iso}T02:00:00Z`), label: `${iso}T02` });
-    if (d % 10 === 0) out.push({ id: ++id, name, ts: at(`${iso}T14:30:00Z`), label: `${iso}T14` });
+    out.push({ id: ++id, name, generation: id, ts: at(`${iso}T02:00:00Z`), label: `${iso}T02` });
+    if (d % 10 === 0) out.push({ id: ++id, name, generation: id, ts: at(`${iso}T14:30:00Z`), label: `${iso}T14` });
   }
   return out;
 }
@@ -45,7 +45,7 @@ describe('retention', () => {
   });
 
   it('applies per source name', () => {
-    const all = [...series('a').slice(-5), ...series('b').slice(-5).map((b) => ({ ...b, id: b.id + 1000 }))];
+    const all = [...series('a').slice(-5), ...series('b').slice(-5).map((b) => ({ ...b, id: b.id + 1000, generation: b.generation + 1000 }))];
     const sel = selectKept(all, { last: 2 }, { utc: true });
     expect(sel.keep.map((b) => `${b.name} ${b.label}`).sort()).toEqual(['a 2026-12-04T02', 'a 2026-12-05T02', 'b 2026-12-04T02', 'b 2026-12-05T02']);
   });
