@@ -1,10 +1,11 @@
 /** `lafs-backup ls BACKUP [PATH]`: a listing of a backup with its metadata. */
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
+import { MAX_REVISITED_OPTION } from '../browse/tree.js';
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonArrayOut, LineBatch } from './output.js';
 
-export default defineCommand<{ backup: string; path?: string; recursive?: boolean; json?: boolean }>({
+export default defineCommand<{ backup: string; path?: string; recursive?: boolean; json?: boolean; 'max-revisited'?: number }>({
   command: 'ls <backup> [path]',
   describe: 'List a backup (or a directory in it): mode, owner, size as stored (xz: compressed size), mtime, encoding, name',
   builder: (y) =>
@@ -12,12 +13,14 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
       .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
       .positional('path', { type: 'string', describe: 'A directory or file inside the backup' })
       .option('recursive', { alias: 'R', type: 'boolean', describe: 'List subdirectories too' })
-      .option('json', { type: 'boolean', describe: 'Print a JSON array' }),
+      .option('json', { type: 'boolean', describe: 'Print a JSON array' })
+      .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { interpret, modeString } = await import('../browse/entry.js');
-    const { walkBackup } = await import('../browse/tree.js');
+    const { RevisitBudget, walkBackup } = await import('../browse/tree.js');
+    const revisits = RevisitBudget.fromFlag(args['max-revisited']);
     const { encodePath } = await import('../scan/queue-codec.js');
     const backup = await resolveBackup(args.backup, config);
     const client = (await import('../tahoe/factory.js')).clientFor(config);
@@ -68,7 +71,13 @@ export default defineCommand<{ backup: string; path?: string; recursive?: boolea
           cycles++;
           log.warn(`${JSON.stringify(path.join('/'))} is a directory that contains itself (a cycle); not entered again`);
         };
-        for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle })) await add(n.path, n.type, n.cap, n.size, n.metadata);
+        try {
+          for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle, revisits })) await add(n.path, n.type, n.cap, n.size, n.metadata);
+        } catch (e) {
+          // The rows found before the walk had to stop are out before the line that says why.
+          if (!json) await lines.flush();
+          throw e;
+        }
       }
       if (json) await json.end();
       else await lines.flush();
