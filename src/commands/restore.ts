@@ -1,6 +1,7 @@
 /** `lafs-backup restore BACKUP DEST`: get a backup (or a path in it) back, with its metadata. */
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { MAX_REVISITED_OPTION } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
@@ -13,6 +14,7 @@ interface RestoreArgs {
   'replace-type-changes'?: boolean;
   'dry-run'?: boolean;
   owner?: boolean;
+  'max-revisited'?: number;
 }
 
 export default defineCommand<RestoreArgs>({
@@ -28,10 +30,13 @@ export default defineCommand<RestoreArgs>({
       .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory)' })
       .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
-      .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip' }),
+      .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip (files not owned as in the backup lose setuid/setgid bits and capabilities)' })
+      .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
+    const { RevisitBudget } = await import('../browse/tree.js');
+    const revisits = RevisitBudget.fromFlag(args['max-revisited']);
     const backup = await resolveBackup(args.backup, config);
     let dest = resolve(args.dest);
     if (existsSync(dest)) {
@@ -69,6 +74,9 @@ export default defineCommand<RestoreArgs>({
       signal: stop.signal,
       onPlan: (path: string, kind: string) => plan.push(`${kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-'} ${path}${kind === 'dir' ? '/' : ''}`),
       counts: progress ? counts : undefined,
+      revisits,
+      // A download that comes back with another size than the listing's is made again as often as a failed request would be.
+      retry: { attempts: config.http.retry.attempts, delays: config.http.retry.delay },
     };
     /** Progress totals from a manifest of what will be restored (read only when shown). */
     const showProgress = async (dircap: string | undefined, single: { size?: number }, rootCounted: boolean) => {
