@@ -8,7 +8,8 @@
  * comparing the bytes when that quick check fails — or always, with `checksum`.
  *
  * A backup side's directories reached again through a cap walked before count against its
- * revisit budget (tree.ts), as in restore and `ls -R`.
+ * revisit budget (tree.ts), as in restore and `ls -R`. On a local side, the temporary files a
+ * killed restore left (`.lafs-restore-…`) are not differences: they are not listed as added.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { readAclsAndCaps, readUserXattrs } from '../meta/entry.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { childName } from '../core/entry.js';
 import { createUnxz } from '../core/xz.js';
-import { interpret, type EntryInfo } from './entry.js';
+import { interpret, isRestoreTemp, type EntryInfo } from './entry.js';
 import { byNameBytes, RevisitBudget } from './tree.js';
 import { log } from '../log.js';
 
@@ -135,6 +136,8 @@ export class Differ {
       const p = f.path ? `${f.path}/${name}` : name;
       const va = f.la.get(name);
       const vb = f.lb.get(name);
+      // What a killed restore left behind is not part of the tree.
+      if ((!vb && a.kind === 'local' && va!.info.kind !== 'dir' && isRestoreTemp(name)) || (!va && b.kind === 'local' && vb!.info.kind !== 'dir' && isRestoreTemp(name))) continue;
       if (!vb) await emit({ kind: '-', path: va!.info.kind === 'dir' ? `${p}/` : p });
       else if (!va) await emit({ kind: '+', path: vb.info.kind === 'dir' ? `${p}/` : p });
       else {

@@ -27,7 +27,12 @@ export default defineCommand<RestoreArgs>({
       .positional('backup', { type: 'string', describe: 'Root cap, backup name, or NAME@GENERATION' })
       .positional('dest', { type: 'string', describe: 'Directory to restore into (created if missing)' })
       .option('path', { type: 'string', describe: 'Restore only this path inside the backup (it lands as DEST/ITS-NAME)' })
-      .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory)' })
+      .option('force', {
+        type: 'boolean',
+        describe:
+          'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory); ' +
+          'a file already there as the backup says (size, mtime to the nanosecond, owner) is kept, not downloaded again, and given its metadata',
+      })
       .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
       .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip (files not owned as in the backup lose setuid/setgid bits and capabilities)' })
@@ -106,7 +111,7 @@ export default defineCommand<RestoreArgs>({
       }
       progress?.end();
       if (opts.dryRun) await out(plan.join('\n'));
-      log.info(report, `restored ${report.files} files (${report.bytes} bytes), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
+      log.info(report, `restored ${report.files} files (${report.bytes} bytes${report.kept ? `; ${report.kept} already in place` : ''}), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
       if (stop.signal.aborted) throw stop.signal.reason;
       return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
     } catch (e) {

@@ -8,7 +8,9 @@
  * disk are a conflict); a directory already on the current path is not entered again, and the
  * entries of directories walked before count against the revisit budget (tree.ts). Every
  * write goes through DEST's descriptors (dest.ts): nothing outside DEST, no symlink followed.
- * Every download is checked against the listing's size (fetch.ts). Directories get their
+ * Every download is checked against the listing's size (fetch.ts). With --force, a file
+ * already in place as the backup says (a rerun of a restore that was cut off) is not
+ * downloaded again: its metadata is applied where it is (resume.ts). Directories get their
  * metadata last, once their children are done.
  */
 import { closeSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { Pool } from '../core/pool.js';
 import { applyMeta, type ApplyOptions } from './apply.js';
 import { atDest, atDestAsync, Dest, EntryError } from './dest.js';
 import { checkedDownload, refetching, SizeMismatch, writeContents, type RetryPolicy } from './fetch.js';
+import { keepInPlace } from './resume.js';
 
 
 export interface RestoreOptions {
@@ -53,6 +56,8 @@ export interface RestoreReport {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Files already in place as the backup says (a rerun with --force): not downloaded again. */
+  kept: number;
   /** Entries that could not be restored, or whose metadata could not be applied. */
   troubles: number;
 }
@@ -81,7 +86,7 @@ interface Later {
 const NOTHING: Later = { done: Promise.resolve() };
 
 class Restorer {
-  readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
+  readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, kept: 0, troubles: 0 };
   /** Files and symlinks being restored: `concurrency` at once, a bounded backlog. */
   private readonly limiter: Pool;
   /** DEST (undefined for a dry run): every write goes through it. */
@@ -309,9 +314,14 @@ class Restorer {
   /**
    * A file's contents, downloaded into a temporary file and checked against the listing's
    * `size` (downloaded again on a mismatch, as the retry policy allows), given its metadata,
-   * and renamed into place.
+   * and renamed into place — unless, with --force, it is already there as the backup says.
    */
   private async download(cap: string, size: number | undefined, entry: EntryInfo, place: Place, shown: string): Promise<void> {
+    if (this.o.force && keepInPlace(this.dest!, place, size, entry, shown, this.meta)) {
+      this.report.files++;
+      this.report.kept++;
+      return;
+    }
     const counts = this.o.counts;
     let written = 0;
     await refetching(shown, this.o.retry ?? NO_RETRY, this.stop.signal, async () => {
