@@ -6,6 +6,10 @@
  * Contents: two backups compare caps (downloading both only when their encodings differ); a
  * backup and a local file compare by mtime and size first (as rsync does), downloading and
  * comparing the bytes when that quick check fails — or always, with `checksum`.
+ *
+ * A backup side's directories reached again through a cap walked before count against its
+ * revisit budget (tree.ts), as in restore and `ls -R`. On a local side, the temporary files a
+ * killed restore left (`.lafs-restore-…`) are not differences: they are not listed as added.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
@@ -13,8 +17,8 @@ import { readAclsAndCaps, readUserXattrs } from '../meta/entry.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { childName } from '../core/entry.js';
 import { createUnxz } from '../core/xz.js';
-import { interpret, type EntryInfo } from './entry.js';
-import { byNameBytes } from './tree.js';
+import { interpret, isRestoreTemp, type EntryInfo } from './entry.js';
+import { byNameBytes, RevisitBudget } from './tree.js';
 import { log } from '../log.js';
 
 export interface Side {
@@ -63,16 +67,24 @@ interface Frame {
   i: number;
   /** Each side's directory identity (backup: its cap; local: dev:ino): for cycles. */
   ids: [string, string];
+  /** Each side's directory was reached through a cap walked before (here or above). */
+  again: [boolean, boolean];
 }
 
 export class Differ {
   /** Directories not entered because they contain themselves (exit 3). */
   cycles = 0;
 
+  /** One budget per side (a local side never uses its own). */
+  private readonly revisits: [RevisitBudget, RevisitBudget];
+
   constructor(
     private readonly client: TahoeClient,
     private readonly checksum: boolean,
-  ) {}
+    revisits: (() => RevisitBudget) = () => new RevisitBudget(),
+  ) {
+    this.revisits = [revisits(), revisits()];
+  }
 
   private async list(side: Side, ref: string, shown: string): Promise<Map<string, View>> {
     const out = new Map<string, View>();
@@ -112,7 +124,7 @@ export class Differ {
   async compare(a: Side, b: Side, emit: (e: DiffEvent) => void | Promise<void>): Promise<void> {
     if (a.kind === 'backup' && b.kind === 'backup' && a.root === b.root) return;
     const rootId = (s: Side) => (s.kind === 'backup' ? s.root : localId(s.root));
-    const stack: Frame[] = [await this.frame(a, a.root, b, b.root, '', [rootId(a), rootId(b)])];
+    const stack: Frame[] = [await this.frame(a, a.root, b, b.root, '', [rootId(a), rootId(b)], [false, false])];
     const onPath = (side: 0 | 1, id: string) => stack.some((f) => f.ids[side] === id);
     while (stack.length) {
       const f = stack[stack.length - 1]!;
@@ -124,6 +136,8 @@ export class Differ {
       const p = f.path ? `${f.path}/${name}` : name;
       const va = f.la.get(name);
       const vb = f.lb.get(name);
+      // What a killed restore left behind is not part of the tree.
+      if ((!vb && a.kind === 'local' && va!.info.kind !== 'dir' && isRestoreTemp(name)) || (!va && b.kind === 'local' && vb!.info.kind !== 'dir' && isRestoreTemp(name))) continue;
       if (!vb) await emit({ kind: '-', path: va!.info.kind === 'dir' ? `${p}/` : p });
       else if (!va) await emit({ kind: '+', path: vb.info.kind === 'dir' ? `${p}/` : p });
       else {
@@ -139,15 +153,19 @@ export class Differ {
           log.warn(`${JSON.stringify(p)} is a directory that contains itself (a cycle); not entered again`);
           continue;
         }
-        stack.push(await this.frame(a, va.ref, b, vb.ref, p, ids));
+        stack.push(await this.frame(a, va.ref, b, vb.ref, p, ids, f.again));
       }
     }
   }
 
-  private async frame(a: Side, aRef: string, b: Side, bRef: string, path: string, ids: [string, string]): Promise<Frame> {
+  private async frame(a: Side, aRef: string, b: Side, bRef: string, path: string, ids: [string, string], above: [boolean, boolean]): Promise<Frame> {
+    // Entered before (on a backup side): what its listing holds is reached again.
+    const again: [boolean, boolean] = [a.kind === 'backup' && (this.revisits[0].enter(aRef) || above[0]), b.kind === 'backup' && (this.revisits[1].enter(bRef) || above[1])];
     const [la, lb] = await Promise.all([this.list(a, aRef, path), this.list(b, bRef, path)]);
+    if (again[0]) this.revisits[0].count(la.size, path);
+    if (again[1]) this.revisits[1].count(lb.size, path);
     const names = [...new Set([...la.keys(), ...lb.keys()])].sort(byNameBytes);
-    return { path, names, la, lb, i: 0, ids };
+    return { path, names, la, lb, i: 0, ids, again };
   }
 
   /** What differs between two entries of one name (their contents compared when needed). */

@@ -35,6 +35,18 @@ function int(v: unknown, radix = 10): number | undefined {
   return undefined;
 }
 
+/**
+ * The temporary names restore writes files under before renaming them into place
+ * (`.lafs-restore-` twelve hex digits, `-`, a counter in base 36). A killed restore leaves them
+ * behind; the next restore into that DEST removes them, and `diff` does not count them.
+ */
+export const RESTORE_TEMP_PREFIX = '.lafs-restore-';
+const RESTORE_TEMP = /^\.lafs-restore-[0-9a-f]{12}-[0-9a-z]+$/;
+
+export function isRestoreTemp(name: Buffer | string): boolean {
+  return RESTORE_TEMP.test(typeof name === 'string' ? name : name.toString('latin1'));
+}
+
 /** A child name that cannot be one path component is refused: it could reach outside DEST. */
 export class UnsafeNameError extends AppError {}
 

@@ -1,6 +1,7 @@
 /** `lafs-backup diff A B`: compare two backups, or a backup and a local directory. */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { MAX_REVISITED_OPTION } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
 
 /** A command-line argument naming a local path rather than a backup. */
@@ -10,7 +11,7 @@ function isPath(arg: string): boolean {
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonLists, LineBatch } from './output.js';
 
-export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | string[]; json?: boolean; checksum?: boolean }>({
+export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | string[]; json?: boolean; checksum?: boolean; 'max-revisited'?: number }>({
   command: 'diff [a] [b]',
   describe:
     'Compare A and B — each a backup (root cap, name, NAME@GENERATION) or a local directory (a path: with a / or starting with .) — and print what was added (+), ' +
@@ -21,7 +22,8 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
       .positional('b', { type: 'string', describe: 'The newer side' })
       .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read a side\'s root cap from FILE (the first side, then the second; the arguments give the rest): keeps it off the command line, where ps shows it' })
       .option('checksum', { type: 'boolean', describe: 'Against a local directory, compare file contents byte for byte even when mtime and size agree' })
-      .option('json', { type: 'boolean', describe: 'Print {added, removed, changed} as JSON' }),
+      .option('json', { type: 'boolean', describe: 'Print {added, removed, changed} as JSON' })
+      .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
     const { backupArguments } = await import('./cap-input.js');
     // A side given as - or with --cap-file is a cap; any other is read below (a path or a backup).
@@ -29,6 +31,8 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { Differ } = await import('../browse/diff.js');
+    const { RevisitBudget } = await import('../browse/tree.js');
+    RevisitBudget.fromFlag(args['max-revisited']);
     // A local directory only when the argument is a path (has a '/' or starts with '.'): a
     // backup named like a subdirectory of the current one must not be read as that directory.
     const side = async (arg: string) => {
@@ -42,7 +46,7 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
     const [a, b] = [await side(sides[0]!), await side(sides[1]!)];
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
-      const differ = new Differ(client, Boolean(args.checksum));
+      const differ = new Differ(client, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']));
       if (args.json) {
         // {added, removed, changed} in bounded memory: each list is spooled to a private
         // temporary file as the walk finds it, and the three are copied out at the end.
@@ -56,8 +60,12 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
       } else {
         // Lines as they are found, a batch at a time, waiting when stdout is slow.
         const lines = new LineBatch(out);
-        await differ.compare(a, b, (e) => lines.add(e.kind === 'M' ? `M ${e.path} (${e.what.join(', ')})` : `${e.kind} ${e.path}`));
-        await lines.flush();
+        try {
+          await differ.compare(a, b, (e) => lines.add(e.kind === 'M' ? `M ${e.path} (${e.what.join(', ')})` : `${e.kind} ${e.path}`));
+        } finally {
+          // What was found before a walk had to stop is out before the line that says why.
+          await lines.flush();
+        }
       }
       return differ.cycles ? EXIT.INCOMPLETE : EXIT.OK;
     } finally {

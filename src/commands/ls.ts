@@ -1,10 +1,11 @@
 /** `lafs-backup ls BACKUP [PATH]`: a listing of a backup with its metadata. */
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
+import { MAX_REVISITED_OPTION } from '../browse/tree.js';
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonArrayOut, LineBatch } from './output.js';
 
-export default defineCommand<{ backup?: string; path?: string; 'cap-file'?: string | string[]; recursive?: boolean; json?: boolean }>({
+export default defineCommand<{ backup?: string; path?: string; 'cap-file'?: string | string[]; recursive?: boolean; json?: boolean; 'max-revisited'?: number }>({
   command: 'ls [backup] [path]',
   describe: 'List a backup (or a directory in it): mode, owner, size as stored (xz: compressed size), mtime, encoding, name',
   builder: (y) =>
@@ -13,14 +14,16 @@ export default defineCommand<{ backup?: string; path?: string; 'cap-file'?: stri
       .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read the root cap from FILE (then give only PATH, if any): keeps it off the command line, where ps shows it' })
       .positional('path', { type: 'string', describe: 'A directory or file inside the backup' })
       .option('recursive', { alias: 'R', type: 'boolean', describe: 'List subdirectories too' })
-      .option('json', { type: 'boolean', describe: 'Print a JSON array' }),
+      .option('json', { type: 'boolean', describe: 'Print a JSON array' })
+      .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
     const { backupArguments } = await import('./cap-input.js');
     const { backups, rest } = backupArguments('ls', ['BACKUP', 'PATH'], 1, [args.backup, args.path], ([] as string[]).concat(args['cap-file'] ?? []));
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
     const { interpret, modeString } = await import('../browse/entry.js');
-    const { walkBackup } = await import('../browse/tree.js');
+    const { RevisitBudget, walkBackup } = await import('../browse/tree.js');
+    const revisits = RevisitBudget.fromFlag(args['max-revisited']);
     const { encodePath } = await import('../scan/queue-codec.js');
     const backup = await resolveBackup(backups[0]!, config);
     const path = rest[0];
@@ -72,7 +75,13 @@ export default defineCommand<{ backup?: string; path?: string; 'cap-file'?: stri
           cycles++;
           log.warn(`${JSON.stringify(path.join('/'))} is a directory that contains itself (a cycle); not entered again`);
         };
-        for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle })) await add(n.path, n.type, n.cap, n.size, n.metadata);
+        try {
+          for await (const n of walkBackup(client, start, segments, { recursive: Boolean(args.recursive), onCycle, revisits })) await add(n.path, n.type, n.cap, n.size, n.metadata);
+        } catch (e) {
+          // The rows found before the walk had to stop are out before the line that says why.
+          if (!json) await lines.flush();
+          throw e;
+        }
       }
       if (json) await json.end();
       else await lines.flush();

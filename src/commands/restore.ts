@@ -1,6 +1,7 @@
 /** `lafs-backup restore BACKUP DEST`: get a backup (or a path in it) back, with its metadata. */
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { MAX_REVISITED_OPTION } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { defineCommand, loadContext, out } from './common.js';
@@ -14,6 +15,7 @@ interface RestoreArgs {
   'replace-type-changes'?: boolean;
   'dry-run'?: boolean;
   owner?: boolean;
+  'max-revisited'?: number;
 }
 
 export default defineCommand<RestoreArgs>({
@@ -27,16 +29,24 @@ export default defineCommand<RestoreArgs>({
       .positional('dest', { type: 'string', describe: 'Directory to restore into (created if missing)' })
       .option('cap-file', { type: 'string', requiresArg: true, describe: 'Read the root cap from FILE (then give only DEST): keeps it off the command line, where ps shows it' })
       .option('path', { type: 'string', describe: 'Restore only this path inside the backup (it lands as DEST/ITS-NAME)' })
-      .option('force', { type: 'boolean', describe: 'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory)' })
+      .option('force', {
+        type: 'boolean',
+        describe:
+          'Restore into a non-empty DEST, replacing files and symlinks in the way (never a directory by a file, or a file by a directory); ' +
+          'a file already there as the backup says (size, mtime to the nanosecond, owner) is kept, not downloaded again, and given its metadata',
+      })
       .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
-      .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip' }),
+      .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip (files not owned as in the backup lose setuid/setgid bits and capabilities)' })
+      .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
     const { backupArguments } = await import('./cap-input.js');
     const { backups, rest } = backupArguments('restore', ['BACKUP', 'DEST'], 2, [args.backup, args.dest], ([] as string[]).concat(args['cap-file'] ?? []));
     if (!rest[0]) throw new UsageError('restore: DEST must be a directory path');
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
+    const { RevisitBudget } = await import('../browse/tree.js');
+    const revisits = RevisitBudget.fromFlag(args['max-revisited']);
     const backup = await resolveBackup(backups[0]!, config);
     let dest = resolve(rest[0]);
     if (existsSync(dest)) {
@@ -74,6 +84,9 @@ export default defineCommand<RestoreArgs>({
       signal: stop.signal,
       onPlan: (path: string, kind: string) => plan.push(`${kind === 'dir' ? 'd' : kind === 'symlink' ? 'l' : '-'} ${path}${kind === 'dir' ? '/' : ''}`),
       counts: progress ? counts : undefined,
+      revisits,
+      // A download that comes back with another size than the listing's is made again as often as a failed request would be.
+      retry: { attempts: config.http.retry.attempts, delays: config.http.retry.delay },
     };
     /** Progress totals from a manifest of what will be restored (read only when shown). */
     const showProgress = async (dircap: string | undefined, single: { size?: number }, rootCounted: boolean) => {
@@ -103,7 +116,7 @@ export default defineCommand<RestoreArgs>({
       }
       progress?.end();
       if (opts.dryRun) await out(plan.join('\n'));
-      log.info(report, `restored ${report.files} files (${report.bytes} bytes), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
+      log.info(report, `restored ${report.files} files (${report.bytes} bytes${report.kept ? `; ${report.kept} already in place` : ''}), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
       if (stop.signal.aborted) throw stop.signal.reason;
       return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
     } catch (e) {

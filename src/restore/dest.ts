@@ -10,11 +10,12 @@
  * warning (exit 3), the rest of the restore goes on.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readdirSync, writeSync, type BigIntStats } from 'node:fs';
 import { Writable } from 'node:stream';
+import { isRestoreTemp, RESTORE_TEMP_PREFIX } from '../browse/entry.js';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
 import { describeErrno, errnoCode, onSystemError, onSystemErrorAsync } from '../errors.js';
-import type { AtCalls } from '../meta/xattr.js';
+import { listXattrs, type AtCalls } from '../meta/xattr.js';
 
 /**
  * One entry cannot be restored (its contents do not decode, a name conflict in DEST): that
@@ -121,6 +122,7 @@ export class Dest {
     private readonly o: DestOptions,
   ) {
     this.root = openSync(dest, O_DIR | constants.O_NOFOLLOW);
+    this.removeLeftovers(this.root);
   }
 
   close(): void {
@@ -140,7 +142,7 @@ export class Dest {
   }
 
   /** Temporary names: one random prefix per restore and a counter (O_EXCL refuses any clash). */
-  private readonly tempPrefix = `.lafs-restore-${randomBytes(6).toString('hex')}-`;
+  private readonly tempPrefix = `${RESTORE_TEMP_PREFIX}${randomBytes(6).toString('hex')}-`;
   private temps = 0;
 
   private tempName(): Buffer {
@@ -153,24 +155,74 @@ export class Dest {
    * --replace-type-changes (a file). The caller closes the descriptor.
    */
   openDir(dirfd: number, name: Buffer): number {
-    this.ensureDir(dirfd, name);
-    return this.at.openBeneath(dirfd, name, O_DIR);
+    const existed = this.ensureDir(dirfd, name);
+    const fd = this.at.openBeneath(dirfd, name, O_DIR);
+    if (existed) this.removeLeftovers(fd);
+    return fd;
   }
 
-  private ensureDir(dirfd: number, name: Buffer): void {
+  /** Makes the directory; true when a directory was there already. */
+  private ensureDir(dirfd: number, name: Buffer): boolean {
     try {
       this.at.mkdirat(dirfd, name, 0o700);
-      return;
+      return false;
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST') throw e;
     }
     const type = this.at.fstatatMode(dirfd, name, AT_SYMLINK_NOFOLLOW) & S_IFMT;
-    if (type === S_IFDIR) return;
+    if (type === S_IFDIR) return true;
     if (!this.o.force) throw new EntryError('it exists in DEST and is not a directory (--force replaces it)');
     // A symlink holds no data and is replaced with --force; a file only with --replace-type-changes.
     if (type !== S_IFLNK && !this.o.replaceTypes) throw new EntryError('a file is in the way of this directory in DEST; not replaced (--replace-type-changes replaces it)');
     this.at.unlinkat(dirfd, name, 0);
     this.at.mkdirat(dirfd, name, 0o700);
+    return false;
+  }
+
+  /**
+   * Removes what a killed restore left in the open directory `dirfd`: entries with our
+   * temporary-name pattern (never a directory: we make none under such a name), by
+   * descriptor. A directory that cannot be listed is left as it is.
+   */
+  private removeLeftovers(dirfd: number): void {
+    let names: Buffer[];
+    try {
+      names = readdirSync(`/proc/self/fd/${dirfd}`, { encoding: 'buffer' });
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!isRestoreTemp(name) || name.toString('latin1').startsWith(this.tempPrefix)) continue;
+      this.removeQuietly(dirfd, name);
+    }
+  }
+
+  /**
+   * The regular file `name` in `dirfd`, when one is there: opened read-only (to set metadata
+   * through; never through a symlink, never blocking on a FIFO), with its status and the names
+   * of its extended attributes. Undefined when there is none, or it cannot be opened; the
+   * caller closes the descriptor.
+   */
+  existingFile(dirfd: number, name: Buffer): { fd: number; st: BigIntStats; xattrs: string[] } | undefined {
+    let fd: number;
+    try {
+      fd = this.at.openBeneath(dirfd, name, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile()) throw new Error('not a file');
+      // The names through the directory's descriptor (the kernel's name for it, then `name`,
+      // not followed): then the same inode as the one opened, or nothing is trusted.
+      const xattrs = listXattrs(Buffer.concat([Buffer.from(`/proc/self/fd/${dirfd}/`), name])).map((n) => n.toString('latin1'));
+      const again = new BigInt64Array(7);
+      if (this.at.lstatAt(dirfd, name, again) !== 0 || again[2] !== st.dev || again[3] !== st.ino) throw new Error('replaced meanwhile');
+      return { fd, st, xattrs };
+    } catch {
+      closeSync(fd);
+      return undefined;
+    }
   }
 
   /**

@@ -5,25 +5,28 @@
  * pool with a bounded backlog, so memory is the listings on the current path plus the pool.
  * Every name of a directory is checked before anything in it is written (a name with '/' or
  * NUL, '.', '..' or empty aborts the restore, naming the parent; two children with one name on
- * disk are a conflict); a directory already on the current path is not entered again. Every
+ * disk are a conflict); a directory already on the current path is not entered again, and the
+ * entries of directories walked before count against the revisit budget (tree.ts). Every
  * write goes through DEST's descriptors (dest.ts): nothing outside DEST, no symlink followed.
- * Directories get their metadata last, once their children are done.
+ * Every download is checked against the listing's size (fetch.ts). With --force, a file
+ * already in place as the backup says (a rerun of a restore that was cut off) is not
+ * downloaded again: its metadata is applied where it is (resume.ts). Directories get their
+ * metadata last, once their children are done.
  */
 import { closeSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.js';
 import { log, logs } from '../log.js';
 import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
 import type { BackupNode } from '../browse/tree.js';
-import { byNameBytes, onPath, type Ancestors } from '../browse/tree.js';
+import { byNameBytes, onPath, RevisitBudget, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { atCalls, whyUnavailable } from '../meta/xattr.js';
 import { TahoeError } from '../tahoe/errors.js';
-import { createUnxz } from '../core/xz.js';
 import { Pool } from '../core/pool.js';
-import { applyMeta } from './apply.js';
-import { atDest, atDestAsync, Dest, EntryError, SparseWriter } from './dest.js';
+import { applyMeta, type ApplyOptions } from './apply.js';
+import { atDest, atDestAsync, Dest, EntryError } from './dest.js';
+import { checkedDownload, refetching, SizeMismatch, writeContents, type RetryPolicy } from './fetch.js';
+import { keepInPlace } from './resume.js';
 
 
 export interface RestoreOptions {
@@ -42,6 +45,10 @@ export interface RestoreOptions {
   onPlan?: (path: string, kind: EntryInfo['kind']) => void;
   /** Progress: entries finished (written, or given up on) and bytes downloaded, bumped live. */
   counts?: { objects: number; bytes: number };
+  /** Counts the entries of directories walked again (default: DEFAULT_MAX_REVISITED). */
+  revisits?: RevisitBudget;
+  /** Downloads that come back with another size than the listing's: how often to download again (the client's http.retry). */
+  retry?: RetryPolicy;
 }
 
 export interface RestoreReport {
@@ -49,9 +56,15 @@ export interface RestoreReport {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Files already in place as the backup says (a rerun with --force): not downloaded again. */
+  kept: number;
   /** Entries that could not be restored, or whose metadata could not be applied. */
   troubles: number;
 }
+
+/** Symlink targets: PATH_MAX (the kernel refuses longer ones). */
+const TARGET_LIMIT = 4096;
+const NO_RETRY: RetryPolicy = { attempts: 0, delays: [0] };
 
 const SLASH = Buffer.from('/');
 
@@ -72,16 +85,8 @@ interface Later {
 }
 const NOTHING: Later = { done: Promise.resolve() };
 
-/** The chunks of `body`, telling `add` the size of each. */
-async function* counted(body: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const chunk of body) {
-    add(chunk.length);
-    yield chunk;
-  }
-}
-
 class Restorer {
-  readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, troubles: 0 };
+  readonly report: RestoreReport = { files: 0, dirs: 0, symlinks: 0, bytes: 0, kept: 0, troubles: 0 };
   /** Files and symlinks being restored: `concurrency` at once, a bounded backlog. */
   private readonly limiter: Pool;
   /** DEST (undefined for a dry run): every write goes through it. */
@@ -93,12 +98,25 @@ class Restorer {
   private readonly stop = new AbortController();
   /** The first fatal error (the gateway gone for good, an unsafe name): the restore ends with it. */
   private fatal?: { reason: unknown };
+  private readonly revisits: RevisitBudget;
+  /** How metadata is applied (the same for every entry). */
+  private readonly meta: ApplyOptions;
+  /** Files that got neither setuid/setgid bits nor capabilities (not owned as in the backup): said once, at the end, with one of them. */
+  private readonly dropped = { count: 0, first: '' };
 
   constructor(private readonly o: RestoreOptions) {
     const stop = this.stop;
     if (o.signal?.aborted) stop.abort(o.signal.reason);
     else o.signal?.addEventListener('abort', () => stop.abort(o.signal!.reason), { once: true });
     this.limiter = new Pool('restore', o.concurrency, stop.signal);
+    this.revisits = o.revisits ?? new RevisitBudget();
+    this.meta = {
+      owner: o.owner,
+      onTrouble: () => this.report.troubles++,
+      onPrivilegeDropped: (shown) => {
+        if (!this.dropped.count++) this.dropped.first = shown;
+      },
+    };
     const at = atCalls();
     if (!at) throw new AppError(`restore needs the native addon (its *at calls keep every write beneath DEST), which is not built: ${whyUnavailable()}; run "npm rebuild lafs-backup"`);
     if (!o.dryRun) this.dest = new Dest(at, o.dest, { force: o.force, replaceTypes: Boolean(o.replaceTypes) });
@@ -115,8 +133,13 @@ class Restorer {
     this.stop.abort(reason);
   }
 
-  /** Throws the fatal error, if there was one. */
+  /** Throws the fatal error, if there was one; says what was said once for the whole restore. */
   throwIfFailed(): void {
+    if (this.dropped.count) {
+      const why = this.o.owner ? 'their owner could not be set' : 'owners are not restored: --no-owner, or not run as root';
+      const n = this.dropped.count;
+      log.warn(`${n} file${n > 1 ? 's' : ''} restored without ${n > 1 ? 'their' : 'its'} setuid/setgid bits and file capabilities, as ${n > 1 ? 'they are' : 'it is'} not owned as in the backup (${why}), ${n > 1 ? 'among them' : 'namely'} ${JSON.stringify(this.dropped.first)}`);
+    }
     if (this.fatal) throw this.fatal.reason;
   }
 
@@ -128,10 +151,13 @@ class Restorer {
    * meanwhile, so the pool never runs dry at a directory's end.
    */
   async dir(dircap: string, dirfd: number, at: Buffer, shown: string, up?: Ancestors): Promise<Later> {
-    const path: Ancestors = { cap: dircap, up };
+    // Reached through a directory walked before (this one, or one above it): its entries count.
+    const again = this.revisits.enter(dircap) || Boolean(up?.again);
+    const path: Ancestors = { cap: dircap, up, again };
     this.stop.signal.throwIfAborted();
     const info = await this.o.client.info(dircap);
     const names = Object.keys(info.children ?? {}).sort(byNameBytes);
+    if (again) this.revisits.count(names.length, shown);
     // Every name is checked before anything of this directory is written.
     const kids = names.map((name) => {
       const child = info.children![name]!;
@@ -231,7 +257,7 @@ class Restorer {
     const done = contents.done
       .then(() => {
         if (this.stop.signal.aborted) return;
-        applyMeta(this.dest!.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
+        applyMeta(this.dest!.at, { fd }, shown, entry, this.meta);
         this.report.dirs++;
         this.finished(shown);
       })
@@ -250,7 +276,7 @@ class Restorer {
     }
     const place = { dirfd, name: entry.nameBytes, rel: at };
     try {
-      await atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap, entry, place, shown) : this.file(node.cap, entry, place, shown)));
+      await atDestAsync(() => (entry.kind === 'symlink' ? this.symlink(node.cap, node.size, entry, place, shown) : this.file(node.cap, node.size, entry, place, shown)));
       this.finished(shown);
     } catch (e) {
       this.skipped(e, shown);
@@ -262,15 +288,15 @@ class Restorer {
    * others become links to it (linkat beneath DEST). If the first could not be restored, the
    * next one is downloaded instead.
    */
-  private async file(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
+  private async file(cap: string, size: number | undefined, entry: EntryInfo, place: Place, shown: string): Promise<void> {
     const id = entry.hardlink;
-    if (id === undefined) return this.download(cap, entry, place, shown);
+    if (id === undefined) return this.download(cap, size, entry, place, shown);
     const first = this.links.get(id);
     if (first && (await first)) return this.link((await first)!, place);
     let settle!: (v: Buffer | undefined) => void;
     this.links.set(id, new Promise((ok) => (settle = ok)));
     try {
-      await this.download(cap, entry, place, shown);
+      await this.download(cap, size, entry, place, shown);
       settle(place.rel);
     } catch (e) {
       settle(undefined);
@@ -285,43 +311,49 @@ class Restorer {
     this.report.files++;
   }
 
-  private async download(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
+  /**
+   * A file's contents, downloaded into a temporary file and checked against the listing's
+   * `size` (downloaded again on a mismatch, as the retry policy allows), given its metadata,
+   * and renamed into place — unless, with --force, it is already there as the backup says.
+   */
+  private async download(cap: string, size: number | undefined, entry: EntryInfo, place: Place, shown: string): Promise<void> {
+    if (this.o.force && keepInPlace(this.dest!, place, size, entry, shown, this.meta)) {
+      this.report.files++;
+      this.report.kept++;
+      return;
+    }
     const counts = this.o.counts;
-    let size = 0;
-    await this.dest!.writeFile(place.dirfd, place.name, async (fd) => {
-      const body = await this.o.client.downloadChunks(cap);
-      const sink = new SparseWriter(fd);
-      if (entry.enc === 'xz') {
-        // Progress counts what came down the wire (stored sizes are what the totals know).
-        const wire = counts ? counted(body, (n) => (counts.bytes += n)) : body;
-        const unxz = createUnxz();
-        let undecodable: Error | undefined;
-        unxz.once('error', (e) => (undecodable = e));
-        await pipeline(Readable.from(wire, { objectMode: false }), unxz, sink.writable()).catch((e: unknown) => {
-          // The edge says xz and the contents are not: that entry's trouble, not the restore's.
-          throw undecodable ? new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`) : e;
+    let written = 0;
+    await refetching(shown, this.o.retry ?? NO_RETRY, this.stop.signal, async () => {
+      // Progress counts what came down the wire (stored sizes are what the totals know); a
+      // download that is made again takes back what it counted.
+      let received = 0;
+      const onBytes = (n: number) => {
+        received += n;
+        if (counts) counts.bytes += n;
+      };
+      try {
+        await this.dest!.writeFile(place.dirfd, place.name, async (fd) => {
+          written = await writeContents(this.o.client, cap, size, entry.enc === 'xz', fd, onBytes);
+          applyMeta(this.dest!.at, { fd }, shown, entry, this.meta);
         });
-      } else {
-        // Plain contents go straight from the socket to the file: no stream stages per file.
-        for await (const chunk of body) {
-          if (counts) counts.bytes += chunk.length;
-          sink.write(chunk);
-        }
-        sink.finish();
+      } catch (e) {
+        if (counts && e instanceof SizeMismatch) counts.bytes -= received;
+        throw e;
       }
-      size = sink.size;
-      applyMeta(this.dest!.at, { fd }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble });
     });
     this.report.files++;
-    this.report.bytes += size;
+    this.report.bytes += written;
   }
 
-  private async symlink(cap: string, entry: EntryInfo, place: Place, shown: string): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of await this.o.client.downloadChunks(cap)) chunks.push(c);
-    const target = Buffer.concat(chunks);
+  private async symlink(cap: string, size: number | undefined, entry: EntryInfo, place: Place, shown: string): Promise<void> {
+    const target = await refetching(shown, this.o.retry ?? NO_RETRY, this.stop.signal, async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of checkedDownload(this.o.client, cap, size, undefined, TARGET_LIMIT)) chunks.push(c);
+      return Buffer.concat(chunks);
+    });
     if (this.o.counts) this.o.counts.bytes += target.length;
-    await this.dest!.symlink(place.dirfd, place.name, target, (dirfd, name) => applyMeta(this.dest!.at, { dirfd, name }, shown, entry, { owner: this.o.owner, onTrouble: this.trouble }));
+    await this.dest!.symlink(place.dirfd, place.name, target, (dirfd, name) => applyMeta(this.dest!.at, { dirfd, name }, shown, entry, this.meta));
     this.report.symlinks++;
   }
 
