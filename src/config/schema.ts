@@ -121,6 +121,7 @@ export const SCHEMA: Node = {
     debug_requests: bool,
     timeout: num(0.001),
     retry: { attempts: int(0, 1000), delay: secondsList },
+    interactive_retry: { attempts: int(0, 1000), delay: secondsList },
   },
   filter: rules,
   operation: {
