@@ -38,6 +38,9 @@ export class Attempt {
   ) {
     // setTimeout's limit is 2^31-1 ms (~24.8 days); a longer delay would fire at once.
     this.timer = setTimeout(() => this.fire(), Math.min(2 ** 31 - 1, Math.max(1, deadline.seconds * 1000)));
+    // The request's socket keeps the process alive while it is in flight; an answer nobody
+    // reads to the end must not keep a finished command from exiting until its deadline.
+    this.timer.unref();
     this.stop.addEventListener('abort', this.onStop, { once: true });
   }
 
@@ -86,6 +89,8 @@ export class Attempt {
   /** The typed failure for `err`, met while this attempt was in flight; undefined: a local error. */
   typed(op: string, err: unknown, where?: string): TahoeError | undefined {
     if (this.stop.aborted) return new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
+    // Typed already (a status, a size limit, a deadline met while reading): that is what happened.
+    if (err instanceof TahoeError) return err;
     if (this.fired) return new TahoeError(op, 'timeout', this.reason(), undefined, err);
     return toTahoeError(op, err, where);
   }

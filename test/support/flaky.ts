@@ -64,7 +64,7 @@ export interface Flaky {
   seen: RequestInfo[];
   /** Decides the fault for the n-th request (0-based). */
   plan: (n: number, req: RequestInfo) => Fault;
-  /** Stops listening (connections are refused) for `ms`, then listens on the same port again. */
+  /** Stops listening (connections are refused) for `ms` (Infinity: for good), then listens on the same port again. */
   outage(ms: number): void;
   close(): Promise<void>;
 }
@@ -234,7 +234,12 @@ export async function startFlaky(upstream: string, plan: (n: number, req: Reques
   state.outage = (ms) => {
     if (down) return;
     server.closeAllConnections();
-    down = new Promise<void>((ok) => server.close(() => ok())).then(
+    const closed = new Promise<void>((ok) => server.close(() => ok()));
+    if (ms === Infinity) {
+      down = closed;
+      return;
+    }
+    down = closed.then(
       () =>
         new Promise<void>((ok) =>
           setTimeout(() => {
@@ -250,7 +255,7 @@ export async function startFlaky(upstream: string, plan: (n: number, req: Reques
     await down;
     for (const r of hung) r.destroy();
     server.closeAllConnections();
-    await new Promise<void>((ok) => server.close(() => ok()));
+    if (server.listening) await new Promise<void>((ok) => server.close(() => ok()));
   };
   return state;
 }
