@@ -27,12 +27,18 @@ function tree(root: string): void {
   makeTree(root, spec);
 }
 
-/** A project whose gateway is `url`, with quick retries and time limits. */
-function via(p: Project, url: string): Project {
-  const extra = join(p.dir, `via-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(extra, `destination: {url: '${url}'}\n${FAST}`);
-  return { ...p, extra: [...p.extra, extra] };
+/** A project whose gateway is `url`, with quick retries and time limits (and `more` YAML over them). */
+function via(p: Project, url: string, more?: string): Project {
+  const files = [`destination: {url: '${url}'}\n${FAST}`, ...(more ? [more] : [])].map((text) => {
+    const file = join(p.dir, `via-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, text);
+    return file;
+  });
+  return { ...p, extra: [...p.extra, ...files] };
 }
+
+/** A deep-check of a real gateway may take longer than FAST's deadline of 0.5 s for the whole answer. */
+const ROOMY = 'http: {timeout: 30}\n';
 
 describe('gateway faults', () => {
   let clean: string;
@@ -108,7 +114,7 @@ describe('gateway faults', () => {
   it('a truncated deep-check stream is a failed check with a clear line, not a crash', async () => {
     const dir = tempDir();
     const flaky = await startFlaky(env.url, (_n, req) => (req.url.includes('stream-deep-check') ? 'truncate' : 'ok'));
-    const p = via(project(dir, source, env.url), flaky.url);
+    const p = via(project(dir, source, env.url), flaky.url, ROOMY);
     const r = await runCli([...configArgs(p), 'check', clean]);
     await flaky.close();
     expect(r.code).toBe(4);
@@ -118,7 +124,7 @@ describe('gateway faults', () => {
   it('a deep-check stream cut off by a broken connection is a failed check (exit 4), not an internal error', async () => {
     const dir = tempDir();
     const flaky = await startFlaky(env.url, (_n, req) => (req.url.includes('stream-deep-check') ? 'reset-mid-response' : 'ok'));
-    const p = via(project(dir, source, env.url), flaky.url);
+    const p = via(project(dir, source, env.url), flaky.url, ROOMY);
     const r = await runCli([...configArgs(p), 'check', clean]);
     await flaky.close();
     expect(r.code, r.stderr).toBe(4);
