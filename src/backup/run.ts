@@ -129,6 +129,8 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     hooked = true;
     await runHook('before_backup', config.hooks.before_backup, vars, { ...hookOpts, signal: stop.signal });
     stop.check();
+    // A gateway that is down is one line within seconds, before phase 1 (the short budget).
+    if (cache) await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
@@ -272,7 +274,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
 
   const generation = cache.startGeneration(op.try_resume, source);
   const objects = parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');
-  const client = clientFor(config, { beforeRequest: objects ? () => objects.take(1) : undefined, signal: stop.signal });
+  const client = clientFor(config, { budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined, signal: stop.signal });
   const xz = config.destination.encoding.xz;
   const settings = xzSettings(xz.options);
   const { readUserXattrs } = await import('../meta/entry.js');

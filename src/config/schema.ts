@@ -145,6 +145,7 @@ export const SCHEMA: Node = {
     debug_requests: bool,
     timeout: limit,
     retry: { attempts: int(0, 1000), delay: durations(0) },
+    interactive_retry: { attempts: int(0, 1000), delay: durations(0) },
   },
   filter: rules,
   operation: {

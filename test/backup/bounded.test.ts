@@ -59,7 +59,8 @@ describe('bounded memory', () => {
     // the queue names nothing, and the reader must never get that far.
     const files = Object.fromEntries(Array.from({ length: 10 }, (_, f) => [`f${String(f).padStart(4, '0')}`, `file ${f}`]));
     makeTree(source, Object.fromEntries(Array.from({ length: 5 }, (_, d) => [`d${String(d).padStart(4, '0')}`, files])));
-    const hang = await startFlaky(env.url, () => 'hang');
+    // The start probe (the welcome page) is answered; every upload then hangs.
+    const hang = await startFlaky(env.url, (_n, req) => (req.url === '/?t=json' ? 'ok' : 'hang'));
     const p = project(dir, source, hang.url, 'operation: {concurrency: 4}\nhttp: {timeout: 600}\n');
     writeQueue(p.queue, source, 1000, 1000);
     const size = statSync(p.queue).size;
