@@ -171,6 +171,8 @@ export function describeErrno(err: unknown): string {
     EEXIST: 'already exists',
     ENOTEMPTY: 'directory not empty',
     ENOTBENEATH: 'what was opened is not beneath the source (a directory on its path was replaced by a symlink?)',
+    ENOTREG: 'it is no longer a regular file (a FIFO, device or socket was put in its place?)',
+    EREPLACED: 'it was replaced by another file after it was looked at',
   };
   if (code && reasons[code]) return `${reasons[code]} (${code})`;
   if (code) return code;
