@@ -7,7 +7,7 @@
  * left out with a warning naming the path; it never stops the walk.
  */
 import type { Stats } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { errnoCode, resourceLimit } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
 import { capsToText, CapabilityError, decodeCaps } from './capability.js';
@@ -47,6 +47,8 @@ function names(at: Buffer, abs: Buffer = at): string[] | undefined {
     return listXattrs(at).map((n) => n.toString('latin1'));
   } catch (e) {
     const code = errnoCode(e);
+    const limit = resourceLimit(e, `reading the extended attributes of ${display(abs)}`);
+    if (limit) throw limit;
     if (code === 'ENOTSUP') warnOnce(`enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
     else if (code !== 'ENOENT') {
       metaTrouble.count++;
@@ -60,6 +62,8 @@ function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
   try {
     return getXattr(at, Buffer.from(name, 'latin1'));
   } catch (e) {
+    const limit = resourceLimit(e, `reading ${name} of ${display(abs)}`);
+    if (limit) throw limit;
     if (errnoCode(e) !== 'ENODATA') {
       metaTrouble.count++;
       log.warn({ code: errnoCode(e) }, `cannot read ${name} of ${display(abs)}; left out`);

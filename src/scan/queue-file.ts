@@ -4,8 +4,8 @@
  * the new one, never half of one. Reading streams line by line. A header comment records the
  * source the queue was built from, so a queue of another tree is not uploaded by mistake.
  */
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError, describeErrno, EXIT } from '../errors.js';
@@ -14,6 +14,9 @@ import { decodePath, encodePath, formatLine, parseLine, QueueFormatError, type Q
 import { processAlive } from '../pids.js';
 
 const MAGIC = '# lafs-backup queue v1';
+
+/** Reading a queue file never blocks (a FIFO put at its path must not hang the run). */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export class QueueFileError extends AppError {
   constructor(message: string) {
@@ -42,7 +45,7 @@ const TOTALS = /^# totals: (\d+) entries, (\d+) bytes in files$/m;
 export function readQueueTotals(path: string): QueueTotals | undefined {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_FLAGS);
   } catch {
     return undefined;
   }
@@ -126,9 +129,13 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
 export function queueFileState(path: string): 'missing' | 'queue' | 'other' {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_FLAGS);
   } catch (e) {
-    return (e as { code?: string }).code === 'ENOENT' ? 'missing' : 'other';
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT') return 'missing';
+    // Not ours to judge: the file cannot be read (another user's, a directory we cannot enter).
+    if (code !== 'EISDIR' && code !== 'ENXIO') throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);
+    return 'other';
   }
   try {
     if (!fstatSync(fd).isFile()) return 'other';
@@ -157,7 +164,13 @@ export async function readQueueHeader(path: string): Promise<QueueHeader | undef
 }
 
 async function* readQueueRaw(path: string): AsyncGenerator<QueueLine | { header: QueueHeader }> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  let fh: FileHandle;
+  try {
+    fh = await open(path, READ_FLAGS);
+  } catch (e) {
+    throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);
+  }
+  const stream = fh.createReadStream({ encoding: 'utf8', highWaterMark: 1 << 16 });
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
   let lineNo = 0;
   let sawMagic = false;

@@ -16,10 +16,10 @@
 import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { chdir, cwd } from 'node:process';
 import { setImmediate as turn } from 'node:timers/promises';
-import { describeErrno, errnoCode } from '../errors.js';
+import { AppError, describeErrno, errnoCode, resourceLimit, ResourceLimitError } from '../errors.js';
 import { included, type Rule } from './filters.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
-import type { QueueEntry } from './queue-codec.js';
+import { encodePath, type QueueEntry } from './queue-codec.js';
 
 export type SkipReason = 'excluded' | 'special' | 'unreadable' | 'vanished';
 
@@ -68,6 +68,23 @@ function entryFor(rel: Buffer, st: Stats, meta: EntryMeta | undefined): QueueEnt
   return e;
 }
 
+/**
+ * A failure to read one entry is that entry's (skipped, reported); a limit of the process or
+ * the system (EMFILE, ENFILE, ENOMEM) is the run's: thrown, it ends the walk.
+ */
+function entryFailure(rel: Buffer, e: unknown): string {
+  if (e instanceof ResourceLimitError) throw e;
+  const limit = resourceLimit(e, `reading ${JSON.stringify(encodePath(rel))}`);
+  if (limit) throw limit;
+  return describeErrno(e);
+}
+
+/** The source directory itself cannot be read: the run cannot start (one line, exit 1). */
+function rootFailure(root: Buffer, e: unknown): never {
+  const shown = `the source directory ${JSON.stringify(root.toString('utf8'))}`;
+  throw resourceLimit(e, `reading ${shown}`) ?? new AppError(`cannot read ${shown}: ${describeErrno(e)}`, 'source');
+}
+
 /** Lists a directory sorted by name bytes; throws the system error. */
 function listSorted(abs: Buffer): Dirent<Buffer>[] {
   const list = readdirSync(abs, { encoding: 'buffer', withFileTypes: true });
@@ -87,10 +104,16 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
   const batchSize = opts.batchSize ?? 512;
   const skip = opts.onSkip ?? (() => {});
   const filtering = opts.rules.length > 0;
-  const rootStat = lstatSync(opts.root);
-  const stack: Frame[] = [
-    { abs: opts.root, rel: Buffer.alloc(0), relText: '', entry: entryFor(Buffer.alloc(0), rootStat, opts.readMeta?.(opts.root, rootStat)), dirents: listSorted(opts.root), next: 0 },
-  ];
+  let rootFrame: Frame;
+  try {
+    const rootStat = lstatSync(opts.root);
+    const rootEntry = entryFor(Buffer.alloc(0), rootStat, opts.readMeta?.(opts.root, rootStat));
+    rootFrame = { abs: opts.root, rel: Buffer.alloc(0), relText: '', entry: rootEntry, dirents: listSorted(opts.root), next: 0 };
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    rootFailure(opts.root, e);
+  }
+  const stack: Frame[] = [rootFrame];
   let batch: QueueEntry[] = [];
   let sinceTurn = 0;
   /** The directory we are in, or null when in `home`. */
@@ -149,7 +172,7 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     try {
       st = lstatSync(local, { throwIfNoEntry: false });
     } catch (e) {
-      skip(rel, 'unreadable', describeErrno(e));
+      skip(rel, 'unreadable', entryFailure(rel, e));
       continue;
     }
     if (!st) {
@@ -172,7 +195,7 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     try {
       meta = opts.readMeta?.(abs, st, local);
     } catch (e) {
-      skip(rel, 'unreadable', describeErrno(e));
+      skip(rel, 'unreadable', entryFailure(rel, e));
       continue;
     }
     const entry = entryFor(rel, st, meta);
@@ -190,7 +213,8 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     try {
       dirents = listSorted(local);
     } catch (e) {
-      skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', describeErrno(e));
+      const why = entryFailure(rel, e);
+      skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', why);
       continue;
     }
     stack.push({ abs, rel, relText, entry, dirents, next: 0 });
