@@ -6,8 +6,7 @@
  * one warning per run and the backup goes on without them. A blob that cannot be decoded is
  * left out with a warning naming the path; it never stops the walk.
  */
-import type { Stats } from 'node:fs';
-import { errnoCode, resourceLimit } from '../errors.js';
+import { ConfigError, errnoCode, resourceLimit } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
 import { capsToText, CapabilityError, decodeCaps } from './capability.js';
@@ -24,6 +23,18 @@ function warnOnce(key: string, msg: string): void {
   if (warned.has(key)) return;
   warned.add(key);
   log.warn(msg);
+}
+
+/**
+ * A backup asked to keep extended metadata (`source.extended_metadata`) that cannot read it
+ * fails before it starts (exit 2), naming the fix: without the addon, every night would drop
+ * ACLs, capabilities and xattrs after one warning, and exit 0.
+ */
+export function assertMetadataReadable(): void {
+  if (available()) return;
+  throw new ConfigError(
+    `source.extended_metadata: ACLs, file capabilities and xattrs cannot be backed up: the native addon is not built (${whyUnavailable()}); build it ("npm rebuild lafs-backup" where it is installed, "npm run build:native" in a checkout), or set source.extended_metadata: false to back up without them`,
+  );
 }
 
 /** Entries whose metadata could not be fully read (for the run's summary and exit code). */
@@ -76,7 +87,7 @@ function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
  * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
  * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
  */
-export function readAclsAndCaps(abs: Buffer, st: Stats, at: Buffer = abs): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
   const list = names(at, abs);
   if (!list?.length) return {};
