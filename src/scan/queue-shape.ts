@@ -6,13 +6,14 @@
  * directory) comes last. Phase 2 checks every line as it reads it; a queue this run did not
  * build is checked whole before anything is uploaded.
  */
-import { baseName, encodePath, isDirEntry, parentOf, type QueueEntry } from './queue-codec.js';
+import { encodePath, isDirEntry, type QueueEntry } from './queue-codec.js';
 import { QueueFileError } from './queue-file.js';
 
 interface Open {
   path: Buffer;
-  /** The name of the last entry seen in this directory. */
+  /** The last entry seen in this directory: its path, and where its name starts. */
   last?: Buffer;
+  lastStart: number;
 }
 
 /** `a` is `b` or one of its ancestors (the empty path is the root). */
@@ -27,29 +28,32 @@ export class QueueShape {
 
   constructor(private readonly file: string) {}
 
-  /** Checks the next line's entry; throws a QueueFileError naming `file:lineNo`. */
+  /** Checks the next line's entry; throws a QueueFileError naming `file:lineNo`. Allocates nothing per entry. */
   accept(e: QueueEntry, lineNo: number): void {
-    const at = `${this.file}:${lineNo}`;
-    if (this.rootSeen) throw new QueueFileError(`${at}: lines after the root line`);
-    const parent = parentOf(e.path);
+    if (this.rootSeen) throw new QueueFileError(`${this.file}:${lineNo}: lines after the root line`);
+    const path = e.path;
     if (isDirEntry(e)) {
       const top = this.stack[this.stack.length - 1];
-      if (top?.path.equals(e.path)) this.stack.pop();
-      else if (top && contains(e.path, top.path)) throw this.misplaced(top.path, at);
-      if (parent === null) {
-        if (this.stack.length) throw this.misplaced(this.stack[this.stack.length - 1]!.path, at);
+      if (top?.path.equals(path)) this.stack.pop();
+      else if (top && contains(path, top.path)) throw this.misplaced(top.path, lineNo);
+      if (path.length === 0) {
+        if (this.stack.length) throw this.misplaced(this.stack[this.stack.length - 1]!.path, lineNo);
         this.rootSeen = true;
         return;
       }
-    } else if (parent === null) throw new QueueFileError(`${at}: the root entry must be a directory`);
-    const open = this.openFor(parent!, at);
-    const name = baseName(e.path);
+    } else if (path.length === 0) throw new QueueFileError(`${this.file}:${lineNo}: the root entry must be a directory`);
+    const slash = path.lastIndexOf(0x2f);
+    const parentLength = slash < 0 ? 0 : slash;
+    let open = this.stack[this.stack.length - 1];
+    if (!open || open.path.length !== parentLength || path.compare(open.path, 0, parentLength, 0, parentLength) !== 0) open = this.openFor(path.subarray(0, parentLength), lineNo);
+    const start = slash + 1;
     if (open.last) {
-      const order = Buffer.compare(name, open.last);
-      if (order === 0) throw new QueueFileError(`${at}: ${JSON.stringify(encodePath(e.path))} is listed twice`);
-      if (order < 0) throw new QueueFileError(`${at}: ${JSON.stringify(encodePath(e.path))} is out of order (the entries of a directory are listed in byte order of their names)`);
+      const order = path.compare(open.last, open.lastStart, open.last.length, start, path.length);
+      if (order === 0) throw new QueueFileError(`${this.file}:${lineNo}: ${JSON.stringify(encodePath(path))} is listed twice`);
+      if (order < 0) throw new QueueFileError(`${this.file}:${lineNo}: ${JSON.stringify(encodePath(path))} is out of order (the entries of a directory are listed in byte order of their names)`);
     }
-    open.last = name;
+    open.last = path;
+    open.lastStart = start;
   }
 
   /** The end of the file: the root line must have come. */
@@ -57,16 +61,15 @@ export class QueueShape {
     if (!this.rootSeen) throw new QueueFileError(`${this.file}: no root line (the last line, with an empty path): the queue file is truncated`);
   }
 
-  private openFor(parent: Buffer, at: string): Open {
+  private openFor(parent: Buffer, lineNo: number): Open {
     const top = this.stack[this.stack.length - 1];
-    if (top?.path.equals(parent)) return top;
-    if (top && !contains(top.path, parent)) throw this.misplaced(top.path, at);
-    const opened: Open = { path: parent };
+    if (top && !contains(top.path, parent)) throw this.misplaced(top.path, lineNo);
+    const opened: Open = { path: parent, lastStart: 0 };
     this.stack.push(opened);
     return opened;
   }
 
-  private misplaced(path: Buffer, at: string): QueueFileError {
-    return new QueueFileError(`${at}: the directory line of ${JSON.stringify(encodePath(path))} is missing or out of place (a directory's line must follow its contents)`);
+  private misplaced(path: Buffer, lineNo: number): QueueFileError {
+    return new QueueFileError(`${this.file}:${lineNo}: the directory line of ${JSON.stringify(encodePath(path))} is missing or out of place (a directory's line must follow its contents)`);
   }
 }
