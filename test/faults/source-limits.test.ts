@@ -69,6 +69,17 @@ describe('limits and permissions around the source', () => {
     }
   });
 
+  it('a filter that could backtrack without bound is refused when the configuration is loaded (exit 2, one line naming the rule): a crafted name cannot stall the walk', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { [`${'a'.repeat(35)}!`]: 'x', keep: 'k' });
+    for (const extra of ["filter: ['-(a+)+$']\n", "destination: {encoding: {xz: {path_filter: [[10, '(a|a)*$']]}}}\n"]) {
+      const p = project(dir, join(dir, 'src'), env.url, extra);
+      const r = await backup(p, [], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^lafs-backup: .*(filter|path_filter)\[0\]: rule ".*" is refused: matching it can take time exponential in the length of the path/);
+    }
+  }, 70_000);
+
   it.runIf(isRoot)("another user's queue file is named as unreadable (exit 1), not as something that is not a queue file", async () => {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { a: 'a' });
