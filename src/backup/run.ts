@@ -345,7 +345,10 @@ async function bothPhases(req: BackupRequest, stop: RunStop, source: string, que
     cache.markQueueConsumed(consumed);
     cache.commit();
     const skipped = ctx.stats.skipped;
-    const incomplete = scanIncomplete(scan) + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
+    // A reused queue's walk may have left entries out too (only --reuse-queue takes such a queue).
+    const left = scan ? undefined : (await import('../scan/queue-file.js')).readQueueTrailer(queuePath)?.left;
+    const fromWalk = scan ? scanIncomplete(scan) : (left?.unreadable ?? 0) + (left?.vanished ?? 0);
+    const incomplete = fromWalk + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
     return { cap: root.cap, generation, scan, stats: ctx.stats, incomplete };
   } finally {
     ctx.source.close();
