@@ -16,9 +16,10 @@
  */
 import { caseVariants } from './charset.js';
 import { checkLinear } from './regex-linear.js';
-import { parsePy, PyRegexError, type ClassItem, type Flags, type Node } from './pyregex-parse.js';
+import { PyRegexError, type ClassItem, type Flags, type Node } from './pyregex-ast.js';
+import { parsePy } from './pyregex-parse.js';
 
-export { PyRegexError } from './pyregex-parse.js';
+export { PyRegexError } from './pyregex-ast.js';
 
 const WORD = '\\p{L}\\p{N}_';
 const ASCII_WORD = 'A-Za-z0-9_';

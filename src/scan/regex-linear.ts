@@ -24,7 +24,8 @@
  * bodies are checked as patterns of their own.
  */
 import { caseVariants, CharSet, MAX_CP } from './charset.js';
-import { PyRegexError, type ClassItem, type Flags, type Node, type Parsed } from './pyregex-parse.js';
+import { sccs } from './scc.js';
+import { PyRegexError, type ClassItem, type Flags, type Node, type Parsed } from './pyregex-ast.js';
 
 /** A pattern refused because it could backtrack without bound (not a syntax error). */
 export class SlowRegexError extends PyRegexError {}
@@ -94,6 +95,7 @@ function setOf(items: ClassItem[], negate: boolean, f: Flags): CharSet {
 type NfaNode = { k: 'eps' | 'check' | 'accept'; out: number[] } | { k: 'char'; set: CharSet; to: number };
 
 const STEP_BUDGET = 400_000;
+const tooComplex = () => new SlowRegexError('too complex to prove that matching it takes linear time; simplify it');
 
 class Nfa {
   readonly nodes: NfaNode[] = [];
@@ -224,7 +226,7 @@ function epsilonFree(nfa: Nfa, start: number): { states: number[]; edges: Map<nu
     /** Loops whose body this ε-path entered: going round one of them again would be an empty iteration. */
     const entered = new Set<number>();
     const walk = (u: number, checked: boolean): void => {
-      if (++steps > STEP_BUDGET) throw new SlowRegexError('too complex to prove that matching it takes linear time; simplify it');
+      if (++steps > STEP_BUDGET) throw tooComplex();
       const node = nfa.nodes[u]!;
       if (node.k === 'char') {
         byChar.set(u, Math.min(2, (byChar.get(u) ?? 0) + 1));
@@ -257,57 +259,6 @@ function epsilonFree(nfa: Nfa, start: number): { states: number[]; edges: Map<nu
   return { states: [...new Set(states)], edges, ends };
 }
 
-/** Strongly connected components (iterative Tarjan) of a graph given by its successor function. */
-function sccs<K>(roots: K[], next: (k: K) => K[], key: (k: K) => string): Map<string, number> {
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const comp = new Map<string, number>();
-  const stack: K[] = [];
-  const onStack = new Set<string>();
-  let counter = 0;
-  let comps = 0;
-  for (const root of roots) {
-    if (index.has(key(root))) continue;
-    const work: { k: K; succ: K[]; i: number }[] = [{ k: root, succ: next(root), i: 0 }];
-    index.set(key(root), counter);
-    low.set(key(root), counter++);
-    stack.push(root);
-    onStack.add(key(root));
-    while (work.length) {
-      const top = work[work.length - 1]!;
-      if (top.i < top.succ.length) {
-        const w = top.succ[top.i++]!;
-        const wk = key(w);
-        if (!index.has(wk)) {
-          if (counter > STEP_BUDGET) throw new SlowRegexError('too complex to prove that matching it takes linear time; simplify it');
-          index.set(wk, counter);
-          low.set(wk, counter++);
-          stack.push(w);
-          onStack.add(wk);
-          work.push({ k: w, succ: next(w), i: 0 });
-        } else if (onStack.has(wk)) low.set(key(top.k), Math.min(low.get(key(top.k))!, index.get(wk)!));
-        continue;
-      }
-      work.pop();
-      const tk = key(top.k);
-      if (work.length) {
-        const pk = key(work[work.length - 1]!.k);
-        low.set(pk, Math.min(low.get(pk)!, low.get(tk)!));
-      }
-      if (low.get(tk) === index.get(tk)) {
-        for (;;) {
-          const w = stack.pop()!;
-          onStack.delete(key(w));
-          comp.set(key(w), comps);
-          if (key(w) === tk) break;
-        }
-        comps++;
-      }
-    }
-  }
-  return comp;
-}
-
 function checkAutomaton(root: Node): void {
   const nfa = new Nfa();
   const [s, t] = nfa.build(root);
@@ -321,7 +272,7 @@ function checkAutomaton(root: Node): void {
 
   // Cycles of the automaton: every path that can be pumped stays within one strongly
   // connected component, which keeps the products below small.
-  const single = sccs<number>(live, (q) => out(q).map((e) => e.to), String);
+  const single = sccs<number>(live, (q) => out(q).map((e) => e.to), String, STEP_BUDGET, tooComplex);
   const sccOf = (q: number) => single.get(String(q))!;
   const looping = live.filter((q) => out(q).some((e) => sccOf(e.to) === sccOf(q)));
 
@@ -335,7 +286,7 @@ function checkAutomaton(root: Node): void {
     for (const e of out(a)) if (sccOf(e.to) === c) for (const g of out(b)) if (sccOf(g.to) === c && e.set.meets(g.set)) res.push([e.to, g.to]);
     return res;
   };
-  const comp = sccs<Pair>(looping.map((q) => [q, q]), pairNext, pairKey);
+  const comp = sccs<Pair>(looping.map((q) => [q, q]), pairNext, pairKey, STEP_BUDGET, tooComplex);
   const members = new Map<number, Pair[]>();
   for (const [k, c] of comp) {
     const [a, b] = k.split(',').map(Number) as Pair;
@@ -367,7 +318,7 @@ function checkAutomaton(root: Node): void {
         const k = `${a},${b},${c}`;
         if (seen.has(k)) continue;
         seen.add(k);
-        if (++visited > STEP_BUDGET) throw new SlowRegexError('too complex to prove that matching it takes linear time; simplify it');
+        if (++visited > STEP_BUDGET) throw tooComplex();
         if (a === p && b === q && c === q && seen.size > 1) {
           throw new SlowRegexError(
             'matching it can take time growing polynomially with the length of the path (two repetitions can match the same text, then fail, e.g. ".*a.*b" or "\\w+\\s?\\w+$"); rewrite it so that they cannot (a leading ".*" is never needed: filters search anywhere in the path)',
