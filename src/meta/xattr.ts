@@ -27,7 +27,7 @@ export interface AtCalls {
   utimensat(dirfd: number, name: Buffer | string | null, seconds: bigint, nanoseconds: number, flags: number): void;
   fstatatMode(dirfd: number, name: Buffer | string, flags: number): number;
   /**
-   * lstat of `name` in `dirfd` into `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns):
+   * lstat of `name` in `dirfd` into `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid):
    * 0; the errno when missing (ENOENT, ENOTDIR); -1 when a time does not fit 64-bit ns.
    */
   lstatAt(dirfd: number, name: Buffer, out: BigInt64Array): number;
