@@ -17,7 +17,7 @@
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { errnoCode, notBeneath } from '../errors.js';
-import { atCalls, type AtCalls } from '../meta/xattr.js';
+import { atCalls, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { baseName, parentOf } from '../scan/queue-codec.js';
 
@@ -51,7 +51,7 @@ export class EntryStat {
 
 export class SourceStats {
   private readonly at: AtCalls | undefined;
-  private readonly out = new BigInt64Array(9);
+  private readonly out = new BigInt64Array(LSTAT_FIELDS);
   private rootFd = -1;
   private dirFd = -1;
   private dirPath: Buffer | undefined;

@@ -34,6 +34,9 @@ export interface AtCalls {
   fsetxattr(fd: number, name: string | Buffer, value: Buffer, flags: number): void;
 }
 
+/** The length of lstatAt's `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid). */
+export const LSTAT_FIELDS = 9;
+
 /** The *at calls, or undefined (with the reason from whyUnavailable) when the addon is not built. */
 export function atCalls(): AtCalls | undefined {
   return load() ?? undefined;
