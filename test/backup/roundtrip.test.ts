@@ -88,11 +88,13 @@ describe('backup, phase 2', () => {
         expect(node.content!.equals(readFileSync(abs)), path).toBe(true);
         // Compressed from min_size on, unless the contents do not shrink (random bytes).
         expect(m.enc, path).toBe(st.size >= 5120n && !path.startsWith('random') ? 'xz' : undefined);
+        // An xz file's edge says how long its plaintext is (the stored size does not); a raw one's does not need to.
+        expect(m.size, path).toBe(m.enc === 'xz' ? String(st.size) : undefined);
       }
       if (st.isDirectory()) expect(node.type).toBe('dirnode');
       const base = rel.subarray(rel.lastIndexOf(0x2f) + 1);
       expect(m.rawname, path).toBe(base.equals(INVALID) ? INVALID.toString('base64') : undefined);
-      expect(Object.keys(m).join(','), path).toMatch(/^uid,gid(,mode)?,mtime(,enc)?(,rawname)?$/);
+      expect(Object.keys(m).join(','), path).toMatch(/^uid,gid(,mode)?,mtime(,enc,size)?(,rawname)?$/);
     }
     expect(back.get('big.log')!.content!.length).toBe(4 * 1024 * 1024);
     expect(env.grid.stats.bytes_uploaded).toBeLessThan(1024 * 1024); // 4 MiB of text went up as xz
