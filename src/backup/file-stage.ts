@@ -73,6 +73,7 @@ const wallClock = () => BigInt(Date.now()) * 1_000_000n;
 
 export class FileStage {
   private readonly pool: Pool;
+  private readonly encoders: Pool;
   private readonly sender: Sender;
   private readonly contents = new ContentsInFlight();
   /** Files with more than one link, by device and inode: the first one's path and result. */
@@ -82,8 +83,8 @@ export class FileStage {
   constructor(private readonly o: FileStageOptions) {
     this.pool = new Pool('files', o.concurrency, o.signal);
     // Each xz encoder at preset 6 holds ~94 MiB: no more of them than asked, however many uploads.
-    const encoders = new Pool('xz', o.encoders, o.signal);
-    this.sender = new Sender({ root: o.root, client: o.client, cache: o.cache, xz: o.xz, encoders, contents: this.contents, prehash: o.prehash, bytes: o.bytes, emit: o.emit });
+    this.encoders = new Pool('xz', o.encoders, o.signal);
+    this.sender = new Sender({ root: o.root, client: o.client, cache: o.cache, xz: o.xz, encoders: this.encoders, contents: this.contents, prehash: o.prehash, bytes: o.bytes, emit: o.emit });
     this.clock = o.clock ?? wallClock;
   }
 
@@ -103,6 +104,11 @@ export class FileStage {
   /** Settles once every job started has ended. */
   settled(): Promise<void> {
     return this.pool.idle();
+  }
+
+  /** Jobs running or waiting, and files being compressed or waiting for an encoder: what the stage is doing. */
+  get load(): { jobs: number; encoding: number } {
+    return { jobs: this.pool.load, encoding: this.encoders.load };
   }
 
   /** Contents registered in flight (none once the stage is settled). */

@@ -31,7 +31,7 @@ import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
 import { RunStop } from './stop.js';
 import { backupSummary } from './summary.js';
-import { progressCounts, Tally } from './tally.js';
+import { incomplete as isIncomplete, progressCounts, Tally } from './tally.js';
 
 export type { BackupOutcome } from './finish.js';
 
@@ -135,7 +135,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
  */
 function outcome(run: Run, phases: Phases, naming: { name: string; source: string; queuePath: string }, started: number): BackupOutcome {
   const t = run.tally;
-  const incomplete = phases.leftOut + t.skippedEntries + t.metadataUnreadable > 0;
+  const incomplete = isIncomplete(t, phases.leftOut);
   if (t.futureMtimes) log.warn({ files: t.futureMtimes }, `${t.futureMtimes} file${t.futureMtimes === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
   const summary = backupSummary(t, { ...phases, incomplete, elapsedMs: Date.now() - started, dryRun: run.req.dryRun }, naming);
   return { summary, cap: phases.cap, exitCode: incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };

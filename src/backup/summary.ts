@@ -97,12 +97,11 @@ export function summaryLine(j: BackupSummary): string {
 
 /** The one-line form of a dry run: what would be uploaded and created, and what would be reused. */
 function dryRunLine(j: BackupSummary, secs: string, skipped: string, excluded: string): string {
-  const xz = j.bytes.xz_in ? `, ${formatBytes(j.bytes.sent)} after xz` : '';
   const dedup = j.files.deduplicated ? ` / ${j.files.deduplicated} found by contents` : '';
   const links = j.symlinks.uploaded + j.symlinks.reused ? `; symlinks ${j.symlinks.uploaded} to upload / ${j.symlinks.reused} reused` : '';
   return (
     `dry run of backup ${JSON.stringify(j.name)} in ${secs}, nothing sent or written: ` +
-    `files ${j.files.uploaded} to upload (${formatBytes(j.bytes.uploaded)}${xz}) / ${j.files.reused} reused${dedup}${links}; ` +
+    `files ${j.files.uploaded} to upload (${formatBytes(j.bytes.uploaded)}, ${formatBytes(j.bytes.sent)} to send) / ${j.files.reused} reused${dedup}${links}; ` +
     `directories ${j.directories.created} to create / ${j.directories.reused} reused${skipped}${excluded}`
   );
 }

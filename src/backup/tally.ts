@@ -123,6 +123,15 @@ export function tally(events: Iterable<BackupEvent>): Tally {
   return t;
 }
 
+/**
+ * Whether the backup is incomplete (exit 3): the walk that built the queue left entries out
+ * (`walkLeftOut`: unreadable, vanished), phase 2 left entries out, or metadata could not be
+ * read whole.
+ */
+export function incomplete(t: Tally, walkLeftOut: number): boolean {
+  return walkLeftOut + t.skippedEntries + t.metadataUnreadable > 0;
+}
+
 /** What the progress line shows of phase 2: entries and bytes done. */
 export function progressCounts(t: Tally): { objects: number; bytes: number } {
   return { objects: t.entriesDone, bytes: t.bytesDone };
