@@ -66,7 +66,7 @@ export class FakeGrid implements Uploader, DirMaker {
   /** Uploads finished (answered), by index. */
   readonly answered: number[] = [];
   private holding = false;
-  private readonly gates: ReturnType<typeof deferred>[] = [];
+  private readonly gates: ReturnType<typeof deferred<void>>[] = [];
   private readonly cond = new Conditions();
 
   constructor(private readonly signal: AbortSignal) {}
@@ -78,7 +78,7 @@ export class FakeGrid implements Uploader, DirMaker {
 
   /** Lets the waiting calls go (all, or the first `n`), and stops holding new ones when all go. */
   release(n = this.gates.length): void {
-    for (const g of this.gates.splice(0, n)) g.resolve();
+    for (const g of this.gates.splice(0, n)) g.resolve(undefined);
     if (!this.gates.length) this.holding = false;
   }
 
@@ -107,7 +107,7 @@ export class FakeGrid implements Uploader, DirMaker {
     this.cond.changed();
     if (this.holding) {
       this.signal.throwIfAborted();
-      const g = deferred();
+      const g = deferred<void>();
       this.gates.push(g);
       const abort = () => g.reject(this.signal.reason);
       this.signal.addEventListener('abort', abort, { once: true });
