@@ -26,6 +26,7 @@ export interface Config {
     name: string | null;
     pick_policy: 'alphasort_last';
     queue: { path: string | null; check_mtime: boolean };
+    extended_metadata: boolean;
     entry_cache: { path: string | null; commit_after: { queries: number; seconds: number } };
   };
   destination: {

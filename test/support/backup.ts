@@ -25,7 +25,7 @@ export function project(dir: string, source: string, url: string, extra = ''): P
   writeFileSync(
     p.config,
     `source: {path: '${source}', queue: {path: '${p.queue}'}, entry_cache: {path: '${p.cache}'}}\n` +
-      `destination: {url: '${url}'}\nhttp: {retry: {attempts: 2, delay: [0.05]}, interactive_retry: {attempts: 2, delay: [0.05]}}\n`,
+      `destination: {url: '${url}'}\nhttp: {retry: {attempts: 2, delay: [0.05]}}\n`,
   );
   if (extra) {
     p.extra.push(join(dir, 'extra.yaml'));
