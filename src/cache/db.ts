@@ -436,20 +436,12 @@ export class EntryCache {
   }
 
   /** A value of the meta table (cache/grid.ts keeps its record there). */
-  metaValue(key: string): string | undefined {
-    return this.getMeta(key);
-  }
-
-  /** Sets a value of the meta table, in the current batch. */
-  setMetaValue(key: string, value: string): void {
-    this.setMeta(key, value);
-  }
-
-  private getMeta(key: string): string | undefined {
+  getMeta(key: string): string | undefined {
     return (this.stmt('meta').get(key) as { value: string } | undefined)?.value;
   }
 
-  private setMeta(key: string, value: string): void {
+  /** Sets a value of the meta table, in the current batch. */
+  setMeta(key: string, value: string): void {
     this.write(() => this.stmt('setMeta').run(key, value));
   }
 

@@ -63,7 +63,7 @@ export function gridRows(tag: number): { sql: string; params: Buffer[] } {
 }
 
 export function readBook(cache: EntryCache): GridBook | undefined {
-  const raw = cache.metaValue('grids');
+  const raw = cache.getMeta('grids');
   if (!raw) return undefined;
   try {
     const b = JSON.parse(raw) as GridBook;
@@ -163,7 +163,7 @@ export async function chooseGrid(cache: EntryCache, ids: readonly string[] | und
   addGeneration(grid, generation);
   const g = grid;
   book.grids = [g, ...book.grids.filter((x) => x !== g)].slice(0, MAX_GRIDS);
-  cache.setMetaValue('grids', JSON.stringify(book));
+  cache.setMeta('grids', JSON.stringify(book));
   cache.commit();
   return { state, tag: g.tag, servers: ids.length };
 }

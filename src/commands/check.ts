@@ -24,7 +24,8 @@ export const DEFAULT_FORMAT = '{backup[name]}: /{0[path]} ({0[type]}): {0[summar
 export default defineCommand<CheckArgs>({
   command: 'check [caps..]',
   describe:
-    'Deep-check backups (the caps given, or all in the entry cache), renewing their leases, and print unhealthy nodes. ' +
+    'Deep-check backups (the caps given, or all in the entry cache), renewing their leases, and print unhealthy nodes; ' +
+    'what is lost is forgotten in the entry cache, so that the next backup uploads it again. ' +
     'Exit 0 when all are healthy, 4 when anything is unhealthy or a check failed, 1 when the gateway could not be asked',
   builder: (y) =>
     y

@@ -192,10 +192,10 @@ describe('grid identity from storage server ids (24.5)', () => {
       expect(away.tag).toBeGreaterThan(0);
       expect(await chooseGrid(cache, ['h'], 5, never)).toEqual({ state: 'returned', tag: 0, servers: 1 });
       // No servers listed: the grid of the last backup is used, and nothing is recorded.
-      const before = cache.metaValue('grids');
+      const before = cache.getMeta('grids');
       expect(await chooseGrid(cache, [], 6, never)).toEqual({ state: 'unknown', tag: 0, servers: 0 });
       expect(await chooseGrid(cache, undefined, 6, never)).toEqual({ state: 'unknown', tag: 0, servers: 0 });
-      expect(cache.metaValue('grids')).toBe(before);
+      expect(cache.getMeta('grids')).toBe(before);
       const book = readBook(cache)!;
       expect(book.grids.map((g) => [g.tag, g.generations])).toEqual([
         [0, [[1, 3], [5, 5]]],
