@@ -11,11 +11,15 @@
  *   check through a mistyped port must not empty the cache of the real grid;
  * - the node is unrecoverable while enough storage servers answered to tell (its shares are
  *   gone, not merely out of reach); a root that is gone, while the gateway is connected to as
- *   many servers as its shares need.
+ *   many servers as its shares need;
+ * - no backup is running: the cache's lock is taken for the forgetting (a backup reusing the
+ *   lost caps at that moment would write them back into the directories it makes).
  * The gateway's welcome page is asked only when needed (once per check run).
  */
 import type { EntryCache } from '../cache/db.js';
+import { lockCache } from '../cache/lock.js';
 import { gridOf, gridOfGeneration, readBook, type GridBook } from '../cache/grid.js';
+import { BusyError } from '../errors.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { tryParseCap } from '../tahoe/caps.js';
 import { TahoeError } from '../tahoe/errors.js';
@@ -119,15 +123,27 @@ export class LostObjects {
       else if (!outcome.lost.length) return notForgotten(`the gateway is connected to ${id.connected} storage servers, fewer than its shares need, so it may be only out of reach`);
     }
     const above = new Set(outcome.lost.flatMap((l) => l.above).filter((c) => !lost.has(c)));
-    this.cache.useGrid(id.tag);
+    // A backup running now may be writing rows with these caps again: not while it runs.
+    let release: (() => Promise<void>) | undefined;
+    try {
+      release = await lockCache(this.cache.path);
+    } catch (e) {
+      if (e instanceof BusyError) return notForgotten('another lafs-backup is using it (a backup may be reusing them right now); check again when it is done');
+      throw e;
+    }
+    let rows: number;
+    try {
+      this.cache.useGrid(id.tag);
+      rows = outcome.lost.length > LOST_LIMIT ? this.cache.forgetGrid() : this.cache.forgetCaps([...lost, ...above]);
+    } finally {
+      await release();
+    }
     if (outcome.lost.length > LOST_LIMIT) {
-      const rows = this.cache.forgetGrid();
       return {
         forgotten: { lost: lost.size, above: above.size, rows, all: true },
         line: `${name}: more than ${LOST_LIMIT} objects are lost: every entry of this grid is forgotten in the entry cache (${plural(rows, 'row')}); the next backup uploads everything again`,
       };
     }
-    const rows = this.cache.forgetCaps([...lost, ...above]);
     const forgotten = { lost: lost.size, above: above.size, rows };
     if (!rows) return { forgotten };
     const what = describe(outcome, lost, above.size);

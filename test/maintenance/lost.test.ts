@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockCache } from '../../src/cache/lock.js';
 import { startGrid, type Grid } from '../../src/grid/server.js';
 import { cacheRows, configArgs, project, type Project } from '../support/backup.js';
 import { runCli, type CliResult } from '../support/cli.js';
@@ -22,7 +23,7 @@ const env = useGrid();
 // answered by listing rows (an unchanged directory is one row), the rows a loss must reach.
 const trees: Project[] = [];
 beforeAll(async () => {
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 7; i++) {
     const dir = tempDir();
     makeTree(join(dir, 'src'), { top: randomBytes(2000), sub: { x: randomBytes(3000), y: randomBytes(3500), deeper: { z: randomBytes(4000) } }, other: { w: randomBytes(4500) } });
     trees.push(project(dir, join(dir, 'src'), env.url, 'destination: {encoding: {xz: {enabled: false}}}\n'));
@@ -99,6 +100,23 @@ describe('check forgets what the grid lost (24.5)', () => {
     expect(rowCount(p)).toBe(rows);
     const next = await backupOf(p);
     expect([next.cap, next.uploaded, next.created]).toEqual([first.cap, 0, 0]);
+  });
+
+  itEmbedded('while a backup holds the cache: nothing forgotten (it may be reusing them), said in the line', async () => {
+    const p = tree();
+    const first = await backupOf(p);
+    const rows = rowCount(p);
+    env.grid.damage(await capAt(env.url, first.cap, ['other', 'w']));
+    const release = await lockCache(p.cache);
+    try {
+      const found = await check(p);
+      expect(found.code).toBe(4);
+      expect(found.stdout).toMatch(/^src: the lost object is not forgotten in the entry cache: another lafs-backup is using it \(a backup may be reusing them right now\); check again when it is done$/m);
+    } finally {
+      await release();
+    }
+    expect(rowCount(p)).toBe(rows);
+    expect((await check(p)).stdout).toMatch(/^src: 1 lost file and the 2 directories above it are forgotten/m);
   });
 
   it('a cap the grid never had, in the cache as a lost one is (a real gateway cannot lose shares on demand): the same, end to end', async () => {
