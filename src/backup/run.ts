@@ -29,6 +29,7 @@ import { legacyMembers, seriesName } from './name.js';
 import { runPhase2, type Phase2 } from './phase2.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
+import type { RunGrid } from './grid.js';
 import { RunStop } from './stop.js';
 import { backupSummary } from './summary.js';
 import { incomplete as isIncomplete, progressCounts, Tally } from './tally.js';
@@ -95,11 +96,16 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     await runHook('before_backup', config.hooks.before_backup, vars, { ...hookOpts, signal: stop.signal });
     stop.check();
     // A gateway that is down is one line within seconds, before phase 1 (the short budget).
-    if (cache) await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+    // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
+    let grid: RunGrid | undefined;
+    if (cache) {
+      const welcome = await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+      grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
+    }
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
-    const phases = cache ? await bothPhases(run, { name, source, configured }, queuePath, cache) : await queueOnly(run, source, queuePath);
+    const phases = cache ? await bothPhases(run, { name, source, configured, grid }, queuePath, cache) : await queueOnly(run, source, queuePath);
     vars.cap = phases.cap;
     result = outcome(run, phases, { name, source, queuePath }, started);
     if (phases.cap && cache) await deliverResult(config, stop.signal, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
@@ -197,11 +203,12 @@ async function queueOnly(run: Run, source: string, queuePath: string): Promise<P
   return { scan, leftOut: scanIncomplete(scan) };
 }
 
-/** The backup being made: its name, the directory picked tonight, source.path as configured. */
+/** The backup being made: its name, the directory picked tonight, source.path as configured, and its grid. */
 interface Naming {
   name: string;
   source: string;
   configured: string;
+  grid?: RunGrid;
 }
 
 /** The queue phase 2 reads: built now, or reused; `created`: when the walk that built it began. */
@@ -297,7 +304,10 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
   try {
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
     const consumed = stamp(queuePath, queueStat(queuePath));
-    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: op.disable_deduplication ? undefined : cache });
+    const stages = op.disable_deduplication ? undefined : cache;
+    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: stages });
+    // One request: on a night with no change, the only evidence that the grid has what the cache says.
+    await (await import('./grid.js')).confirmRoot(client, root.cap, stages, naming.grid);
     // Rows recorded before names were configurable, named after the directory a glob matched,
     // join this series (backup/name.ts legacyMembers).
     const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
@@ -322,6 +332,9 @@ async function dryRun(run: Run, name: string, configured: string, queuePath: str
   const { existsSync } = await import('node:fs');
   const { EntryCache } = await import('../cache/db.js');
   const cache = existsSync(dbPath) ? EntryCache.open(dbPath, { readonly: true }) : undefined;
+  // No gateway is asked which grid it is on: the rows of the grid the last backup went to are used.
+  const last = cache && (await import('../cache/grid.js')).readBook(cache)?.grids[0];
+  if (last) cache!.useGrid(last.tag);
   const tmp = config.operation.reuse_queue ? undefined : mkdtempSync(join(tmpdir(), 'lafs-backup-dry-run-'));
   try {
     const { pickSource } = await import('../scan/source.js');
