@@ -85,12 +85,13 @@ export async function knownBackups(config: Config, rows: readonly BackupRow[] | 
   const file = config.destination.result.append_to_file;
   if (file) {
     const series = seriesOf(config);
+    // Each line is a night, also when nights share a root cap (nothing changed).
     for (const l of readResultFile(file)) {
       if (known.has(l.cap)) continue;
-      known.add(l.cap);
       others.push({ name: series(l.source), generation: null, time: l.time, cap: l.cap, from: 'result-file' });
     }
   }
+  for (const o of others) known.add(o.cap);
   const lafsDir = config.destination.result.append_to_lafs_dir;
   if (lafsDir && !rows?.length) {
     try {

@@ -115,7 +115,9 @@ export async function* backupStats(all: readonly BackupRef[], selected: readonly
   const wanted = new Set(selected);
   // Contents by the series that hold them (MULTI: more than one): only when there are others.
   let owners: DigestMap | undefined;
-  const names = [...allSeries.keys()];
+  // Series in the order of their first backups (each list is oldest first).
+  const first = (name: string) => allSeries.get(name)![0]!;
+  const names = [...allSeries.keys()].sort((a, b) => (first(a).generation ?? Infinity) - (first(b).generation ?? Infinity) || (first(a).time ?? 0) - (first(b).time ?? 0));
   if (names.length > 1) {
     owners = new DigestMap();
     for (const [i, name] of names.entries()) {
