@@ -17,11 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createUnxz } from '../core/xz.js';
 import { EntryError } from '../restore/dest.js';
-import { checkedDownload, refetching, SizeMismatch, type RetryPolicy } from '../restore/fetch.js';
+import { checkedDownload, refetching, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { TahoeError } from '../tahoe/errors.js';
+import { unxz } from './unxz.js';
+
+export { unxz };
 
 export interface FetchContext {
   client: TahoeClient;
@@ -36,33 +37,6 @@ export interface Contents {
   body: AsyncIterable<Buffer>;
   /** Removes a spool (call when the body is done or abandoned). */
   dispose: () => void;
-}
-
-/** `src` xz-decoded; a stream that does not decode is that entry's trouble (EntryError). */
-export async function* unxz(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const d = createUnxz();
-  let undecodable: Error | undefined;
-  d.once('error', (e) => (undecodable ??= e));
-  let failed: unknown;
-  const feeding = pipeline(Readable.from(src, { objectMode: false }), d).catch((e: unknown) => {
-    failed = e;
-  });
-  try {
-    for await (const c of d as AsyncIterable<Buffer>) yield c;
-  } catch (e) {
-    await feeding;
-    throw why(failed ?? e, undecodable);
-  } finally {
-    d.destroy();
-  }
-  await feeding;
-  if (failed) throw why(failed, undecodable);
-}
-
-/** The error to report: the download's own (a short or long body, the gateway's), else "does not decode". */
-function why(e: unknown, undecodable: Error | undefined): unknown {
-  if (e instanceof SizeMismatch || e instanceof TahoeError || e instanceof EntryError || !undecodable || e !== undecodable) return e;
-  return new EntryError(`its contents are marked xz but do not decode (${undecodable.message})`);
 }
 
 /**
