@@ -49,6 +49,17 @@ describe('ls, restore and check say what a person asks', () => {
     expect(json.find((e) => e.path === 'text.log')).not.toHaveProperty('path_base64');
   });
 
+  itEmbedded('a gateway that answers a non-directory for a directory (a wrong URL) is an error, not an empty listing', async () => {
+    const cap = JSON.parse((await runCli([...configArgs(p), 'list', '--json'])).stdout).backups[0].cap;
+    const wrong = join(tempDir(), 'wrong.yaml');
+    // Ends in /uri, so it passes as a gateway URL; the gateway answers ["unknown", {}] there.
+    writeFileSync(wrong, `destination: {url: '${env.url}/uri'}\nhttp: {retry: {attempts: 0}}\n`);
+    const r = await runCli(['-c', wrong, 'ls', '-'], { input: `${cap}\n` });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^lafs-backup: GET \?t=json of cap#[0-9a-f]{10}: the gateway answered a (unknown|filenode) node where the backup has a directory\n$/);
+  });
+
   it('restore and check end with one summary line on stderr; -q leaves it out', async () => {
     const dest = join(tempDir(), 'r');
     const r = await runCli([...configArgs(p), 'restore', 'src', dest]);
