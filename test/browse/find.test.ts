@@ -95,6 +95,8 @@ describe('find', () => {
       [['--size', '10x'], 'lafs-backup: --size: "10x" is not a size (+1M: at least a MiB, -10k: at most 10 KiB, 4096: exactly)'],
       [['--newer', 'yesterday'], 'lafs-backup: --newer: "yesterday" is neither a date (2026-11-01, 2026-11-01T12:00, with Z or +01:00 for a zone) nor a time back from now (7d, 12h, 2w, 1y2m)'],
       [['--backup', 'nope'], 'lafs-backup: --backup: no backup named "nope" (list shows the backups in the entry cache)'],
+      // An option given without its value is a usage error, never an internal one.
+      [['--size'], 'lafs-backup: Not enough arguments following: size (see --help)'],
     ] as const) {
       const bad = await runCli([...configArgs(p), 'find', 'x', ...args]);
       expect(bad.code, args.join(' ')).toBe(2);
