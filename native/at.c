@@ -14,8 +14,8 @@
  *   fstatatMode(dirfd, name, flags) -> st_mode         fsetxattr(fd, name, value, flags)
  *   lstatAt(dirfd, name, out) -> 0 | errno | -1        fstatat(AT_SYMLINK_NOFOLLOW) into a
  *                                                      BigInt64Array: mode, nlink, dev, ino,
- *                                                      size, mtime ns, ctime ns (-1: a time
- *                                                      beyond 64-bit nanoseconds)
+ *                                                      size, mtime ns, ctime ns, uid, gid
+ *                                                      (-1: a time beyond 64-bit nanoseconds)
  *
  * Names and paths are Buffers (any bytes but NUL). Failures throw errors with a Node-style
  * `code`, `errno` and `syscall`, as the xattr calls do.
@@ -264,8 +264,8 @@ static napi_value LstatAt(napi_env env, napi_callback_info info) {
   void *data;
   bool is_typed = false;
   napi_is_typedarray(env, argv[2], &is_typed);
-  if (!is_typed || napi_get_typedarray_info(env, argv[2], &type, &count, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || count < 7) {
-    napi_throw_type_error(env, "EINVAL", "out must be a BigInt64Array of 7");
+  if (!is_typed || napi_get_typedarray_info(env, argv[2], &type, &count, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || count < 9) {
+    napi_throw_type_error(env, "EINVAL", "out must be a BigInt64Array of 9");
     return NULL;
   }
   char small[256];
@@ -303,6 +303,8 @@ static napi_value LstatAt(napi_env env, napi_callback_info info) {
   out[4] = (int64_t)st.st_size;
   out[5] = mtime;
   out[6] = ctime;
+  out[7] = (int64_t)st.st_uid;
+  out[8] = (int64_t)st.st_gid;
   return make_int(env, 0);
 }
 

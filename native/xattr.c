@@ -40,6 +40,7 @@ static const char *errno_name(int e) {
     case ENOTEMPTY: return "ENOTEMPTY";
     case EAGAIN: return "EAGAIN";
     case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
     default: return "EUNKNOWN";
   }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `lafs-backup` executable: runs main() and sets the exit code. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { hideBin } from 'yargs/helpers';
 import { main, report } from './main.js';
@@ -11,17 +13,62 @@ import { main, report } from './main.js';
 // just as well. Set before the first request (undici compiles the module lazily).
 setFlagsFromString('--liftoff-only');
 
+/**
+ * Under an address-space limit (`ulimit -v`), V8 cannot reserve what a WebAssembly memory
+ * takes while its trap handler is on (~10 GiB, the guard region that spares bounds checks), so
+ * undici's HTTP parser cannot start and every request would fail. Node's flag that turns the
+ * trap handler off only works at start-up: under such a limit the command runs itself again
+ * with it (explicit bounds checks; our short answers do not notice them), passing signals on
+ * and ending as the copy ends. Without a limit nothing changes and nothing is spawned.
+ */
+function addressSpaceLimited(): boolean {
+  if (process.execArgv.includes('--disable-wasm-trap-handler')) return false;
+  try {
+    const line = readFileSync('/proc/self/limits', 'latin1')
+      .split('\n')
+      .find((l) => l.startsWith('Max address space'));
+    const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+    return soft !== undefined && soft !== 'unlimited';
+  } catch {
+    return false; // not Linux: no /proc, and no such reservation trouble known
+  }
+}
+
+/** Runs the command in a copy of Node started with `flag`; `fallback` if it cannot start. */
+function runAgain(flag: string, fallback: () => void): void {
+  const child = spawn(process.execPath, [flag, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => child.kill(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const done = () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+  child.on('error', () => {
+    done();
+    fallback();
+  });
+  child.on('exit', (code, signal) => {
+    done();
+    settled = true;
+    if (signal) process.kill(process.pid, signal);
+    else process.exitCode = code ?? 1;
+  });
+}
+
 let settled = false;
-main(hideBin(process.argv)).then(
-  (code) => {
-    settled = true;
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    settled = true;
-    process.exitCode = report(err);
-  },
-);
+function run(): void {
+  main(hideBin(process.argv)).then(
+    (code) => {
+      settled = true;
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      settled = true;
+      process.exitCode = report(err);
+    },
+  );
+}
+if (addressSpaceLimited()) runAgain('--disable-wasm-trap-handler', run);
+else run();
 // If the event loop empties while the command has not finished, a promise was never settled:
 // that is a bug, and it must not look like success.
 process.on('beforeExit', () => {

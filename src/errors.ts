@@ -2,6 +2,7 @@
  * Errors that end a command. Each carries the exit code the CLI uses and a message that is
  * one line, names the culprit (key, file, path, a cap's redacted form) and never a cap.
  */
+import { readFileSync } from 'node:fs';
 
 /** Exit codes, documented in the README and in `--help`. */
 export const EXIT = {
@@ -80,6 +81,41 @@ export class SourceError extends AppError {
   }
 }
 
+/**
+ * A limit of the process or of the system was reached while reading the source (open files,
+ * memory): the run's problem, never one entry's — it ends the run (exit 1) with one line that
+ * names the limit, instead of skipping entries that are fine.
+ */
+export class ResourceLimitError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'limit', EXIT.FAILURE, { cause });
+  }
+}
+
+/**
+ * The process's soft limit on open files (/proc/self/limits), read once at start: once the
+ * limit is reached, the file that says what it is can no longer be opened.
+ */
+const OPEN_FILES_LIMIT = ((): string | undefined => {
+  try {
+    return /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The ResourceLimitError for a failed system call that hit a limit (`doing`: what it was for), or undefined. */
+export function resourceLimit(e: unknown, doing: string): ResourceLimitError | undefined {
+  const code = errnoCode(e);
+  if (code === 'EMFILE') {
+    const n = OPEN_FILES_LIMIT;
+    return new ResourceLimitError(`${doing}: too many open files (EMFILE): this process may have ${n ?? 'only so many'} open (ulimit -n); raise the limit and run again`, e);
+  }
+  if (code === 'ENFILE') return new ResourceLimitError(`${doing}: the system's table of open files is full (ENFILE; sysctl fs.file-max); run again when it is not`, e);
+  if (code === 'ENOMEM') return new ResourceLimitError(`${doing}: out of memory (ENOMEM; ulimit -v, or the machine's memory)`, e);
+  return undefined;
+}
+
 /** The entry cache failed (the database file: corrupt, locked, read-only, full). Ends the run. */
 export class CacheError extends AppError {
   constructor(message: string, exitCode: number = EXIT.FAILURE) {
@@ -121,19 +157,27 @@ export function notBeneath(syscall: string): Error & { code: string; syscall: st
   return Object.assign(new Error('not beneath the source'), { code: 'ENOTBENEATH', syscall });
 }
 
-/** Types the failure of a read of the source entry `path`: a failed system call is a SourceError. */
-export function sourceError(path: string, e: unknown): unknown {
-  return isSystemError(e) ? new SourceError(path, e.code, e) : e;
+/** A failed system call on the source entry `path`: a SourceError, or the limit it hit. */
+function sourceFailure(path: string, e: Error & { code: string }): AppError {
+  return resourceLimit(e, `reading ${path}`) ?? new SourceError(path, e.code, e);
 }
 
-/** Runs a read of the source entry `path`; a failed system call becomes a SourceError. */
+/**
+ * Types the failure of a read of the source entry `path`: a failed system call is a SourceError
+ * (or, for a limit of the process or system, a ResourceLimitError that ends the run).
+ */
+export function sourceError(path: string, e: unknown): unknown {
+  return isSystemError(e) ? sourceFailure(path, e) : e;
+}
+
+/** Runs a read of the source entry `path`; a failed system call becomes a SourceError (see sourceError). */
 export function fromSource<T>(path: string, read: () => T): T {
-  return onSystemError((e) => new SourceError(path, e.code, e), read);
+  return onSystemError((e) => sourceFailure(path, e), read);
 }
 
 /** The async form of fromSource. */
 export function fromSourceAsync<T>(path: string, read: () => Promise<T>): Promise<T> {
-  return onSystemErrorAsync((e) => new SourceError(path, e.code, e), read);
+  return onSystemErrorAsync((e) => sourceFailure(path, e), read);
 }
 
 /** A native module's compiled part could not be found (installed with --ignore-scripts, or for another Node). */
@@ -170,9 +214,13 @@ export function describeErrno(err: unknown): string {
     EROFS: 'read-only file system',
     EIO: 'input/output error',
     EMFILE: 'too many open files',
+    ENFILE: 'too many open files in the system',
+    ENOMEM: 'out of memory',
     EEXIST: 'already exists',
     ENOTEMPTY: 'directory not empty',
     ENOTBENEATH: 'what was opened is not beneath the source (a directory on its path was replaced by a symlink?)',
+    ENOTREG: 'it is no longer a regular file (a FIFO, device or socket was put in its place?)',
+    EREPLACED: 'it was replaced by another file after it was looked at',
   };
   if (code && reasons[code]) return `${reasons[code]} (${code})`;
   if (code) return code;

@@ -7,7 +7,7 @@ import type { UploadedContents } from './upload.js';
 import type { Pool } from '../core/pool.js';
 import type { XzSettings } from '../core/xz.js';
 import type { TokenBucket } from './ratelimit.js';
-import type { SourceStats } from './source-stat.js';
+import type { EntryStat, SourceStats } from './source-stat.js';
 import type { Unhashed } from './same-size.js';
 
 export interface RunStats {
@@ -98,6 +98,13 @@ export interface UploadContext {
   /** A file modified less than this long before it was read is uploaded but not cached. */
   trustNs: bigint;
   readXattrs?: ReadXattrs;
+  /** ACLs and capabilities of an entry (meta/entry.ts), when extended metadata is backed up. */
+  readMeta?: (abs: Buffer, st: EntryStat) => { caps?: string; acls?: string };
+  /**
+   * Entries whose ctime is this or newer (ns) changed after the walk that built the queue
+   * began, give or take the clock's granularity: their ACLs and capabilities are read again.
+   */
+  metaSince: bigint;
   /** Files with more than one link, by device and inode: the first one's path and result. */
   hardlinks: Map<string, { path: string; done: Promise<Child | null> }>;
 }

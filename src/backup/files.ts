@@ -11,12 +11,11 @@
  * entry is skipped and counted, exit 3); the client's TahoeError and the cache's CacheError
  * end the run. Every upload attempt reads the file again from its first byte.
  */
-import { constants, readlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileKey, symlinkKey } from '../cache/keys.js';
 import { childName, type Child } from '../core/entry.js';
-import { fromSource, fromSourceAsync, sourceError, SourceError } from '../errors.js';
+import { fromSource, sourceError, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';
 import { compressionChoice, keptXzBefore, type Choice } from '../core/compression.js';
 import type { FileDecision, StoredAs } from '../cache/db.js';
@@ -25,7 +24,8 @@ import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { UploadContext } from './context.js';
 import { edgeMetadata } from './meta.js';
 import type { EntryStat } from './source-stat.js';
-import { assertBeneath, doneUploading, hashOpenFile, upload, type Stored } from './upload.js';
+import { openSource } from './open-source.js';
+import { doneUploading, hashOpenFile, upload, type Stored } from './upload.js';
 
 const SLASH = Buffer.from('/');
 
@@ -64,7 +64,8 @@ export function statEntry(ctx: UploadContext, e: QueueEntry, want: 'file' | 'sym
   return st;
 }
 function skip(ctx: UploadContext, e: QueueEntry, err: SourceError): null {
-  if (err.errno === 'ENOENT') ctx.stats.skipped.vanished++;
+  if (err.errno === 'ENOTREG') ctx.stats.skipped.changedType++;
+  else if (err.errno === 'ENOENT' || err.errno === 'EREPLACED') ctx.stats.skipped.vanished++;
   else ctx.stats.skipped.unreadable++;
   log.warn({ path: encodePath(e.path) }, `${err.message}; skipped`);
   return null;
@@ -82,12 +83,15 @@ function relText(rel: Buffer): string {
   return `/${rel.toString('utf8')}`;
 }
 
-/** The SHA-256 of a file's contents (the re-hash of a file whose ctime alone moved). */
-async function hashFile(ctx: UploadContext, abs: Buffer, shown: string): Promise<Buffer> {
-  const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
+/**
+ * The SHA-256 of a file's contents (the re-hash of a file whose ctime alone moved); undefined
+ * when the file opened is not the one stat'ed any more (then it is uploaded as it is read).
+ */
+async function hashFile(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat): Promise<Buffer | undefined> {
+  const { fh, opened } = await openSource(ctx, abs, shown, st);
   try {
-    assertBeneath(ctx, fh.fd, shown);
-    return await hashOpenFile(ctx, fh, shown);
+    if (opened.changed) return undefined;
+    return await hashOpenFile(ctx, fh, shown, opened.limit);
   } finally {
     await fh.close();
   }
@@ -199,12 +203,12 @@ async function uploadFile(ctx: UploadContext, e: QueueEntry, st: EntryStat, plan
   const shown = showPath(e.path);
   const cache = ctx.cache;
   try {
-    if (decision.action === 'rehash' && (await hashFile(ctx, abs, shown)).equals(decision.sha256)) {
+    if (decision.action === 'rehash' && (await hashFile(ctx, abs, shown, st))?.equals(decision.sha256)) {
       cache!.didReuse(key, { ctimeNs: st.ctimeNs, xattrs: learnt });
       return reused('metadata changed, contents the same');
     }
     const readStart = BigInt(Date.now()) * 1_000_000n;
-    const up = await upload(ctx, abs, shown, st.size, choice);
+    const up = await upload(ctx, abs, shown, st, choice);
     countStored(ctx, up.how);
     const row = { ctimeNs: st.ctimeNs, sha256: up.sha256, enc: up.enc, xattrs: learnt, size: Number(st.size) };
     // The row key when the file is cached as it is now (not for a member of a link group, whose

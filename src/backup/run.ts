@@ -19,6 +19,7 @@ import type { HookVars, Outcome } from '../hooks.js';
 import { log, oneLine } from '../log.js';
 import type { Progress } from '../progress.js';
 import { compileNameRules, compileSizeRules } from '../scan/filters.js';
+import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
 import { clientFor } from '../tahoe/factory.js';
 import { emptyRunStats, entriesDone, type RunStats, type UploadContext } from './context.js';
@@ -27,6 +28,7 @@ import { legacyMembers, seriesName } from './name.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
 import { SourceStats } from './source-stat.js';
+import type { RunGrid } from './grid.js';
 import { backupSummary, type BackupSummary } from './summary.js';
 
 export interface BackupRequest {
@@ -109,6 +111,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   const { queuePath, source: configured, dbPath } = preflight(config);
   // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
   const name = seriesName(config.source);
+  if (config.source.extended_metadata) (await import('../meta/entry.js')).assertMetadataReadable();
   const stop = new RunStop();
   const { runHook } = await import('../hooks.js');
   const hookOpts = { timeoutS: config.hooks.timeout };
@@ -129,10 +132,17 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     hooked = true;
     await runHook('before_backup', config.hooks.before_backup, vars, { ...hookOpts, signal: stop.signal });
     stop.check();
+    // A gateway that is down is one line within seconds, before phase 1 (the short budget).
+    // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
+    let grid: RunGrid | undefined;
+    if (cache) {
+      const welcome = await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+      grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
+    }
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
-    const phases = cache ? await bothPhases(req, stop, { name, source, configured }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
+    const phases = cache ? await bothPhases(req, stop, { name, source, configured, grid }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
     const { metaTrouble } = await import('../meta/entry.js');
     // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
     if (metaTrouble.count > 0) phases.incomplete = true;
@@ -210,6 +220,20 @@ function queueStat(queuePath: string): Stats {
   }
 }
 
+/**
+ * The tool's own state files, wherever they are (phase 1 leaves out those inside the source):
+ * taken from the configuration alone, so that --queue-only and the backup after it agree.
+ */
+function ownFiles(config: Config, queuePath: string): OwnFile[] {
+  const own: OwnFile[] = [{ path: queuePath, prefixes: ['.tmp-'] }];
+  const db = config.source.entry_cache.path;
+  if (db) own.push({ path: db, suffixes: ['-wal', '-shm', '-journal', '.lock', '.lock-owner'] });
+  const result = config.destination.result.append_to_file;
+  if (result) own.push({ path: result, suffixes: ['.lock'], prefixes: ['.tmp-'] });
+  if (config.logging.file) own.push({ path: config.logging.file });
+  return own;
+}
+
 /** Phase 1, with its progress line. */
 async function scanTree(req: BackupRequest, stop: RunStop, source: string, queuePath: string): Promise<ScanReport> {
   const { buildQueue } = await import('../scan/phase1.js');
@@ -220,7 +244,8 @@ async function scanTree(req: BackupRequest, stop: RunStop, source: string, queue
     source,
     queuePath,
     filter: req.config.filter,
-    readMeta: readAclsAndCaps,
+    own: ownFiles(req.config, queuePath),
+    readMeta: req.config.source.extended_metadata ? readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
     onProgress: (entries, bytes) => {
       live.objects = entries;
@@ -241,18 +266,22 @@ async function queueOnly(req: BackupRequest, stop: RunStop, source: string, queu
   return { scan, stats: emptyRunStats(), incomplete: scanIncomplete(scan) > 0 };
 }
 
-/** The backup being made: its name, the directory picked tonight, source.path as configured. */
+/** The backup being made: its name, the directory picked tonight, source.path as configured, and its grid. */
 interface Naming {
   name: string;
   source: string;
   configured: string;
+  grid?: RunGrid;
 }
 
 async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
   const { source } = naming;
   const { config } = req;
   const op = config.operation;
-  const { planQueue } = await import('../scan/plan.js');
+  const { planQueue, CLOCK_SLACK_NS } = await import('../scan/plan.js');
+  const { selectionId } = await import('../scan/phase1.js');
+  const { OwnFiles } = await import('../scan/own-files.js');
+  const readsMeta = config.source.extended_metadata;
   const stamp = (st: { size: number; mtimeMs: number; ino: number }) => ({ path: queuePath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
   const plan = await planQueue({
     queuePath,
@@ -260,23 +289,31 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     reuse: op.reuse_queue,
     force: req.forceQueue,
     checkMtime: config.source.queue.check_mtime,
+    selection: selectionId(config.filter, new OwnFiles(source, ownFiles(config, queuePath)), readsMeta),
     consumed: (st) => cache.queueConsumed(stamp(st)),
   });
-  log.info({ reason: plan.why }, plan.rebuild ? 'building the queue file' : 'reusing the queue file');
-  const scan = plan.rebuild ? await scanTree(req, stop, source, queuePath) : undefined;
+  let why = plan.why;
+  let created: Date | undefined;
   if (!plan.rebuild) {
     // A queue this run did not write may have been edited: every line is checked (paths
-    // beneath the source, metadata well formed) before anything is uploaded.
-    const { readQueue } = await import('../scan/queue-file.js');
-    for await (const _line of readQueue(queuePath)) stop.check();
+    // beneath the source, metadata well formed, the shape) before anything is uploaded; one
+    // reused unasked is also proved fresh (every directory as its walk saw it), or rebuilt.
+    const { checkQueue } = await import('./queue-reuse.js');
+    const stale = await checkQueue(queuePath, source, plan.verify, () => stop.check());
+    if (stale) why = stale;
+    else created = plan.header?.created;
   }
+  const rebuild = plan.rebuild || why !== plan.why;
+  log.info({ reason: why }, rebuild ? 'building the queue file' : 'reusing the queue file');
+  const scan = rebuild ? await scanTree(req, stop, source, queuePath) : undefined;
+  if (scan) created = new Date(scan.startedAt);
 
   const generation = cache.startGeneration(op.try_resume, source);
   const objects = parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');
-  const client = clientFor(config, { beforeRequest: objects ? () => objects.take(1) : undefined, signal: stop.signal });
+  const client = clientFor(config, { budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined, signal: stop.signal });
   const xz = config.destination.encoding.xz;
   const settings = xzSettings(xz.options);
-  const { readUserXattrs } = await import('../meta/entry.js');
+  const { readUserXattrs, readAclsAndCaps } = await import('../meta/entry.js');
   const ctx: UploadContext = {
     root: Buffer.from(source),
     source: new SourceStats(Buffer.from(source)),
@@ -303,13 +340,17 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     bytes: parseRate(op.rate_limit.bytes, 'operation.rate_limit.bytes'),
     stats: emptyRunStats(),
     trustNs: 2_000_000_000n,
-    readXattrs: readUserXattrs,
+    readXattrs: readsMeta ? readUserXattrs : undefined,
+    readMeta: readsMeta ? readAclsAndCaps : undefined,
+    // Without a record of when its walk began (a queue of an earlier version), every entry's
+    // ACLs and capabilities are read again.
+    metaSince: created ? BigInt(created.getTime()) * 1_000_000n - CLOCK_SLACK_NS : -(1n << 63n),
     hardlinks: new Map(),
   };
   if (req.progress) {
     // Totals for progress: from this run's phase 1, or the trailer of a reused queue file.
-    const { readQueueTotals } = await import('../scan/queue-file.js');
-    const totals = scan ?? readQueueTotals(queuePath);
+    const { readQueueTrailer } = await import('../scan/queue-file.js');
+    const totals = scan ?? readQueueTrailer(queuePath);
     req.progress.phase({ label: 'uploading', unit: 'entries', bytes: true, totals: totals && { objects: totals.entries, bytes: totals.bytes }, read: () => ({ objects: entriesDone(ctx.stats), bytes: ctx.stats.bytesDone }) });
   }
   const { uploadQueue } = await import('./tree.js');
@@ -317,6 +358,8 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
     const consumed = stamp(queueStat(queuePath));
     const root = await uploadQueue(ctx, queuePath, stop.fail);
+    // One request: on a night with no change, the only evidence that the grid has what the cache says.
+    await (await import('./grid.js')).confirmRoot(client, root.cap, ctx.cache, naming.grid);
     const future = ctx.stats.futureMtimes;
     if (future) log.warn({ files: future }, `${future} file${future === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
     // Rows recorded before names were configurable, named after the directory a glob matched,
@@ -326,7 +369,10 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     cache.markQueueConsumed(consumed);
     cache.commit();
     const skipped = ctx.stats.skipped;
-    const incomplete = scanIncomplete(scan) + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
+    // A reused queue's walk may have left entries out too (only --reuse-queue takes such a queue).
+    const left = scan ? undefined : (await import('../scan/queue-file.js')).readQueueTrailer(queuePath)?.left;
+    const fromWalk = scan ? scanIncomplete(scan) : (left?.unreadable ?? 0) + (left?.vanished ?? 0);
+    const incomplete = fromWalk + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
     return { cap: root.cap, generation, scan, stats: ctx.stats, incomplete };
   } finally {
     ctx.source.close();

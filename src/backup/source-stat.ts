@@ -6,7 +6,7 @@
  * path check, keeps the stat inside the source even if a directory was swapped for a symlink
  * since phase 1. It is also the cheap way: an absolute path costs a lookup of every
  * component for every entry, and Node's BigIntStats some twenty BigInts and an object; here
- * the addon writes seven numbers into one reused array.
+ * the addon writes nine numbers into one reused array.
  *
  * Only the last directory's descriptor is kept: the queue lists a directory's entries together
  * (a subdirectory's contents interrupt them at most once each), so a tree costs about one open
@@ -17,7 +17,7 @@
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { errnoCode, notBeneath } from '../errors.js';
-import { atCalls, type AtCalls } from '../meta/xattr.js';
+import { atCalls, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { baseName, parentOf } from '../scan/queue-codec.js';
 
@@ -35,6 +35,8 @@ export class EntryStat {
     readonly size: bigint,
     readonly mtimeNs: bigint,
     readonly ctimeNs: bigint,
+    readonly uid: number,
+    readonly gid: number,
   ) {}
   isFile(): boolean {
     return (this.mode & S_IFMT) === S_IFREG;
@@ -49,7 +51,7 @@ export class EntryStat {
 
 export class SourceStats {
   private readonly at: AtCalls | undefined;
-  private readonly out = new BigInt64Array(7);
+  private readonly out = new BigInt64Array(LSTAT_FIELDS);
   private rootFd = -1;
   private dirFd = -1;
   private dirPath: Buffer | undefined;
@@ -76,7 +78,7 @@ export class SourceStats {
     if (r > 0) return undefined;
     if (r < 0) return this.byPath(rel);
     const o = this.out;
-    return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!);
+    return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!, Number(o[7]), Number(o[8]));
   }
 
   /** Closes the descriptors held. */
@@ -119,7 +121,7 @@ export class SourceStats {
     const abs = rel.length ? Buffer.concat([this.root, SLASH, rel]) : this.root;
     const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
     if (!st) return undefined;
-    return new EntryStat(Number(st.mode), st.nlink, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs);
+    return new EntryStat(Number(st.mode), st.nlink, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs, Number(st.uid), Number(st.gid));
   }
 }
 

@@ -24,6 +24,12 @@
  * changed within the trust window, and not kept when a child's xattrs could not be read
  * whole (handleDir: each child then lacks its `row`).
  *
+ * Every line is checked as it is read (scan/queue-shape.ts: contents before their directory,
+ * names in byte order, nothing twice). An edge describes the entry as it is now, never as the
+ * queue remembers it: owner and mode come from the reader's stat, and ACLs and capabilities
+ * are read again for an entry changed since the walk that built the queue began (its ctime
+ * says so; `ctx.metaSince`).
+ *
  * The first failure that is not local to one entry (the gateway beyond its retries, the
  * cache) aborts the run's signal: the reader and the stages stop, and the run ends with it.
  */
@@ -31,11 +37,12 @@ import type { Child } from '../core/entry.js';
 import type { Job, Pool } from '../core/pool.js';
 import { AppError } from '../errors.js';
 import { ListingKey, listingSalt } from '../cache/keys.js';
-import { encodePath, isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } from '../scan/queue-codec.js';
-import { QueueFileError, readQueue } from '../scan/queue-file.js';
+import { isDirEntry, isSymlinkEntry, parentOf, type QueueEntry } from '../scan/queue-codec.js';
+import { readQueue } from '../scan/queue-file.js';
+import { QueueShape } from '../scan/queue-shape.js';
 import type { UploadContext } from './context.js';
 import { handleDir, listedDir } from './dirs.js';
-import { fileAtOnce, handleFile, handleSymlink, statEntry } from './files.js';
+import { absPath, fileAtOnce, handleFile, handleSymlink, statEntry } from './files.js';
 import type { EntryStat } from './source-stat.js';
 
 type Task = Promise<Child | null>;
@@ -59,12 +66,6 @@ interface OpenDir {
   listing: ListingKey | null;
   /** Files and symlinks stat'ed, not yet asked about (while `listing` is not null). */
   held: Held[];
-}
-
-/** `a` is `b` or one of its ancestors (the empty path is the root). */
-function contains(a: Buffer, b: Buffer): boolean {
-  if (a.length === 0) return true;
-  return b.length >= a.length && b.subarray(0, a.length).equals(a) && (b.length === a.length || b[a.length] === 0x2f);
 }
 
 class TreeAssembler {
@@ -102,30 +103,37 @@ class TreeAssembler {
     return root;
   }
 
-  private where(lineNo?: number): string {
-    return lineNo === undefined ? this.queuePath : `${this.queuePath}:${lineNo}`;
-  }
-
   private async readLines(): Promise<void> {
+    const shape = new QueueShape(this.queuePath);
     for await (const { entry, lineNo } of readQueue(this.queuePath)) {
       this.ctx.files.signal.throwIfAborted();
-      if (this.root) throw new QueueFileError(`${this.where(lineNo)}: lines after the root line`);
-      await this.place(entry, lineNo);
+      shape.accept(entry, lineNo);
+      await this.place(entry);
     }
-    if (!this.root) throw new QueueFileError(`${this.where()}: no root line (the last line, with an empty path): the queue file is truncated`);
-    if (this.stack.length) throw this.misplaced(this.stack[this.stack.length - 1]!.path);
+    shape.end();
   }
 
-  private misplaced(path: Buffer, lineNo?: number): QueueFileError {
-    return new QueueFileError(`${this.where(lineNo)}: the directory line of ${JSON.stringify(encodePath(path))} is missing or out of place (a directory's line must follow its contents)`);
+  /**
+   * The entry as it is now (`st`, just stat'ed): owner and mode from the stat; ACLs and
+   * capabilities read again when its ctime is not older than the walk that listed it.
+   */
+  private current(e: QueueEntry, st: EntryStat): void {
+    e.uid = st.uid;
+    e.gid = st.gid;
+    if (e.mode !== null) e.mode = st.mode;
+    const read = this.ctx.readMeta;
+    if (read && st.ctimeNs >= this.ctx.metaSince) {
+      const m = read(absPath(this.ctx, e.path), st);
+      e.caps = m.caps;
+      e.acls = m.acls;
+    }
   }
 
   /** Places the entry: held for its directory's listing, answered, or submitted as a job. */
-  private async place(entry: QueueEntry, lineNo: number): Promise<void> {
+  private async place(entry: QueueEntry): Promise<void> {
     const parent = parentOf(entry.path);
-    if (isDirEntry(entry)) return this.placeDir(entry, parent, lineNo);
-    if (parent === null) throw new QueueFileError(`${this.where(lineNo)}: the root entry must be a directory`);
-    const open = this.openFor(parent, lineNo);
+    if (isDirEntry(entry)) return this.placeDir(entry, parent);
+    const open = this.openFor(parent!);
     const link = isSymlinkEntry(entry);
     const st = statEntry(this.ctx, entry, link ? 'symlink' : 'file');
     if (!st) {
@@ -133,6 +141,7 @@ class TreeAssembler {
       open.children.push(LEFT_OUT);
       return;
     }
+    this.current(entry, st);
     if (open.listing && (link || st.nlink === 1n)) {
       open.listing.add(link ? 'symlink' : 'file', entry, st);
       open.held.push({ entry, st, link });
@@ -144,13 +153,12 @@ class TreeAssembler {
   }
 
   /** A directory's line: answered by its listing, or its (held) children go on and it is a job. */
-  private async placeDir(entry: QueueEntry, parent: Buffer | null, lineNo: number): Promise<void> {
+  private async placeDir(entry: QueueEntry, parent: Buffer | null): Promise<void> {
     const top = this.stack[this.stack.length - 1];
-    let own: OpenDir | undefined;
-    if (top && top.path.equals(entry.path)) own = this.stack.pop()!;
-    else if (top && contains(entry.path, top.path)) throw this.misplaced(top.path, lineNo);
-    own ??= this.opened(entry.path);
+    // The shape is checked: the open directory on top, if any, is this one.
+    const own = top?.path.equals(entry.path) ? this.stack.pop()! : this.opened(entry.path);
     const st = statEntry(this.ctx, entry, 'dir');
+    if (st) this.current(entry, st);
     let done = LEFT_OUT;
     let listing: Buffer | undefined;
     if (st) {
@@ -169,7 +177,7 @@ class TreeAssembler {
       this.root = done;
       return;
     }
-    const up = this.openFor(parent, lineNo);
+    const up = this.openFor(parent);
     if (listing && up.listing) up.listing.add('dir', entry, st!, listing);
     else if (up.listing) await this.unlist(up);
     up.children.push(done);
@@ -208,10 +216,9 @@ class TreeAssembler {
   }
 
   /** The open directory collecting `parent`'s children, opened when its first child comes. */
-  private openFor(parent: Buffer, lineNo: number): OpenDir {
+  private openFor(parent: Buffer): OpenDir {
     const top = this.stack[this.stack.length - 1];
     if (top?.path.equals(parent)) return top;
-    if (top && !contains(top.path, parent)) throw this.misplaced(top.path, lineNo);
     const opened = this.opened(parent);
     this.stack.push(opened);
     return opened;

@@ -1,37 +1,21 @@
 /**
  * Sending one file's contents: read (small files whole, larger ones streamed by position),
  * looked up by SHA-256 in the content index, compressed when a sample says it pays, and PUT.
- * Every read checks that the opened file lies beneath the source. A failed read is a
+ * Files are opened as open-source.ts says (never blocking, checked, bounded). A failed read is a
  * SourceError; the client's errors are TahoeErrors.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { StoredAs } from '../cache/db.js';
 import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compression.js';
 import { createXz } from '../core/xz.js';
-import { fromSource, fromSourceAsync, notBeneath, sourceError, SourceError } from '../errors.js';
+import { fromSource, fromSourceAsync, sourceError } from '../errors.js';
 import type { UploadContext } from './context.js';
+import { changedSince, openSource, openSourceSync, type Opened } from './open-source.js';
+import type { EntryStat } from './source-stat.js';
 import { forgetUnhashed, twinOf, TwinSearch, unhashedUpload, type Unhashed } from './same-size.js';
-
-/**
- * What an open file descriptor really is, asked of the kernel (/proc/self/fd): the file read
- * must lie beneath the source. A directory of the source swapped for a symlink between the
- * phases would otherwise have phase 2 read a file from anywhere (O_NOFOLLOW guards only the
- * last component). Without /proc the check is skipped.
- */
-export function assertBeneath(ctx: UploadContext, fd: number, shown: string): void {
-  let real: Buffer;
-  try {
-    real = readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
-  } catch {
-    return;
-  }
-  const root = ctx.root;
-  if (real.length > root.length && real[root.length] === 0x2f && real.subarray(0, root.length).equals(root)) return;
-  throw new SourceError(shown, 'ENOTBENEATH', notBeneath('readlink'));
-}
 
 /** Leaves an entry whose source could not be read out of the backup, counted and named. */
 export type Stored = 'xz' | 'raw-by-name' | 'raw-by-size' | 'raw-by-content' | 'raw' | 'known';
@@ -56,18 +40,15 @@ export interface UploadedContents {
  */
 export const SMALL_FILE = 256 * 1024;
 
-/** Reads a small file whole, noting whether it changed while read. */
-function readSmall(ctx: UploadContext, abs: Buffer, shown: string): { data: Buffer; changed: boolean } {
+/** Reads a small file whole (up to its size when stat'ed and opened), noting whether it changed. */
+function readSmall(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat): { data: Buffer; changed: boolean } {
   return fromSource(shown, () => {
-    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const { fd, opened } = openSourceSync(ctx, abs, shown, st);
     try {
-      assertBeneath(ctx, fd, shown);
-      const before = fstatSync(fd, { bigint: true });
-      const data = Buffer.allocUnsafe(Number(before.size) + 1);
+      const data = Buffer.allocUnsafe(opened.limit);
       let read = 0;
       for (let n; read < data.length && (n = readSync(fd, data, read, data.length - read, read)) > 0; ) read += n;
-      const after = fstatSync(fd, { bigint: true });
-      const changed = BigInt(read) !== before.size || after.size !== before.size || after.mtimeNs !== before.mtimeNs;
+      const changed = opened.changed || read !== opened.limit || changedSince(opened, fstatSync(fd, { bigint: true }));
       return { data: data.subarray(0, read), changed };
     } finally {
       closeSync(fd);
@@ -130,8 +111,8 @@ export function doneUploading(ctx: UploadContext, up: UploadedContents): void {
 }
 
 /** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
-async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, choice: Choice): Promise<UploadedContents> {
-  const { data, changed } = readSmall(ctx, abs, shown);
+async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+  const { data, changed } = readSmall(ctx, abs, shown, st);
   const sha256 = createHash('sha256').update(data).digest();
   ctx.stats.bytesRead += data.length;
   ctx.stats.bytesDone += data.length;
@@ -165,15 +146,19 @@ async function xzBuffer(data: Buffer, settings: UploadContext['xz']['settings'])
 }
 
 /**
- * The file's bytes from `start`, by explicit position (no shared file offset): each attempt of
+ * The file's first `limit` bytes, by explicit position (no shared file offset): each attempt of
  * an upload gets a fresh one and reads from the first byte. A failed read is a SourceError.
  */
-function fileBytes(fh: FileHandle, shown: string, onError: (e: unknown) => void): Readable {
+function fileBytes(fh: FileHandle, shown: string, limit: number, onError: (e: unknown) => void): Readable {
   let pos = 0;
   return new Readable({
     highWaterMark: 1 << 20,
     read(size) {
-      const buf = Buffer.allocUnsafe(Math.max(size, 1 << 20));
+      if (pos >= limit) {
+        this.push(null);
+        return;
+      }
+      const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1 << 20), limit - pos));
       fh.read(buf, 0, buf.length, pos).then(
         ({ bytesRead }) => {
           pos += bytesRead;
@@ -189,12 +174,12 @@ function fileBytes(fh: FileHandle, shown: string, onError: (e: unknown) => void)
   });
 }
 
-/** The SHA-256 of an open file's contents, read from the first byte (the pre-hash). */
-export async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string): Promise<Buffer> {
+/** The SHA-256 of an open file's first `limit` bytes (the pre-hash, the re-hash). */
+export async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string, limit: number): Promise<Buffer> {
   const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let pos = 0; ; ) {
-    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, buf.length, pos));
+  const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(limit, 1)));
+  for (let pos = 0; pos < limit; ) {
+    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, Math.min(buf.length, limit - pos), pos));
     if (!bytesRead) break;
     h.update(buf.subarray(0, bytesRead));
     pos += bytesRead;
@@ -219,8 +204,7 @@ async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, s
  * Streams a file to `PUT /uri`: plaintext hashed (and counted) in one pass-through, then xz
  * (maybe) and the byte rate limit. Chunks of 1 MiB keep the per-chunk cost of each stage low.
  */
-async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, compress: boolean): Promise<Omit<UploadedContents, 'enc' | 'how'>> {
-  const before = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
+async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, opened: Opened, compress: boolean): Promise<Omit<UploadedContents, 'enc' | 'how'>> {
   let hash = createHash('sha256');
   let read = 0;
   let sent = 0;
@@ -253,7 +237,7 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, com
       );
     }
     if (ctx.bytes) stages.push(ctx.bytes.meter());
-    const source = fileBytes(fh, shown, (e) => (readError ??= e));
+    const source = fileBytes(fh, shown, opened.limit, (e) => (readError ??= e));
     return pipeline([source, ...stages], () => {}) as unknown as Readable;
   };
   let cap: string;
@@ -271,7 +255,7 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, com
     ctx.stats.xzIn += read;
     ctx.stats.xzOut += sent;
   }
-  const changed = after.size !== before.size || after.mtimeNs !== before.mtimeNs || BigInt(read) !== before.size;
+  const changed = opened.changed || read !== opened.limit || changedSince(opened, after);
   return { cap, sha256: hash.digest(), changed };
 }
 
@@ -279,29 +263,31 @@ async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, com
  * A larger file: hashed first when the cache can look its contents up (a local read costs far
  * less than an upload), then a sample decides the encoding, then it is streamed up.
  */
-async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size: number, choice: Choice): Promise<UploadedContents> {
-  const fh = await fromSourceAsync(shown, () => open(abs, constants.O_RDONLY | constants.O_NOFOLLOW));
+async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+  const { fh, opened } = await openSource(ctx, abs, shown, st);
   try {
-    assertBeneath(ctx, fh.fd, shown);
+    const size = opened.limit;
     let prehash: Buffer | undefined;
-    const lookUp = ctx.cache !== undefined && ctx.prehash;
+    // A file that is not what was stat'ed any more goes up as read, looked up by nothing.
+    const lookUp = ctx.cache !== undefined && ctx.prehash && !opened.changed;
     // Same-size files of this run going up unhashed that may be its twins (same first block),
     // until none came in meanwhile: from the last look to acting on it, nothing awaits.
     const search = lookUp ? new TwinSearch(ctx, fh, shown, size) : undefined;
     for (let them = search?.unseen() ?? []; them.length; them = search!.unseen()) await search!.compare(them);
     const twins = search?.twins ?? [];
     if (lookUp && (twins.length || ctx.cache!.mayKnowSize(size))) {
-      prehash = await hashOpenFile(ctx, fh, shown);
+      prehash = await hashOpenFile(ctx, fh, shown, size);
       const twin = await twinOf(prehash, twins);
       const hit = twin ? (countKnown(ctx, size), { cap: twin.cap, enc: twin.enc }) : known(ctx, prehash, choice, size);
       if (hit) {
         ctx.stats.bytesDone += size;
-        return { ...hit, sha256: prehash, changed: false, how: 'known' };
+        const changed = changedSince(opened, await fromSourceAsync(shown, () => fh.stat({ bigint: true })));
+        return { ...hit, sha256: prehash, changed, how: 'known' };
       }
     }
     const send = async (): Promise<UploadedContents> => {
       const compress = choice === 'contents' && (await openFilePays(ctx, fh, shown, size));
-      const up = compress ? await ctx.encoders.run(() => uploadFile(ctx, fh, shown, true)) : await uploadFile(ctx, fh, shown, false);
+      const up = compress ? await ctx.encoders.run(() => uploadFile(ctx, fh, shown, opened, true)) : await uploadFile(ctx, fh, shown, opened, false);
       // Contents that differ from the pre-hash changed between the two reads.
       const changed = up.changed || (prehash !== undefined && !prehash.equals(up.sha256));
       return { ...up, changed, enc: compress ? ctx.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice) };
@@ -313,7 +299,8 @@ async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, size:
   }
 }
 
-export async function upload(ctx: UploadContext, abs: Buffer, shown: string, size: bigint, choice: Choice): Promise<UploadedContents> {
-  return size <= BigInt(SMALL_FILE) ? uploadSmall(ctx, abs, shown, choice) : uploadLarge(ctx, abs, shown, Number(size), choice);
+/** Uploads the contents of the file `st` describes (its size chooses the way it is read). */
+export async function upload(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+  return st.size <= BigInt(SMALL_FILE) ? uploadSmall(ctx, abs, shown, st, choice) : uploadLarge(ctx, abs, shown, st, choice);
 }
 

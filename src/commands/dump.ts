@@ -42,7 +42,7 @@ export default defineCommand<DumpArgs>({
         const { dumpArchive, dumpFile, entryAt } = await import('../export/dump.js');
         const { writeStdout } = await import('./output.js');
         const sink = (chunk: Buffer) => writeStdout(chunk);
-        const o = { client: reader.client, dirs: reader.dirs, sizes: reader.sizes, retry: { attempts: config.http.retry.attempts, delays: config.http.retry.delay }, signal, concurrency: config.operation.concurrency, revisits, sink };
+        const o = { client: reader.client, dirs: reader.dirs, sizes: reader.sizes, retry: { attempts: config.http.interactive_retry.attempts, delays: config.http.interactive_retry.delay }, signal, concurrency: config.operation.concurrency, revisits, sink };
         const at = segments.length ? await entryAt(reader.dirs, backup.cap, segments) : undefined;
         if (segments.length && !at) throw new UsageError(`dump: ${JSON.stringify(rest[0])} is not in the backup ${backup.label}`);
         if (at && at.entry.kind === 'file') {

@@ -89,7 +89,7 @@ export default defineCommand<RestoreArgs>({
       counts: progress ? counts : undefined,
       revisits,
       // A download that comes back with another size than the listing's is made again as often as a failed request would be.
-      retry: { attempts: config.http.retry.attempts, delays: config.http.retry.delay },
+      retry: { attempts: config.http.interactive_retry.attempts, delays: config.http.interactive_retry.delay },
     };
     /** Progress totals from a manifest of what will be restored (read only when shown). */
     const showProgress = async (dircap: string | undefined, single: { size?: number }, rootCounted: boolean) => {

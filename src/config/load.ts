@@ -26,6 +26,7 @@ export interface Config {
     name: string | null;
     pick_policy: 'alphasort_last';
     queue: { path: string | null; check_mtime: boolean };
+    extended_metadata: boolean;
     entry_cache: { path: string | null; commit_after: { queries: number; seconds: number } };
   };
   destination: {
@@ -48,6 +49,7 @@ export interface Config {
     debug_requests: boolean;
     timeout: number;
     retry: { attempts: number; delay: number[] };
+    interactive_retry: { attempts: number; delay: number[] };
   };
   filter: string[];
   operation: {
@@ -224,6 +226,7 @@ const asList = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [
 function normalize(t: Tree): Config {
   const c = structuredClone(t) as unknown as Config;
   c.http.retry.delay = asList(c.http.retry.delay);
+  c.http.interactive_retry.delay = asList(c.http.interactive_retry.delay);
   c.operation.timeouts.updates = asList(c.operation.timeouts.updates);
   const ca = c.http.ca_certs_files as unknown;
   c.http.ca_certs_files = ca === null ? null : Array.isArray(ca) ? (ca as string[]) : [ca as string];

@@ -116,6 +116,7 @@ export const SCHEMA: Node = {
     }),
     pick_policy: leaf("'alphasort_last'", (v) => v === 'alphasort_last'),
     queue: { path: nullableStr('single'), check_mtime: bool },
+    extended_metadata: bool,
     entry_cache: { path: nullableStr('single'), commit_after: { queries: int(1), seconds: wait } },
   },
   destination: {
@@ -145,6 +146,7 @@ export const SCHEMA: Node = {
     debug_requests: bool,
     timeout: limit,
     retry: { attempts: int(0, 1000), delay: durations(0) },
+    interactive_retry: { attempts: int(0, 1000), delay: durations(0) },
   },
   filter: rules,
   operation: {

@@ -36,7 +36,7 @@ export interface DumpOptions {
   client: TahoeClient;
   dirs: DirSource;
   sizes?: SizeSource;
-  /** A download of the wrong size is made again as this allows (http.retry). */
+  /** A download of the wrong size is made again as this allows (http.interactive_retry, as restore). */
   retry: RetryPolicy;
   signal: AbortSignal;
   /** Small files downloaded ahead: twice this many (operation.concurrency). */

@@ -6,8 +6,7 @@
  * one warning per run and the backup goes on without them. A blob that cannot be decoded is
  * left out with a warning naming the path; it never stops the walk.
  */
-import type { Stats } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { ConfigError, errnoCode, resourceLimit } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
 import { capsToText, CapabilityError, decodeCaps } from './capability.js';
@@ -24,6 +23,18 @@ function warnOnce(key: string, msg: string): void {
   if (warned.has(key)) return;
   warned.add(key);
   log.warn(msg);
+}
+
+/**
+ * A backup asked to keep extended metadata (`source.extended_metadata`) that cannot read it
+ * fails before it starts (exit 2), naming the fix: without the addon, every night would drop
+ * ACLs, capabilities and xattrs after one warning, and exit 0.
+ */
+export function assertMetadataReadable(): void {
+  if (available()) return;
+  throw new ConfigError(
+    `source.extended_metadata: ACLs, file capabilities and xattrs cannot be backed up: the native addon is not built (${whyUnavailable()}); build it ("npm rebuild lafs-backup" where it is installed, "npm run build:native" in a checkout), or set source.extended_metadata: false to back up without them`,
+  );
 }
 
 /** Entries whose metadata could not be fully read (for the run's summary and exit code). */
@@ -47,6 +58,8 @@ function names(at: Buffer, abs: Buffer = at): string[] | undefined {
     return listXattrs(at).map((n) => n.toString('latin1'));
   } catch (e) {
     const code = errnoCode(e);
+    const limit = resourceLimit(e, `reading the extended attributes of ${display(abs)}`);
+    if (limit) throw limit;
     if (code === 'ENOTSUP') warnOnce(`enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
     else if (code !== 'ENOENT') {
       metaTrouble.count++;
@@ -60,6 +73,8 @@ function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
   try {
     return getXattr(at, Buffer.from(name, 'latin1'));
   } catch (e) {
+    const limit = resourceLimit(e, `reading ${name} of ${display(abs)}`);
+    if (limit) throw limit;
     if (errnoCode(e) !== 'ENODATA') {
       metaTrouble.count++;
       log.warn({ code: errnoCode(e) }, `cannot read ${name} of ${display(abs)}; left out`);
@@ -72,7 +87,7 @@ function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
  * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
  * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
  */
-export function readAclsAndCaps(abs: Buffer, st: Stats, at: Buffer = abs): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
   const list = names(at, abs);
   if (!list?.length) return {};

@@ -27,12 +27,15 @@ export interface AtCalls {
   utimensat(dirfd: number, name: Buffer | string | null, seconds: bigint, nanoseconds: number, flags: number): void;
   fstatatMode(dirfd: number, name: Buffer | string, flags: number): number;
   /**
-   * lstat of `name` in `dirfd` into `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns):
+   * lstat of `name` in `dirfd` into `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid):
    * 0; the errno when missing (ENOENT, ENOTDIR); -1 when a time does not fit 64-bit ns.
    */
   lstatAt(dirfd: number, name: Buffer, out: BigInt64Array): number;
   fsetxattr(fd: number, name: string | Buffer, value: Buffer, flags: number): void;
 }
+
+/** The length of lstatAt's `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid). */
+export const LSTAT_FIELDS = 9;
 
 /** The *at calls, or undefined (with the reason from whyUnavailable) when the addon is not built. */
 export function atCalls(): AtCalls | undefined {

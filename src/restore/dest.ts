@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { isRestoreTemp, RESTORE_TEMP_PREFIX } from '../browse/entry.js';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
 import { describeErrno, errnoCode, onSystemError, onSystemErrorAsync } from '../errors.js';
-import { listXattrs, type AtCalls } from '../meta/xattr.js';
+import { listXattrs, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
 
 /**
  * One entry cannot be restored (its contents do not decode, a name conflict in DEST): that
@@ -216,7 +216,7 @@ export class Dest {
       // The names through the directory's descriptor (the kernel's name for it, then `name`,
       // not followed): then the same inode as the one opened, or nothing is trusted.
       const xattrs = listXattrs(Buffer.concat([Buffer.from(`/proc/self/fd/${dirfd}/`), name])).map((n) => n.toString('latin1'));
-      const again = new BigInt64Array(7);
+      const again = new BigInt64Array(LSTAT_FIELDS);
       if (this.at.lstatAt(dirfd, name, again) !== 0 || again[2] !== st.dev || again[3] !== st.ino) throw new Error('replaced meanwhile');
       return { fd, st, xattrs };
     } catch {

@@ -4,11 +4,15 @@
  * The first rule whose regex is found in the path (a search, not a full match) decides; a
  * path no rule matches is included.
  *
+ * Regexes are Python's (pyregex.ts), and one that could backtrack more than linearly in the
+ * length of a path is refused here, when the configuration is loaded (regex-linear.ts).
+ *
  * The same machinery selects files for xz compression (`destination.encoding.xz.path_filter`),
  * where a rule may also be `[SIZE, 'REGEX']`: matching files are compressed from SIZE bytes.
  */
 import { ConfigError } from '../errors.js';
 import { pyRegex, PyRegexError } from './pyregex.js';
+import { SlowRegexError } from './regex-linear.js';
 
 export interface Rule {
   include: boolean;
@@ -26,6 +30,7 @@ function compileOne(text: string, where: string, allowBare: boolean): Omit<Rule,
   try {
     return { include: sign !== '-', re: pyRegex(source) };
   } catch (e) {
+    if (e instanceof SlowRegexError) throw new ConfigError(`${where}: rule ${JSON.stringify(text)} is refused: ${e.message}`);
     const reason = e instanceof PyRegexError ? e.message : String(e);
     throw new ConfigError(`${where}: rule ${JSON.stringify(text)} is not a valid regular expression: ${reason}`);
   }

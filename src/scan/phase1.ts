@@ -1,10 +1,12 @@
 /** Phase 1: walk the source tree, apply the filters, and write the queue file. */
+import { createHash } from 'node:crypto';
 import { log, logs } from '../log.js';
 import { ConfigError } from '../errors.js';
 import { compileRules, firstMatch } from './filters.js';
 import { encodePath } from './queue-codec.js';
+import { OwnFiles, type OwnFile } from './own-files.js';
 import { writeQueue } from './queue-file.js';
-import { walk, type SkipReason, type WalkOptions } from './walk.js';
+import { DirDigest, walk, type SkipReason, type WalkOptions } from './walk.js';
 
 export interface ScanReport {
   entries: number;
@@ -13,6 +15,8 @@ export interface ScanReport {
   /** Entries left out, by reason. `unreadable` and `vanished` make the backup incomplete. */
   skipped: Record<SkipReason, number>;
   elapsedMs: number;
+  /** When the walk began (ms since the epoch): entries changed since may differ from their lines. */
+  startedAt: number;
 }
 
 export interface ScanOptions {
@@ -20,6 +24,8 @@ export interface ScanOptions {
   queuePath: string;
   filter: string[];
   readMeta?: WalkOptions['readMeta'];
+  /** The tool's own state files (queue, cache, result file, log): left out where they are inside the source. */
+  own?: readonly OwnFile[];
   /** Progress: entries queued so far, and the size of the files among them. */
   onProgress?: (entries: number, bytes: number) => void;
   /** Checked between batches: true stops the walk (the old queue file stays as it was). */
@@ -27,6 +33,16 @@ export interface ScanOptions {
 }
 
 class WalkStopped extends Error {}
+
+/**
+ * A digest of everything that decides which entries a walk lists, besides the tree itself:
+ * the filter rules, the tool's own files left out, and whether ACLs and capabilities were
+ * read. A queue with another selection is never reused without --reuse-queue.
+ */
+export function selectionId(filter: readonly string[], own: OwnFiles, readsMeta: boolean): string {
+  const what = JSON.stringify({ queue: 1, filter, own: own.described, meta: readsMeta });
+  return `sha256:${createHash('sha256').update(what).digest('hex')}`;
+}
 
 /** How a relative path is shown to people: escaped as in the queue file, quoted. */
 export function showPath(rel: Buffer): string {
@@ -36,6 +52,9 @@ export function showPath(rel: Buffer): string {
 export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
   const started = Date.now();
   const rules = compileRules(opts.filter);
+  const own = new OwnFiles(opts.source, opts.own ?? []);
+  const ownMet: string[] = [];
+  const dirs = new DirDigest();
   const skipped: Record<SkipReason, number> = { excluded: 0, special: 0, unreadable: 0, vanished: 0 };
   let firstExcluded: Buffer | undefined;
   const onSkip = (rel: Buffer, reason: SkipReason, detail?: string) => {
@@ -49,7 +68,8 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
   let entries = 0;
   const sizes = { bytes: 0 };
   async function* counted() {
-    for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip, sizes })) {
+    const onOwn = (rel: Buffer) => ownMet.push(encodePath(rel));
+    for await (const batch of walk({ root: Buffer.from(opts.source), rules, readMeta: opts.readMeta, onSkip, sizes, dirs, own, onOwn })) {
       if (opts.shouldStop?.()) throw new WalkStopped();
       entries += batch.length;
       if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');
@@ -58,12 +78,23 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
     }
   }
   try {
-    await writeQueue(opts.queuePath, { source: Buffer.from(opts.source) }, counted(), () => ({ entries, bytes: sizes.bytes }));
+    const header = { source: Buffer.from(opts.source), created: new Date(started), selection: selectionId(opts.filter, own, Boolean(opts.readMeta)) };
+    const trailer = () => ({
+      entries,
+      bytes: sizes.bytes,
+      left: { unreadable: skipped.unreadable, vanished: skipped.vanished },
+      dirs: { count: dirs.count, newestCtimeNs: dirs.newestCtimeNs, ctimes: dirs.digest() },
+    });
+    await writeQueue(opts.queuePath, header, counted(), trailer);
   } catch (e) {
-    if (e instanceof WalkStopped) return { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started };
+    if (e instanceof WalkStopped) return { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started, startedAt: started };
     throw e;
   }
-  const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started };
+  const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started, startedAt: started };
+  if (ownMet.length) {
+    const shown = ownMet.slice(0, 10).map((p) => JSON.stringify(p)).join(', ') + (ownMet.length > 10 ? `, and ${ownMet.length - 10} more` : '');
+    log.info({ files: ownMet.length }, `left lafs-backup's own files out of the backup: ${shown}`);
+  }
   if (entries <= 1 && firstExcluded) {
     // Only the root is left: the filters excluded everything in it. An empty backup would
     // "succeed" every night while saving nothing.

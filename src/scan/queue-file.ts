@@ -1,11 +1,18 @@
 /**
  * Writing and reading the queue file. Writing streams to a temporary file (mode 0600
  * whatever the umask), syncs it, and renames it into place: a crash leaves the old queue or
- * the new one, never half of one. Reading streams line by line. A header comment records the
- * source the queue was built from, so a queue of another tree is not uploaded by mistake.
+ * the new one, never half of one. Reading streams line by line.
+ *
+ * Comment lines before the entries (the header) record the source the queue was built from
+ * (a queue of another tree is never uploaded by mistake), when its walk began, and a digest
+ * of what decided which entries it lists (the filters, the tool's own files left out, whether
+ * ACLs and capabilities were read). Comment lines after them (the trailer) record totals (for
+ * progress), how many entries the walk had to leave out, and the directories as the walk saw
+ * them (their number, the newest ctime, a digest of every directory's path and ctime): what
+ * proves a queue still fresh (backup/queue-reuse.ts).
  */
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError, describeErrno, EXIT } from '../errors.js';
@@ -14,6 +21,9 @@ import { decodePath, encodePath, formatLine, parseLine, QueueFormatError, type Q
 import { processAlive } from '../pids.js';
 
 const MAGIC = '# lafs-backup queue v1';
+
+/** Reading a queue file never blocks (a FIFO put at its path must not hang the run). */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 export class QueueFileError extends AppError {
   constructor(message: string) {
@@ -24,34 +34,59 @@ export class QueueFileError extends AppError {
 export interface QueueHeader {
   /** The source directory the queue describes. */
   source: Buffer;
+  /** When the walk began (taken before its first stat). Absent in queues of earlier versions. */
+  created?: Date;
+  /** A digest of what decided which entries are listed (phase1.ts selectionId). */
+  selection?: string;
 }
 
-/** What a queue holds, recorded in its last line (a comment): for progress totals only. */
-export interface QueueTotals {
+/** What a queue holds, recorded in its trailer (comments after the entries). */
+export interface QueueTrailer {
   entries: number;
   /** Total size of the regular files listed. */
   bytes: number;
+  /** Entries the walk could not read (they make a backup incomplete). */
+  left?: { unreadable: number; vanished: number };
+  /** The directories listed, as the walk saw them (see DirDigest in walk.ts). */
+  dirs?: { count: number; newestCtimeNs: bigint; ctimes: string };
 }
 
 const TOTALS = /^# totals: (\d+) entries, (\d+) bytes in files$/m;
+const LEFT = /^# left out: (\d+) unreadable, (\d+) vanished$/m;
+const DIRS = /^# directories: (\d+), newest ctime (-?\d+), ctimes sha256:([0-9a-f]{64})$/m;
+
+function trailerLines(t: QueueTrailer): string {
+  let out = `# totals: ${t.entries} entries, ${t.bytes} bytes in files\n`;
+  if (t.left) out += `# left out: ${t.left.unreadable} unreadable, ${t.left.vanished} vanished\n`;
+  if (t.dirs) out += `# directories: ${t.dirs.count}, newest ctime ${t.dirs.newestCtimeNs}, ctimes sha256:${t.dirs.ctimes}\n`;
+  return out;
+}
 
 /**
- * The totals a queue file's trailer records, or undefined (an older or hand-made queue).
- * Reads only the file's tail. The numbers are never trusted for anything but display.
+ * The trailer of a queue file, or undefined (an older or hand-made queue). Reads only the
+ * file's tail. Nothing in it is trusted for what is uploaded: totals are for display, the rest
+ * can only make a queue be built again (or a reused one count as incomplete).
  */
-export function readQueueTotals(path: string): QueueTotals | undefined {
+export function readQueueTrailer(path: string): QueueTrailer | undefined {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_FLAGS);
   } catch {
     return undefined;
   }
   try {
     const size = fstatSync(fd).size;
-    const tail = Buffer.alloc(Math.min(size, 256));
+    const tail = Buffer.alloc(Math.min(size, 512));
     readSync(fd, tail, 0, tail.length, size - tail.length);
-    const m = TOTALS.exec(tail.toString('utf8'));
-    return m ? { entries: Number(m[1]), bytes: Number(m[2]) } : undefined;
+    const text = tail.toString('utf8');
+    const m = TOTALS.exec(text);
+    if (!m) return undefined;
+    const t: QueueTrailer = { entries: Number(m[1]), bytes: Number(m[2]) };
+    const left = LEFT.exec(text);
+    if (left) t.left = { unreadable: Number(left[1]), vanished: Number(left[2]) };
+    const dirs = DIRS.exec(text);
+    if (dirs) t.dirs = { count: Number(dirs[1]), newestCtimeNs: BigInt(dirs[2]!), ctimes: dirs[3]! };
+    return t;
   } finally {
     closeSync(fd);
   }
@@ -77,7 +112,14 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
 }
 
-export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>, totals?: () => QueueTotals): Promise<WriteResult> {
+function headerLines(h: QueueHeader): string {
+  let out = `${MAGIC}\n# source: ${encodePath(h.source)}\n# created: ${(h.created ?? new Date()).toISOString()}\n`;
+  if (h.selection) out += `# selection: ${h.selection}\n`;
+  return out;
+}
+
+/** Writes the queue: the header, the entries of `batches`, then the trailer `trailer()` gives. */
+export async function writeQueue(path: string, header: QueueHeader, batches: AsyncIterable<QueueEntry[]>, trailer?: () => QueueTrailer): Promise<WriteResult> {
   await removeStaleTemps(path);
   const tmp = `${path}.tmp-${process.pid}`;
   let fh;
@@ -90,7 +132,7 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
   let bytes = 0;
   try {
     await fh.chmod(0o600);
-    let buf = `${MAGIC}\n# source: ${encodePath(header.source)}\n# created: ${new Date().toISOString()}\n`;
+    let buf = headerLines(header);
     for await (const batch of batches) {
       for (const e of batch) buf += `${formatLine(e)}\n`;
       entries += batch.length;
@@ -99,10 +141,7 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
         buf = '';
       }
     }
-    if (totals) {
-      const t = totals();
-      buf += `# totals: ${t.entries} entries, ${t.bytes} bytes in files\n`;
-    }
+    if (trailer) buf += trailerLines(trailer());
     bytes += await writeFully(fh, buf);
     await fh.sync();
     await fh.close();
@@ -126,9 +165,13 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
 export function queueFileState(path: string): 'missing' | 'queue' | 'other' {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_FLAGS);
   } catch (e) {
-    return (e as { code?: string }).code === 'ENOENT' ? 'missing' : 'other';
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT') return 'missing';
+    // Not ours to judge: the file cannot be read (another user's, a directory we cannot enter).
+    if (code !== 'EISDIR' && code !== 'ENXIO') throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);
+    return 'other';
   }
   try {
     if (!fstatSync(fd).isFile()) return 'other';
@@ -156,23 +199,47 @@ export async function readQueueHeader(path: string): Promise<QueueHeader | undef
   return undefined;
 }
 
+/** Takes a header line into `h`; false when the line is not one. */
+function headerLine(h: QueueHeader, line: string): boolean {
+  if (line.startsWith('# source: ')) h.source = decodePath(line.slice('# source: '.length));
+  else if (line.startsWith('# created: ')) {
+    const d = new Date(line.slice('# created: '.length));
+    if (!Number.isNaN(d.getTime())) h.created = d;
+  } else if (line.startsWith('# selection: ')) h.selection = line.slice('# selection: '.length);
+  else return false;
+  return true;
+}
+
 async function* readQueueRaw(path: string): AsyncGenerator<QueueLine | { header: QueueHeader }> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  let fh: FileHandle;
+  try {
+    fh = await open(path, READ_FLAGS);
+  } catch (e) {
+    throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);
+  }
+  const stream = fh.createReadStream({ encoding: 'utf8', highWaterMark: 1 << 16 });
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
   let lineNo = 0;
-  let sawMagic = false;
-  let headerDone = false;
+  // The header: the comment lines before the first entry, in a file that starts with MAGIC.
+  let header: QueueHeader | undefined;
+  let inHeader = false;
   try {
     for await (const line of rl) {
       lineNo++;
-      if (line.startsWith('#')) {
-        if (lineNo === 1 && line === MAGIC) sawMagic = true;
-        else if (sawMagic && !headerDone && line.startsWith('# source: ')) {
-          headerDone = true;
-          yield { header: { source: decodePath(line.slice('# source: '.length)) } };
-        }
+      if (lineNo === 1 && line === MAGIC) {
+        inHeader = true;
         continue;
       }
+      if (inHeader && line.startsWith('#')) {
+        header ??= { source: Buffer.alloc(0) };
+        headerLine(header, line);
+        continue;
+      }
+      if (inHeader) {
+        inHeader = false;
+        if (header?.source.length) yield { header };
+      }
+      if (line.startsWith('#')) continue;
       let entry: QueueEntry | undefined;
       try {
         entry = parseLine(line);
@@ -182,6 +249,7 @@ async function* readQueueRaw(path: string): AsyncGenerator<QueueLine | { header:
       }
       if (entry) yield { entry, lineNo };
     }
+    if (inHeader && header?.source.length) yield { header };
   } catch (e) {
     if (e instanceof QueueFileError) throw e;
     if ((e as { code?: string }).code) throw new AppError(`cannot read queue file ${path}: ${describeErrno(e)}`);

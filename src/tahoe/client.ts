@@ -1,9 +1,11 @@
 /**
  * The Tahoe-LAFS web-API client: the only module that speaks HTTP.
  *
- * It hides retries (connection failures and 5xx, never 4xx), time limits, streamed bodies
- * and the web API's JSON shapes. It never logs a cap: operations are named by what they do,
- * and a cap, where one must be mentioned, by `redact(cap)`.
+ * It hides retries (connection failures, 5xx and 429, never other 4xx; a gateway's Retry-After
+ * is honoured within the budget), deadlines for whole exchanges (src/tahoe/attempt.ts), size
+ * limits on every answer (src/tahoe/body.ts), downloads that resume where they broke off,
+ * streamed bodies and the web API's JSON shapes. It never logs a cap: operations are named by
+ * what they do, and a cap, where one must be mentioned, by `redact(cap)`.
  */
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -11,28 +13,30 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { log, logs } from '../log.js';
+import { loadHttp } from './http.js';
+import { Attempt, type DeadlineSpec } from './attempt.js';
+import { chunksOf, LIMITS, readSome, readText } from './body.js';
 import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
-import { codeForStatus, TahoeError, toTahoeError } from './errors.js';
+import { resumeDownload, type Opened } from './download.js';
+import { codeForStatus, readProcessLimits, TahoeError, toTahoeError } from './errors.js';
 import { describeGatewayError } from './gateway-errors.js';
 import { parseNodeJson } from './nodejson.js';
 import { ndjsonUnits } from './ndjson.js';
-import { UploadGuard } from './upload-guard.js';
+import { BACKUP_RETRY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
+import { parseWelcome, type GatewayWelcome } from './welcome.js';
 import type { Child } from '../core/entry.js';
 import type { NodeInfo, StreamUnit } from './types.js';
 
-export interface RetryPolicy {
-  /** How many times a failed call is tried again (0: never). */
-  attempts: number;
-  /** Seconds to wait before each retry; the last one repeats. */
-  delays: number[];
-}
+export type { RetryPolicy } from './retry.js';
+export { loadHttp } from './http.js';
 
 export interface ClientOptions {
   /** The gateway's `/uri` endpoint, e.g. `http://127.0.0.1:3456/uri`. */
   url: string;
+  /** The retry budget (default: the long one, `http.retry`'s defaults). */
   retry?: RetryPolicy;
-  /** Seconds without progress (waiting for headers or body data) before a call is abandoned. */
-  idleTimeout?: number;
+  /** `http.timeout`: seconds for a whole exchange; each MiB of an answer or line of a stream gives it that long again. */
+  timeout?: number;
   /** `operation.timeouts.updates`: per-attempt limits (seconds) for uploads; the last repeats. */
   uploadTimeouts?: number[];
   /** PEM files with the CAs to trust for an https gateway (in addition to none: only these). */
@@ -52,72 +56,41 @@ export type BodyFactory = () => Readable | Buffer | Promise<Readable | Buffer>;
 
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
-interface CallSpec {
+export interface CallSpec {
   op: string;
   method: Method;
   /** Path and query below `/uri`, already encoded. */
   path: string;
+  /** An absolute URL instead of `path` (the welcome page is not below `/uri`). */
+  url?: string;
   body?: string | BodyFactory;
-  /** Upload time limits apply (stall while sending; wait for the answer). */
+  /** Upload time limits apply (each MiB sent; then the answer). */
   upload?: boolean;
   /** 404 is an answer, not an error (unlink). */
   accept404?: boolean;
-}
-
-const DEFAULT_RETRY: RetryPolicy = { attempts: 4, delays: [10, 60, 600] };
-
-/** What this client uses of undici: its connection pool and its request call. */
-interface Http {
-  Agent: typeof Agent;
-  request(url: string, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData>;
-}
-
-/**
- * undici, loaded with the first request (a backup of an unchanged tree, `list` or `cleanup`
- * make none). Its index loads every part of undici (fetch, websockets, mocks, caches): ~0.1 s
- * of start-up on a 2-core machine, on the path to the first upload. The two modules we use cost
- * a third of that; undici has no `exports` map, so they can be loaded by path, and their call
- * is the documented `Dispatcher.request(options)`. If a later undici moves them, the whole
- * package is loaded instead (a test in test/tahoe/client.test.ts notices the slow path).
- */
-let http: Promise<Http & { narrow: boolean }> | undefined;
-export function loadHttp(): Promise<Http & { narrow: boolean }> {
-  return (http ??= (async () => {
-    try {
-      const [agent, api] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
-      const call = api.default as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-      if (typeof agent.default === 'function' && typeof call === 'function') {
-        return {
-          narrow: true,
-          Agent: agent.default as typeof Agent,
-          request: (text, { dispatcher, ...opts }) => {
-            const url = new URL(text); // as undici's own request(url, …) parses it
-            return call.call(dispatcher, { ...opts, origin: url.origin, path: `${url.pathname}${url.search}` });
-          },
-        };
-      }
-    } catch {
-      // moved in this undici: the whole package below
-    }
-    const u = await import('undici');
-    return { narrow: false, Agent: u.Agent, request: (url, opts) => u.request(url, opts) };
-  })());
+  headers?: Record<string, string>;
 }
 
 export class TahoeClient {
   readonly base: URL;
+  /** "the gateway at URL", as it may be shown in a line (a password in the URL is replaced by ***). */
+  readonly where: string;
   private readonly agentOptions: Agent.Options;
   private agent?: Agent;
   private closed = false;
   private readonly retry: RetryPolicy;
-  private readonly idleMs: number;
+  private readonly timeoutS: number;
   private readonly uploadTimeouts: number[];
   private readonly debugRequests: boolean;
   private readonly beforeRequest?: () => Promise<void>;
   /** The run's signal: once aborted, every request in flight, and every one after it, fails at once. */
   private readonly stop: AbortSignal;
-  /** A retryable failure was reported and no call has succeeded since: one warning per outage. */
-  private troubled = false;
+  /**
+   * During an outage (a retryable failure and no success since): the highest retry number
+   * already announced. Every wait is a WARN, but calls failing together in one outage announce
+   * each round once (the first to wait at it); the others log at debug.
+   */
+  private warnedRound = 0;
 
   constructor(opts: ClientOptions) {
     let base: URL;
@@ -130,12 +103,15 @@ export class TahoeClient {
       throw new TahoeError('gateway URL', 'bad-request', `unsupported scheme ${base.protocol}`);
     }
     this.base = new URL(base.href.replace(/\/+$/, ''));
-    this.retry = opts.retry ?? DEFAULT_RETRY;
-    this.idleMs = Math.max(1, (opts.idleTimeout ?? 300) * 1000);
+    this.where = `the gateway at ${scrubCaps(this.base.href)}`;
+    this.retry = opts.retry ?? BACKUP_RETRY;
+    this.timeoutS = opts.timeout ?? 300;
     this.uploadTimeouts = opts.uploadTimeouts?.length ? opts.uploadTimeouts : [1200, 2400, 3600];
     this.debugRequests = opts.debugRequests ?? false;
     this.beforeRequest = opts.beforeRequest;
     this.stop = opts.signal ?? new AbortController().signal;
+    // The limits a failure may have to name (EMFILE leaves no descriptor to read them with).
+    readProcessLimits();
     // Each request in flight listens on the run's signal (and stops listening when done): as
     // many listeners as requests at once, by design. Node's leak warning at 11 would print to
     // stderr of every run with a concurrency above ten; the number is bounded by the pools.
@@ -152,6 +128,19 @@ export class TahoeClient {
   async close(): Promise<void> {
     this.closed = true;
     await this.agent?.close();
+  }
+
+  // ---- the gateway itself ---------------------------------------------------------------
+
+  /**
+   * `GET /?t=json`, the gateway's welcome page: its storage servers (node ids, whether it is
+   * connected to each) and introducers. Cheap: the gateway answers from memory.
+   */
+  async welcome(): Promise<GatewayWelcome> {
+    const op = 'GET /?t=json (the gateway\'s welcome page)';
+    const url = `${new URL('./', this.base.href).href}?t=json`;
+    const text = await this.withRetries(op, false, async (a) => readText(await this.send({ op, method: 'GET', path: '', url }, a), a, op, LIMITS.welcome, this.where));
+    return parseWelcome(text, op);
   }
 
   // ---- immutable uploads -------------------------------------------------------------
@@ -172,10 +161,10 @@ export class TahoeClient {
 
   // ---- reading ------------------------------------------------------------------------
 
-  /** `GET /uri/CAP[/PATH…]?t=json`, parsed into a typed node. */
+  /** `GET /uri/CAP[/PATH…]?t=json`, parsed into a typed node (at most LIMITS.listing). */
   async info(cap: string, path: string[] = []): Promise<NodeInfo> {
     const op = `GET ?t=json of ${redact(cap)}${path.length ? ' (a path inside it)' : ''}`;
-    const text = await this.callText({ op, method: 'GET', path: `/${capPath(cap, path)}?t=json` });
+    const text = await this.callText({ op, method: 'GET', path: `/${capPath(cap, path)}?t=json` }, LIMITS.listing);
     return parseNodeJson(text, op);
   }
 
@@ -187,12 +176,17 @@ export class TahoeClient {
   /**
    * The same contents as chunks, with no stream around them (restore writes each straight to
    * its file). The caller must iterate to the end or break out (which ends the request).
+   * A download that breaks off is resumed where it broke (`Range: bytes=N-`) within the retry
+   * budget; it is read to at most the size its cap states (CHK and LIT caps state it).
    */
   async downloadChunks(cap: string, path: string[] = []): Promise<AsyncGenerator<Buffer>> {
     const op = `GET (download) of ${redact(cap)}`;
-    const res = await this.withRetries(op, (ctl) => this.send({ op, method: 'GET', path: `/${capPath(cap, path)}` }, ctl));
-    // A body that breaks off fails as the gateway's error, typed here, not as a bare socket error.
-    return typedBody(res.body as unknown as AsyncIterable<Buffer>, op);
+    const urlPath = `/${capPath(cap, path)}`;
+    const parsed = path.length ? undefined : tryParseCap(cap);
+    const capSize = parsed && !parsed.isDir && typeof parsed.size === 'number' ? parsed.size : undefined;
+    const open = (from: number) => this.open(op, { op, method: 'GET', path: urlPath, headers: from > 0 ? { range: `bytes=${from}-` } : undefined });
+    const first = await this.withRetries(op, false, (a) => this.send({ op, method: 'GET', path: urlPath }, a).then((res) => ({ res, a })), true);
+    return resumeDownload({ op, where: this.where, first, capSize, open, failed: (err, a, n) => this.afterFailure(op, err, a, n), succeeded: () => this.succeeded(op) });
   }
 
   // ---- mutable directories (result destination) ---------------------------------------
@@ -217,9 +211,9 @@ export class TahoeClient {
   async unlink(dircap: string, name: string): Promise<boolean> {
     assertWritableDirCap(dircap, 'unlink directory');
     const op = `DELETE (unlink '${name}')`;
-    return this.withRetries(op, async (ctl) => {
-      const res = await this.send({ op, method: 'DELETE', path: `/${capPath(dircap, [name])}`, accept404: true }, ctl);
-      await res.body.dump();
+    return this.withRetries(op, false, async (a) => {
+      const res = await this.send({ op, method: 'DELETE', path: `/${capPath(dircap, [name])}`, accept404: true }, a);
+      await readText(res, a, op, LIMITS.small, this.where);
       return res.statusCode !== 404;
     });
   }
@@ -242,8 +236,13 @@ export class TahoeClient {
 
   private async *stream(op: string, path: string): AsyncIterable<StreamUnit> {
     // Retries are only possible before the first unit was handed out.
-    const res = await this.withRetries(op, (ctl) => this.send({ op, method: 'POST', path }, ctl));
-    yield* ndjsonUnits(res.body as unknown as AsyncIterable<Buffer>, op);
+    const { res, a } = await this.withRetries(op, false, async (a) => ({ res: await this.send({ op, method: 'POST', path }, a), a }), true);
+    try {
+      // Each complete line is progress: a long stream of a big backup keeps its deadline, a trickle does not.
+      yield* ndjsonUnits(chunksOf(res, a, op, { max: Number.MAX_SAFE_INTEGER, what: 'a stream' }, this.where), op, () => a.progress());
+    } finally {
+      a.end(true);
+    }
   }
 
   // ---- plumbing -----------------------------------------------------------------------
@@ -256,115 +255,114 @@ export class TahoeClient {
     return cap.text;
   }
 
-  private async callText(spec: CallSpec): Promise<string> {
-    return this.withRetries(spec.op, async (ctl, n) => {
-      const res = await this.send(spec, ctl, n);
-      return res.body.text();
-    });
+  /** A call whose answer is text, read within `limit` (a cap by default). */
+  private async callText(spec: CallSpec, limit = LIMITS.cap): Promise<string> {
+    return this.withRetries(spec.op, spec.upload ?? false, async (a) => readText(await this.send(spec, a), a, spec.op, limit, this.where));
+  }
+
+  /** A new attempt with the deadline of its kind (an upload's depends on the attempt number). */
+  private attempt(upload: boolean, n: number): Attempt {
+    const deadline: DeadlineSpec = upload
+      ? { seconds: this.uploadTimeouts[Math.min(n, this.uploadTimeouts.length - 1)]!, key: 'operation.timeouts.updates', upload: true }
+      : { seconds: this.timeoutS, key: 'http.timeout' };
+    return new Attempt(this.stop, deadline);
+  }
+
+  /** One attempt of `spec` (for a download's resumption): the answer and its attempt. */
+  private async open(op: string, spec: CallSpec): Promise<Opened> {
+    if (this.beforeRequest) await this.beforeRequest();
+    if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped before it was sent');
+    const a = this.attempt(false, 0);
+    try {
+      return { res: await this.send(spec, a), a };
+    } catch (e) {
+      a.end(true);
+      throw a.typed(op, e, this.where) ?? e;
+    }
   }
 
   /**
-   * Runs `attempt` with the retry policy. Each attempt gets its own controller, aborted by
-   * the run's signal too (a listener, not AbortSignal.any: that is slow and retains signals in Node 20).
+   * Runs `fn` with the retry budget, each try with a fresh attempt (controller and deadline).
+   * The attempt ends when `fn` is done, unless `keep` (a stream read after this returns: the
+   * caller ends it).
    */
-  private async withRetries<T>(op: string, attempt: (ctl: AbortController, n: number) => Promise<T>): Promise<T> {
+  private async withRetries<T>(op: string, upload: boolean, fn: (a: Attempt) => Promise<T>, keep = false): Promise<T> {
     for (let n = 0; ; n++) {
+      // The rate limit's wait (objects per second) is not part of any deadline.
+      if (this.beforeRequest) await this.beforeRequest();
       if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped before it was sent');
-      const ctl = new AbortController();
-      const onStop = () => ctl.abort(this.stop.reason);
-      this.stop.addEventListener('abort', onStop, { once: true });
+      const a = this.attempt(upload, n);
       try {
-        const result = await attempt(ctl, n);
-        if (this.troubled) {
-          this.troubled = false;
-          log.info({ op }, 'the gateway answers again');
-        }
+        const result = await fn(a);
+        if (!keep) a.end();
+        this.succeeded(op);
         return result;
       } catch (err) {
-        ctl.abort();
-        if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
-        const e = toTahoeError(op, err);
-        // A local failure (reading the file being uploaded, say) is not the gateway's doing.
-        if (!e) throw err;
-        if (!e.retryable || n >= this.retry.attempts) throw e;
-        const delays = this.retry.delays.length ? this.retry.delays : [0];
-        const delay = delays[Math.min(n, delays.length - 1)]!;
-        // Concurrent calls all fail during an outage: the first says so, the rest only at debug.
-        const line = `${e.message}; retrying in ${delay} s (up to ${this.retry.attempts} times)`;
-        if (this.troubled) log.debug({ op, attempt: n + 1, retryIn: delay }, line);
-        else log.warn({ op, attempt: n + 1, retryIn: delay }, line);
-        this.troubled = true;
-        try {
-          await sleep(delay * 1000, undefined, { signal: this.stop });
-        } catch {
-          throw new TahoeError(op, 'aborted', 'stopped while waiting to retry', undefined, err);
-        }
-      } finally {
-        this.stop.removeEventListener('abort', onStop);
+        await this.afterFailure(op, err, a, n);
       }
     }
   }
 
-  /** One HTTP exchange; non-2xx answers become TahoeErrors carrying the gateway's reason. */
-  private async send(spec: CallSpec, ctl: AbortController, attemptNo = 0): Promise<Dispatcher.ResponseData> {
-    if (this.beforeRequest) await this.beforeRequest();
-    const url = this.base.href + spec.path;
-    let body: string | Buffer | Readable | undefined;
-    let guard: UploadGuard | undefined;
-    if (typeof spec.body === 'function') body = await spec.body();
-    else body = spec.body;
-    if (spec.upload) {
-      const limit = this.uploadTimeouts[Math.min(attemptNo, this.uploadTimeouts.length - 1)]!;
-      guard = new UploadGuard(limit * 1000, ctl);
-      if (body instanceof Readable) body = guard.watch(body);
-      else guard.bodyDone();
+  private succeeded(op: string): void {
+    if (this.warnedRound > 0) {
+      this.warnedRound = 0;
+      log.info({ op }, 'the gateway answers again');
     }
+  }
+
+  /**
+   * After try `n` (from 0) failed with `err`: throws the call's final error (not retryable,
+   * beyond the budget, the run stopped), or says what failed and when the next try is, and
+   * waits for it (a Retry-After within the budget is honoured).
+   */
+  private async afterFailure(op: string, err: unknown, a: Attempt | undefined, n: number): Promise<void> {
+    a?.end(true);
+    if (this.stop.aborted) throw new TahoeError(op, 'aborted', 'stopped while in flight', undefined, err);
+    const e = a ? a.typed(op, err, this.where) : toTahoeError(op, err, this.where);
+    // A local failure (reading the file being uploaded, say) is not the gateway's doing.
+    if (!e) throw err;
+    if (!e.retryable || n >= this.retry.attempts) throw e;
+    const { seconds, note } = retryDelay(this.retry, n, e.retryAfter);
+    const at = new Date(Date.now() + seconds * 1000).toISOString();
+    const line = `${e.message}; retrying in ${seconds} s${note}, at ${at} (retry ${n + 1} of ${this.retry.attempts})`;
+    if (n + 1 > this.warnedRound) {
+      this.warnedRound = n + 1;
+      log.warn({ op, attempt: n + 1, retryIn: seconds }, line);
+    } else log.debug({ op, attempt: n + 1, retryIn: seconds }, line);
+    try {
+      await sleep(seconds * 1000, undefined, { signal: this.stop });
+    } catch {
+      throw new TahoeError(op, 'aborted', 'stopped while waiting to retry', undefined, err);
+    }
+  }
+
+  /** One HTTP exchange up to the answer's headers; non-2xx answers become TahoeErrors carrying the gateway's reason. */
+  private async send(spec: CallSpec, a: Attempt): Promise<Dispatcher.ResponseData> {
+    const url = spec.url ?? this.base.href + spec.path;
+    let body: string | Buffer | Readable | undefined = typeof spec.body === 'function' ? await spec.body() : spec.body;
+    if (body instanceof Readable) body = a.meter(body);
+    else a.bodySent();
     if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, method: spec.method }, 'request');
     let res: Dispatcher.ResponseData;
     try {
       const { Agent, request } = await loadHttp();
       if (this.closed) throw new Error('the gateway client was used after close()');
       this.agent ??= new Agent(this.agentOptions);
-      res = await request(url, {
-        method: spec.method,
-        body,
-        dispatcher: this.agent,
-        signal: ctl.signal,
-        headersTimeout: guard ? 0 : this.idleMs,
-        bodyTimeout: this.idleMs,
-        headers: typeof spec.body === 'string' ? { 'content-type': 'text/plain; charset=utf-8' } : undefined,
-      });
+      const headers = { ...(typeof spec.body === 'string' ? { 'content-type': 'text/plain; charset=utf-8' } : {}), ...spec.headers };
+      // undici's own idle timers are off: the attempt's deadline covers the whole exchange.
+      res = await request(url, { method: spec.method, body, dispatcher: this.agent, signal: a.ctl.signal, headersTimeout: 0, bodyTimeout: 0, headers });
     } catch (err) {
       if (body instanceof Readable) body.destroy();
-      throw guard?.timedOut ? new TahoeError(spec.op, 'timeout', guard.reason()) : err;
-    } finally {
-      guard?.stop();
+      throw err;
     }
     if (this.debugRequests && logs('debug')) log.debug({ op: spec.op, status: res.statusCode }, 'answer');
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     if (res.statusCode === 404 && spec.accept404) return res;
-    const detail = await gatewayReason(res);
-    throw new TahoeError(spec.op, codeForStatus(res.statusCode), `gateway answered ${res.statusCode}${detail}`, res.statusCode);
-  }
-}
-
-/** The gateway's reason from an error body, in words (see gateway-errors.ts). */
-async function gatewayReason(res: Dispatcher.ResponseData): Promise<string> {
-  let text = '';
-  try {
-    text = (await res.body.text()).slice(0, 64 * 1024);
-  } catch {
-    return '';
-  }
-  const line = describeGatewayError(text);
-  return line ? `: ${line}` : '';
-}
-
-async function* typedBody(body: AsyncIterable<Buffer>, op: string): AsyncGenerator<Buffer> {
-  try {
-    for await (const chunk of body) yield chunk;
-  } catch (e) {
-    throw new TahoeError(op, 'truncated', `the download was cut off: ${toTahoeError(op, e)?.message.slice(op.length + 2) ?? (e as Error).message}`, undefined, e);
+    const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined;
+    const detail = describeGatewayError(await readSome(res, LIMITS.errorText.max));
+    const e = new TahoeError(spec.op, codeForStatus(res.statusCode), `gateway answered ${res.statusCode}${detail ? `: ${detail}` : ''}`, res.statusCode);
+    e.retryAfter = retryAfter;
+    throw e;
   }
 }
 

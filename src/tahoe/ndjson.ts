@@ -2,12 +2,23 @@
  * Parses the streams of `t=stream-deep-check` and `t=stream-manifest`: one JSON object per
  * line, ending with a `{"type": "stats"}` line — or, when the gateway hits an unrecoverable
  * directory, with a plain-text `ERROR: …` line and a traceback (the status is still 200).
+ *
+ * Bounded: a line longer than LIMITS.streamLine fails the stream ('too-large'); of the ERROR
+ * text, LIMITS.errorText is kept and the rest is not read.
  */
 import { scrubCaps } from './caps.js';
-import { TahoeError, toTahoeError } from './errors.js';
+import { LIMITS, tooLarge } from './body.js';
+import { TahoeError } from './errors.js';
 import type { StreamUnit } from './types.js';
 
-export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): AsyncIterable<StreamUnit> {
+/** Failures that mean the stream broke off (the connection, a deadline, bad framing). */
+const BROKE = new Set(['unavailable', 'timeout', 'malformed', 'truncated']);
+
+/**
+ * `body` yields the answer's chunks and throws typed errors (src/tahoe/body.ts chunksOf);
+ * `onUnit` is called for each complete line (progress for the call's deadline).
+ */
+export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string, onUnit: () => void = () => {}): AsyncIterable<StreamUnit> {
   let pending = '';
   let errorText: string | undefined;
   let sawStats = false;
@@ -18,9 +29,11 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
     while (errorText === undefined && (nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl).replace(/\r$/, '');
       pending = pending.slice(nl + 1);
+      onUnit();
       const unit = parseLine(line);
       if (unit) yield unit;
     }
+    if (errorText === undefined && pending.length > LIMITS.streamLine.max) throw tooLarge(op, LIMITS.streamLine);
     if (final && errorText === undefined && pending.trim()) {
       const unit = parseLine(pending, true);
       pending = '';
@@ -31,7 +44,7 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
   function parseLine(line: string, last = false): StreamUnit | undefined {
     if (!line.trim()) return undefined;
     if (line.startsWith('ERROR:')) {
-      errorText = line + '\n' + pending;
+      errorText = (line + '\n' + pending).slice(0, LIMITS.errorText.max);
       pending = '';
       return undefined;
     }
@@ -50,27 +63,36 @@ export async function* ndjsonUnits(body: AsyncIterable<Buffer>, op: string): Asy
   }
 
   const chunks = body[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<Buffer>;
-    try {
-      next = await chunks.next();
-    } catch (e) {
-      // The connection broke in the middle of the answer: the stream is cut off.
-      throw new TahoeError(op, 'truncated', `the stream was cut off: ${toTahoeError(op, e)?.message.slice(op.length + 2) ?? (e as Error).message}`, undefined, e);
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        // The connection broke (or the deadline fired) in the middle of the answer: cut off.
+        if (e instanceof TahoeError && BROKE.has(e.tahoeCode)) {
+          throw new TahoeError(op, 'truncated', `the stream was cut off: ${e.detail}`, undefined, e);
+        }
+        throw e;
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      if (errorText !== undefined) {
+        errorText += decoder.decode(chunk, { stream: true });
+        // The traceback is kept up to the limit; the rest is not read.
+        if (errorText.length >= LIMITS.errorText.max) break;
+        continue;
+      }
+      pending += decoder.decode(chunk, { stream: true });
+      yield* lines(false);
     }
-    if (next.done) break;
-    const chunk = next.value;
-    if (errorText !== undefined) {
-      errorText += decoder.decode(chunk, { stream: true });
-      continue;
-    }
-    pending += decoder.decode(chunk, { stream: true });
-    yield* lines(false);
+  } finally {
+    await chunks.return?.();
   }
   pending += decoder.decode();
   yield* lines(true);
   if (errorText !== undefined) {
-    const [first, ...rest] = (errorText + pending).split('\n');
+    const [first, ...rest] = (errorText + pending).slice(0, LIMITS.errorText.max).split('\n');
     yield { type: 'error', message: scrubCaps(first!.replace(/^ERROR:\s*/, '')), traceback: scrubCaps(rest.join('\n')) };
     return;
   }

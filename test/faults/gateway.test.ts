@@ -4,7 +4,7 @@
  * answering, truncated deep-check streams.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startGrid } from '../../src/grid/server.js';
@@ -27,12 +27,18 @@ function tree(root: string): void {
   makeTree(root, spec);
 }
 
-/** A project whose gateway is `url`, with quick retries and time limits. */
-function via(p: Project, url: string): Project {
-  const extra = join(p.dir, `via-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(extra, `destination: {url: '${url}'}\n${FAST}`);
-  return { ...p, extra: [...p.extra, extra] };
+/** A project whose gateway is `url`, with quick retries and time limits (and `more` YAML over them). */
+function via(p: Project, url: string, more?: string): Project {
+  const files = [`destination: {url: '${url}'}\n${FAST}`, ...(more ? [more] : [])].map((text) => {
+    const file = join(p.dir, `via-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, text);
+    return file;
+  });
+  return { ...p, extra: [...p.extra, ...files] };
 }
+
+/** A deep-check of a real gateway may take longer than FAST's deadline of 0.5 s for the whole answer. */
+const ROOMY = 'http: {timeout: 30}\n';
 
 describe('gateway faults', () => {
   let clean: string;
@@ -86,18 +92,29 @@ describe('gateway faults', () => {
     expect(env.grid.stats.put_uri).toBe(24 - cached);
   });
 
-  it('a gateway that is down: exit 1 with one line after the retries', async () => {
+  it('a gateway that is down at the start: one line naming its URL within seconds (the short budget, whatever http.retry says); nothing scanned', async () => {
     const dir = tempDir();
-    const p = via(project(dir, source, env.url), 'http://127.0.0.1:9/uri');
-    const r = await backup(p);
+    const p = project(dir, source, env.url);
+    // The long budget at its defaults (10 + 60 + 600 s…): the start probe does not use it.
+    writeFileSync(join(dir, 'down.yaml'), "destination: {url: 'http://127.0.0.1:9/uri'}\nhttp: {retry: {attempts: 4, delay: [10, 60, 600]}}\n");
+    p.extra.push(join(dir, 'down.yaml'));
+    const started = Date.now();
+    const r = await backup(p, [], { timeoutMs: 120_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n').pop()).toMatch(/^lafs-backup: PUT \/uri \(upload\): cannot reach the gateway \(ECONNREFUSED\)$/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.pop()).toBe("lafs-backup: GET /?t=json (the gateway's welcome page): cannot reach the gateway at http://127.0.0.1:9/uri (ECONNREFUSED)");
+    // Every wait of the short budget (http.interactive_retry: 1 s, 3 s) is a WARN saying what failed and when the next try is.
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/ WARN GET \/\?t=json \(the gateway's welcome page\): cannot reach the gateway at http:\/\/127\.0\.0\.1:9\/uri \(ECONNREFUSED\); retrying in 1 s, at \d{4}-\d\d-\d\dT[\d:.]+Z \(retry 1 of 2\)/);
+    expect(lines[1]).toMatch(/; retrying in 3 s, at .*Z \(retry 2 of 2\)/);
+    expect(existsSync(p.queue)).toBe(false);
   });
 
   it('a truncated deep-check stream is a failed check with a clear line, not a crash', async () => {
     const dir = tempDir();
     const flaky = await startFlaky(env.url, (_n, req) => (req.url.includes('stream-deep-check') ? 'truncate' : 'ok'));
-    const p = via(project(dir, source, env.url), flaky.url);
+    const p = via(project(dir, source, env.url), flaky.url, ROOMY);
     const r = await runCli([...configArgs(p), 'check', clean]);
     await flaky.close();
     expect(r.code).toBe(4);
@@ -107,7 +124,7 @@ describe('gateway faults', () => {
   it('a deep-check stream cut off by a broken connection is a failed check (exit 4), not an internal error', async () => {
     const dir = tempDir();
     const flaky = await startFlaky(env.url, (_n, req) => (req.url.includes('stream-deep-check') ? 'reset-mid-response' : 'ok'));
-    const p = via(project(dir, source, env.url), flaky.url);
+    const p = via(project(dir, source, env.url), flaky.url, ROOMY);
     const r = await runCli([...configArgs(p), 'check', clean]);
     await flaky.close();
     expect(r.code, r.stderr).toBe(4);
@@ -155,27 +172,37 @@ describe('outages', () => {
     expect([...back.keys()].filter((k) => k.startsWith('small/'))).toHaveLength(12);
   });
 
-  it('refused for good: exit 1 within twice one request\'s retry budget, with one error line', async () => {
+  it('refused for good in the middle of a backup: the long budget, every wait a WARN (once per round, not per request), then exit 1 with one line', async () => {
     const dir = tempDir();
     const many: Spec = {};
     for (let i = 0; i < 200; i++) many[`f${i}`] = randomBytes(2000);
     makeTree(join(dir, 'src'), many);
     const p = project(dir, join(dir, 'src'), env.url);
+    let flaky: Flaky | undefined = undefined;
+    // The start probe is answered; at the first upload the gateway goes away for good.
+    flaky = await startFlaky(env.url, (_n, req) => {
+      if (req.method !== 'PUT') return 'ok';
+      flaky!.outage(Infinity);
+      return 'reset';
+    });
     const attempts = 3;
     const delay = 1;
     const budget = attempts * delay;
-    writeFileSync(join(dir, 'dead.yaml'), `destination: {url: 'http://127.0.0.1:9/uri'}\nhttp: {retry: {attempts: ${attempts}, delay: [${delay}]}}\noperation: {concurrency: 8}\n`);
+    writeFileSync(join(dir, 'dead.yaml'), `destination: {url: '${flaky.url}'}\nhttp: {retry: {attempts: ${attempts}, delay: [${delay}]}}\noperation: {concurrency: 8}\n`);
     p.extra.push(join(dir, 'dead.yaml'));
     const started = Date.now();
     const r = await backup(p);
     const elapsed = (Date.now() - started) / 1000;
+    await flaky.close();
     expect(r.code).toBe(1);
     expect(elapsed).toBeGreaterThanOrEqual(budget);
-    expect(elapsed).toBeLessThan(2 * budget);
+    expect(elapsed).toBeLessThan(2 * budget + 1);
     const lines = r.stderr.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('lafs-backup: '))).toEqual(['lafs-backup: PUT /uri (upload): cannot reach the gateway (ECONNREFUSED)']);
-    // One warning for the outage, not one per queued upload.
-    expect(lines.filter((l) => / WARN /.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('lafs-backup: '))).toEqual([`lafs-backup: PUT /uri (upload): cannot reach the gateway at ${flaky.url} (ECONNREFUSED)`]);
+    // One warning per wait of the outage, not one per queued upload.
+    const warns = lines.filter((l) => / WARN /.test(l));
+    expect(warns.map((l) => /\(retry (\d) of 3\)/.exec(l)?.[1])).toEqual(['1', '2', '3']);
+    for (const w of warns) expect(w).toMatch(/ WARN PUT \/uri \(upload\): .*; retrying in 1 s, at \d{4}-\d\d-\d\dT[\d:.]+Z \(retry \d of 3\)/);
   });
 
   itEmbedded('a grid with too few storage servers: one line in words, servers and shares counted, no HTML', async () => {

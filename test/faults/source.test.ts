@@ -1,12 +1,13 @@
 /** Source trouble: the tree changes under the tool, or is strange. Nothing crashes; gaps are reported. */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup, cacheRows, configArgs, project, readBack } from '../support/backup.js';
 import { runCli, spawnCli } from '../support/cli.js';
-import { itEmbedded, useGrid } from '../support/grid.js';
+import { EXTERNAL, itEmbedded, useGrid } from '../support/grid.js';
 import { handToUnprivileged, isRoot, makeTree, tempDir, unprivileged, type Spec } from '../support/tree.js';
 
 const env = useGrid();
@@ -57,6 +58,71 @@ describe('source trouble', () => {
     expect(stderr).toMatch(/WARN "shrinking\.log" changed while it was read; uploaded as read, not cached/);
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM entries WHERE kind = 0')[0]!.n).toBe(0);
   });
+
+  it('a FIFO swapped in for a queued file is never opened for a blocking read: skipped as another kind of entry (exit 3), the run ends', async () => {
+    const dir = tempDir();
+    // One upload at a time, one request a second: every file of the root is stat'ed (held for
+    // the directory's listing) long before the last ones are opened.
+    makeTree(join(dir, 'src'), { a: 'a'.repeat(100), b: 'b'.repeat(100), c: 'c'.repeat(100), 'y-big': randomBytes(300_000), 'z-small': 'z'.repeat(100) });
+    const p = project(dir, join(dir, 'src'), env.url, "operation: {concurrency: 1, rate_limit: {objects: '1:1'}}\n");
+    const child = spawnCli([...configArgs(p), 'backup']);
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const closed = new Promise<number | null>((ok) => child.on('close', ok));
+    while (!existsSync(p.queue)) await sleep(20);
+    await sleep(1200);
+    for (const name of ['y-big', 'z-small']) {
+      rmSync(join(dir, 'src', name));
+      execFileSync('mkfifo', [join(dir, 'src', name)]);
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await closed;
+    clearTimeout(timer);
+    expect(code, stderr).toBe(3);
+    expect(stderr).toContain('WARN cannot read "y-big": it is no longer a regular file');
+    expect(stderr).toContain('WARN cannot read "z-small": it is no longer a regular file');
+    expect([...(await readBack(env.url, stdout.trim())).keys()]).toEqual(['a', 'b', 'c']);
+  }, 40_000);
+
+  it('a file that grows while it is uploaded is read up to its size when it was opened: uploaded as read, not cached', async () => {
+    const dir = tempDir();
+    const start = randomBytes(8_000_000);
+    makeTree(join(dir, 'src'), { 'growing.log': start });
+    const file = join(dir, 'src', 'growing.log');
+    // 4 MB/s up and about 6 MB/s appended once the upload has begun: read to end-of-file, the
+    // upload would go on for as long as the writer does.
+    const p = project(dir, join(dir, 'src'), env.url, "operation: {rate_limit: {bytes: '1/4e6'}}\ndestination: {encoding: {xz: {enabled: false}}}\n");
+    const uploading = EXTERNAL ? undefined : new Promise<void>((ok) => env.grid.state.events.once('upload-start', () => ok()));
+    const child = spawnCli([...configArgs(p), 'backup']);
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    let running = true;
+    const closed = new Promise<number | null>((ok) => child.on('close', (c) => ok(c)));
+    void closed.then(() => (running = false));
+    if (uploading) await uploading;
+    else {
+      while (!existsSync(p.queue) && running) await sleep(10);
+      await sleep(1500);
+    }
+    const until = Date.now() + 15_000;
+    while (running && Date.now() < until) {
+      appendFileSync(file, randomBytes(65_536));
+      await sleep(10);
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    const code = await closed;
+    clearTimeout(timer);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toMatch(/WARN "growing\.log" changed while it was read; uploaded as read, not cached/);
+    const stored = (await readBack(env.url, stdout.trim())).get('growing.log')!.content!;
+    expect(stored.length).toBe(start.length);
+    expect(stored.equals(start)).toBe(true);
+    expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM entries WHERE kind = 0')[0]!.n).toBe(0);
+  }, 40_000);
 
   it.runIf(isRoot)('a directory that becomes unreadable between the phases: its files are reported, the rest is backed up (exit 3)', async () => {
     const dir = tempDir();

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { copyFileSync, cpSync, lutimesSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lutimesSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { textToAcls } from '../../src/meta/acl.js';
@@ -199,7 +199,7 @@ describe('extended metadata against the system tools', () => {
 });
 
 describe('without the addon', () => {
-  it('warns once per run and backs up without extended metadata', async () => {
+  it('a backup that cannot keep the extended metadata asked for fails naming the fix (exit 2); with source.extended_metadata: false it goes on without', async () => {
     const dir = tempDir();
     // A copy of the program whose addon was never built.
     const copy = join(dir, 'program');
@@ -209,11 +209,20 @@ describe('without the addon', () => {
     symlinkSync(join(import.meta.dirname, '../../node_modules'), join(copy, 'node_modules'));
     makeTree(join(dir, 'src'), { a: 'a', b: 'b', c: { d: 'd' } });
     sh('setfacl', '-m', 'u:1000:rwx', join(dir, 'src', 'a'));
+    const cli = join(copy, 'dist', 'bin', 'lafs-backup.js');
     const p = project(dir, join(dir, 'src'), env.url);
-    const run = await runCli(['-c', p.config, 'backup'], { cli: join(copy, 'dist', 'bin', 'lafs-backup.js') });
-    expect(run.code).toBe(0);
-    const warnings = run.stderr.split('\n').filter((l) => l.includes('extended attributes (ACLs, capabilities, xattrs) are not backed up'));
-    expect(warnings).toHaveLength(1);
+    const refused = await runCli(['-c', p.config, 'backup'], { cli });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toMatch(
+      /^lafs-backup: source\.extended_metadata: ACLs, file capabilities and xattrs cannot be backed up: the native addon is not built \(.*\); build it \("npm rebuild lafs-backup" where it is installed, "npm run build:native" in a checkout\), or set source\.extended_metadata: false to back up without them$/,
+    );
+    expect(refused.stdout).toBe('');
+    expect(existsSync(p.queue)).toBe(false);
+    writeFileSync(join(dir, 'without.yaml'), 'source: {extended_metadata: false}\n');
+    const run = await runCli(['-c', p.config, '-c', join(dir, 'without.yaml'), 'backup'], { cli });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/WARN/);
     expect(run.stdout).toMatch(/^URI:DIR2-CHK:/);
+    expect((await readBack(env.url, run.stdout.trim())).get('a')!.metadata.acls).toBeUndefined();
   });
 });

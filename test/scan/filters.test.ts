@@ -86,6 +86,38 @@ describe('Python regex habits', () => {
   });
 });
 
+describe('patterns that could backtrack without bound are refused when loaded', () => {
+  const slow = [
+    '(a+)+$', '(a|a)*$', '(a*)*$', '(?:ab|a(?:b))*$', '(x+x+)+y', '(.*,)*$', '^(\\w+\\s?)*$', '(?=(a+)+$)', '.*a.*b', '\\w+\\s?\\w+$', '\\d*5\\d*$', '(a+){10}$',
+  ];
+  const fine = [
+    '/\\.git/$', '/\\.git/config$', '/\\.git/info/', '/\\.git/.', '/(?i)\\.?svn(/|ignore)$', '^/tmp/', '^/var/log/($|security/)', '^/var/(tmp|cache|log|spool)/',
+    '^/home/\\w+/Downloads/', '\\.log$', '(\\d+\\.)+$', '.*\\.cache/.*', '^/home/[^/]+/\\.cache/', '/log\\.\\d{,3}$', '(?i)\\.(jpe?g|png)$', '\\bcore$', '[0-9a-f]{32}$',
+  ];
+
+  it.each(slow)('%s: refused, one line naming the rule', (re) => {
+    expect(() => compileRules([`-${re}`])).toThrow(/^filter\[0\]: rule ".*" is refused: matching it can take time (exponential|growing polynomially)/);
+  });
+
+  it.each(fine)('%s: accepted', (re) => {
+    expect(() => compileRules([`-${re}`])).not.toThrow();
+  });
+
+  it("the defaults of compressed_names and the README's examples pass; path_filter and compressed_names are checked the same way", async () => {
+    const { parse } = await import('yaml');
+    const { readFileSync } = await import('node:fs');
+    const defaults = parse(readFileSync(new URL('../../config/default.yaml', import.meta.url), 'utf8')) as { destination: { encoding: { xz: { compressed_names: string[] } } } };
+    expect(() => compileNameRules(defaults.destination.encoding.xz.compressed_names, 'compressed_names')).not.toThrow();
+    expect(() => compileSizeRules([[100, '(a+)+$']])).toThrow(/^destination\.encoding\.xz\.path_filter\[0\]: rule "\(a\+\)\+\$" is refused/);
+    expect(() => compileNameRules(['(a|a)*$'], 'destination.encoding.xz.compressed_names')).toThrow(/^destination\.encoding\.xz\.compressed_names\[0\]: rule .* is refused/);
+  });
+
+  it('a long pattern (300 alternatives) is judged, not refused as too complex to check', () => {
+    const alternatives = Array.from({ length: 300 }, (_, i) => `name${i}`).join('|');
+    expect(() => compileRules([`-^/(${alternatives})/.*\\.(tmp|bak)$`])).not.toThrow();
+  });
+});
+
 describe('xz selection', () => {
   const policy = {
     enabled: true,

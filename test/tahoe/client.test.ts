@@ -223,9 +223,9 @@ describe('retries and time limits', () => {
     await flaky.close();
   });
 
-  it('a gateway that stops answering hits the idle time limit and is retried', async () => {
+  it('a gateway that stops answering hits the deadline and is retried', async () => {
     const flaky = await startFlaky(env.url, (n) => (n === 0 ? 'hang' : 'ok'));
-    const c = new TahoeClient({ url: flaky.url, idleTimeout: 0.3, retry: { attempts: 1, delays: [0] } });
+    const c = new TahoeClient({ url: flaky.url, timeout: 0.3, retry: { attempts: 1, delays: [0] } });
     const info = await c.info('URI:LIT:nbswy3dpeb3w64tmmqfa');
     expect(info.size).toBe(12);
     expect(flaky.requests).toBe(2);
