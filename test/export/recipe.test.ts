@@ -32,7 +32,7 @@ function bash(script: string, cwd: string, vars: Record<string, string>): Promis
   );
 }
 
-it(`${TAHOE ? 'with the stock tahoe CLI' : "against the embedded grid, its tahoe cp step done by curl"}: tahoe cp -r and xz -d as the listing says give the contents back`, async () => {
+it(`${TAHOE ? 'with the stock tahoe CLI' : 'its tahoe cp step done by curl (no tahoe CLI given)'}: tahoe cp -r and xz -d as the listing says give the contents back`, async () => {
   const dir = tempDir();
   const src = join(dir, 'src');
   const tarXz = await new Promise<Buffer>((ok, fail) => execFile('sh', ['-c', 'printf "already compressed, stored as it is\\n%.0s" $(seq 500) | xz -c'], { encoding: 'buffer' }, (e, out) => (e ? fail(e) : ok(out))));
