@@ -53,13 +53,15 @@ export function selectionOptions(y: Argv): Argv {
  */
 export function loadContext(args: GlobalArgs & SelectionArgs, flags: Record<string, unknown> = {}): Config {
   const all = { ...flags };
-  if (args.gateway !== undefined) all['destination.url'] = gatewayUri(args.gateway);
   if (args['exclude-caches'] !== undefined) all.exclude_caches = args['exclude-caches'];
   if (args['one-file-system'] !== undefined) all.one_file_system = args['one-file-system'];
   const env = process.env.LAFS_BACKUP_GATEWAY;
   const config = loadConfig({
     files: configFiles(args.config),
-    layers: env ? [{ origin: 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': gatewayUri(env) } }] : [],
+    layers: [
+      ...(env ? [{ origin: 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': gatewayUri(env) } }] : []),
+      ...(args.gateway !== undefined ? [{ origin: '--gateway', values: { 'destination.url': gatewayUri(args.gateway) } }] : []),
+    ],
     append: { exclude: args.exclude, exclude_files: args['exclude-file'], exclude_if_present: args['exclude-if-present'] },
     flags: all,
   });
