@@ -21,7 +21,7 @@ const base = () => env.url.replace(/\/uri$/, '');
 const fresh = (home: string, more: Record<string, string> = {}) => ({ HOME: home, XDG_CONFIG_HOME: '', XDG_STATE_HOME: '', ...more });
 
 describe('no configuration file needed', () => {
-  it('backup PATH with a fresh HOME: queue and cache in ~/.local/state/lafs-backup, and list, ls and restore find the backup', async () => {
+  it('backup PATH with a fresh HOME: queue and cache in ~/.local/state/lafs-backup, and list and restore find the backup', async () => {
     const dir = tempDir();
     const home = join(dir, 'home');
     mkdirSync(home);
