@@ -4,7 +4,7 @@
  * so even a cap that slipped into a message or a field leaves only its redacted tag.
  */
 import { closeSync } from 'node:fs';
-import { NotOwnFile, openOwnForAppend } from './core/append-file.js';
+import { NotOwnFile, openOwnForAppend } from './core/own-file.js';
 import { ConfigError, describeErrno } from './errors.js';
 import { writeFullySync } from './fsutil.js';
 import pino from 'pino';
@@ -77,7 +77,7 @@ export interface LoggingOptions {
   format?: LogFormat;
   /**
    * Append to this file instead of writing to stderr: created 0600, or an existing regular file
-   * of this user's (a symlink, a FIFO or another user's file is refused; see core/append-file).
+   * of this user's (a symlink, a FIFO or another user's file is refused; see core/own-file).
    */
   file?: string | null;
   /** Tests: receive each formatted line. */

@@ -28,6 +28,7 @@ import { legacyMembers, seriesName } from './name.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
 import { SourceStats } from './source-stat.js';
+import type { RunGrid } from './grid.js';
 import { backupSummary, type BackupSummary } from './summary.js';
 
 export interface BackupRequest {
@@ -132,11 +133,16 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     await runHook('before_backup', config.hooks.before_backup, vars, { ...hookOpts, signal: stop.signal });
     stop.check();
     // A gateway that is down is one line within seconds, before phase 1 (the short budget).
-    if (cache) await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+    // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
+    let grid: RunGrid | undefined;
+    if (cache) {
+      const welcome = await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+      grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
+    }
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
-    const phases = cache ? await bothPhases(req, stop, { name, source, configured }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
+    const phases = cache ? await bothPhases(req, stop, { name, source, configured, grid }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
     const { metaTrouble } = await import('../meta/entry.js');
     // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
     if (metaTrouble.count > 0) phases.incomplete = true;
@@ -260,11 +266,12 @@ async function queueOnly(req: BackupRequest, stop: RunStop, source: string, queu
   return { scan, stats: emptyRunStats(), incomplete: scanIncomplete(scan) > 0 };
 }
 
-/** The backup being made: its name, the directory picked tonight, source.path as configured. */
+/** The backup being made: its name, the directory picked tonight, source.path as configured, and its grid. */
 interface Naming {
   name: string;
   source: string;
   configured: string;
+  grid?: RunGrid;
 }
 
 async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
@@ -351,6 +358,8 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
     const consumed = stamp(queueStat(queuePath));
     const root = await uploadQueue(ctx, queuePath, stop.fail);
+    // One request: on a night with no change, the only evidence that the grid has what the cache says.
+    await (await import('./grid.js')).confirmRoot(client, root.cap, ctx.cache, naming.grid);
     const future = ctx.stats.futureMtimes;
     if (future) log.warn({ files: future }, `${future} file${future === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
     // Rows recorded before names were configurable, named after the directory a glob matched,

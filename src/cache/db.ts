@@ -19,7 +19,9 @@ import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
+import { gridRows, gridSuffix } from './grid.js';
 import { keyPath } from './keys.js';
+import { forgetRows } from './lost.js';
 import { openReadonly } from './readonly.js';
 import { migrate } from './schema.js';
 
@@ -80,9 +82,10 @@ type Stmt = Database.Statement;
 const SQL = {
   get: 'SELECT cap, ctime_ns AS ctimeNs, sha256, enc, xattrs FROM entries WHERE key = ? AND kind = ?',
   // Two probes of the (sha256, enc) index, never a scan of every row with those contents
-  // (a tree of 20,000 empty files has 20,000 of them).
-  contentAs: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 LIMIT 1',
-  content: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 LIMIT 1',
+  // (a tree of 20,000 empty files has 20,000 of them). Only rows of this run's grid (GRID,
+  // cache/grid.ts: a condition on the key, which the index holds).
+  contentAs: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 AND GRID LIMIT 1',
+  content: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 AND GRID LIMIT 1',
   use: 'UPDATE entries SET generation = ? WHERE key = ? AND generation < ?',
   useFile: 'UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?',
   put: 'INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -111,6 +114,9 @@ export class EntryCache {
   private timer?: NodeJS.Timeout;
   generation = 0;
   private readonly prepared = new Map<keyof typeof SQL, Stmt>();
+  /** The grid whose rows this run uses (cache/grid.ts), and what its keys end with. */
+  private grid = 0;
+  private suffix: Buffer = Buffer.alloc(0);
   /** Keys of reused rows whose generation bump is not written yet. */
   private uses: Buffer[] = [];
   /** Whether rows without a plaintext size exist (mayKnowSize), once asked. */
@@ -131,7 +137,7 @@ export class EntryCache {
     let s = this.prepared.get(name);
     if (!s) {
       try {
-        s = this.db.prepare(SQL[name]);
+        s = this.db.prepare(SQL[name].replace('GRID', gridRows(this.grid).sql));
       } catch (e) {
         throw describeDbError(this.path, e);
       }
@@ -139,6 +145,29 @@ export class EntryCache {
       this.prepared.set(name, s);
     }
     return s;
+  }
+
+  /** The grid-condition parameters a statement with GRID takes after its own. */
+  private gridParams(): Buffer[] {
+    return gridRows(this.grid).params;
+  }
+
+  /** A key as stored for this run's grid (cache/grid.ts: another grid's rows are not found). */
+  private k(key: Buffer): Buffer {
+    return this.suffix.length ? Buffer.concat([key, this.suffix]) : key;
+  }
+
+  /**
+   * Looks up and writes the rows of grid `tag` from now on (cache/grid.ts chooses it). Rows of
+   * other grids are neither found nor touched.
+   */
+  useGrid(tag: number): void {
+    if (tag === this.grid) return;
+    this.flushUses();
+    this.grid = tag;
+    this.suffix = gridSuffix(tag);
+    this.prepared.delete('contentAs');
+    this.prepared.delete('content');
   }
 
   /**
@@ -208,7 +237,7 @@ export class EntryCache {
    * with the ctime unchanged they are unchanged too — setting or removing one moves the ctime.
    */
   fileDecision(key: Buffer, ctimeNs: bigint): FileDecision {
-    const row = this.stmt('get').get(key, KIND_CODE.file) as FileRow | undefined;
+    const row = this.stmt('get').get(this.k(key), KIND_CODE.file) as FileRow | undefined;
     if (!row) return { action: 'upload' };
     const enc = row.enc ?? undefined;
     if (row.ctimeNs === String(ctimeNs)) return { action: 'reuse', cap: row.cap, enc, xattrs: row.xattrs };
@@ -220,7 +249,7 @@ export class EntryCache {
    * the encoding `prefer`; any is a faithful copy (the edge says how to read it).
    */
   knownContent(sha256: Buffer, prefer: StoredAs): { cap: string; enc: StoredAs } | undefined {
-    return (this.stmt('contentAs').get(sha256, prefer) ?? this.stmt('content').get(sha256)) as { cap: string; enc: StoredAs } | undefined;
+    return (this.stmt('contentAs').get(sha256, prefer, ...this.gridParams()) ?? this.stmt('content').get(sha256, ...this.gridParams())) as { cap: string; enc: StoredAs } | undefined;
   }
 
   /**
@@ -235,12 +264,12 @@ export class EntryCache {
 
   /** The cap of a symlink or directory known under this key. */
   knownCap(key: Buffer, kind: 'symlink' | 'dir'): string | undefined {
-    return (this.stmt('get').get(key, KIND_CODE[kind]) as FileRow | undefined)?.cap;
+    return (this.stmt('get').get(this.k(key), KIND_CODE[kind]) as FileRow | undefined)?.cap;
   }
 
   /** The dircap of a directory whose listing (cache/keys.ts ListingKey) is known. */
   knownListing(key: Buffer): string | undefined {
-    return (this.stmt('get').get(key, LISTING) as FileRow | undefined)?.cap;
+    return (this.stmt('get').get(this.k(key), LISTING) as FileRow | undefined)?.cap;
   }
 
   // ---- answers: what the run did ----------------------------------------------------------
@@ -253,10 +282,10 @@ export class EntryCache {
   didReuse(key: Buffer, learnt?: { ctimeNs?: bigint; xattrs?: string }): void {
     if (learnt && (learnt.ctimeNs !== undefined || learnt.xattrs !== undefined)) {
       const ctime = learnt.ctimeNs === undefined ? null : String(learnt.ctimeNs);
-      this.write(() => this.stmt('useFile').run(this.generation, ctime, learnt.xattrs ?? null, key));
+      this.write(() => this.stmt('useFile').run(this.generation, ctime, learnt.xattrs ?? null, this.k(key)));
       return;
     }
-    this.uses.push(key);
+    this.uses.push(this.k(key));
     if (this.uses.length >= EntryCache.USE_BATCH) this.flushUses();
   }
 
@@ -266,7 +295,7 @@ export class EntryCache {
    * they were read whole ('' for none), and the size of their plaintext.
    */
   didUpload(key: Buffer, kind: EntryKind, cap: string, f?: { ctimeNs: bigint; sha256: Buffer; enc: StoredAs; xattrs?: string; size: number }): void {
-    this.write(() => this.stmt('put').run(key, KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
+    this.write(() => this.stmt('put').run(this.k(key), KIND_CODE[kind], cap, this.generation, f ? String(f.ctimeNs) : null, f?.sha256 ?? null, f?.enc ?? null, f?.xattrs ?? null, Date.now() / 1000, f?.size ?? null));
   }
 
   /**
@@ -275,7 +304,7 @@ export class EntryCache {
    * cleanup raises them to the listing's generation before it deletes anything.
    */
   didList(key: Buffer, cap: string, refs: readonly Buffer[]): void {
-    this.write(() => this.stmt('putListing').run(key, cap, this.generation, Date.now() / 1000, encodeRefs(refs)));
+    this.write(() => this.stmt('putListing').run(this.k(key), cap, this.generation, Date.now() / 1000, encodeRefs(this.suffix.length ? refs.map((r) => this.k(r)) : refs)));
   }
 
   /** Whether a finished backup already consumed this queue file (same path, size, mtime, inode). */
@@ -381,11 +410,38 @@ export class EntryCache {
     }
   }
 
-  private getMeta(key: string): string | undefined {
+  /**
+   * Forgets what the grid does not have (`check` found it unrecoverable; cache/lost.ts): the
+   * rows of this run's grid with any of these caps, in one transaction. Returns how many.
+   */
+  forgetCaps(caps: Iterable<string>): number {
+    this.commit();
+    this.flushUses();
+    try {
+      return forgetRows(this.db, { caps: [...caps] }, gridRows(this.grid));
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
+  }
+
+  /** Forgets every row of this run's grid (its root is not there: nothing of it is trusted). */
+  forgetGrid(): number {
+    this.commit();
+    this.uses = [];
+    try {
+      return forgetRows(this.db, 'all', gridRows(this.grid));
+    } catch (e) {
+      throw describeDbError(this.path, e);
+    }
+  }
+
+  /** A value of the meta table (cache/grid.ts keeps its record there). */
+  getMeta(key: string): string | undefined {
     return (this.stmt('meta').get(key) as { value: string } | undefined)?.value;
   }
 
-  private setMeta(key: string, value: string): void {
+  /** Sets a value of the meta table, in the current batch. */
+  setMeta(key: string, value: string): void {
     this.write(() => this.stmt('setMeta').run(key, value));
   }
 

@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3';
 /** Listing rows are kind 3 (cache/schema.ts, version 4). */
 export const LISTING = 3;
 
-/** The keys a listing row refers to, each as a 4-byte length and the key. */
+/** The keys a listing row refers to, each as a 4-byte length and the key (decodeRefs reads them back). */
 export function encodeRefs(keys: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
   for (const k of keys) {
@@ -24,7 +24,7 @@ export function encodeRefs(keys: readonly Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function* decodeRefs(blob: Buffer): Generator<Buffer> {
+export function* decodeRefs(blob: Buffer): Generator<Buffer> {
   for (let o = 0; o + 4 <= blob.length; ) {
     const n = blob.readUInt32LE(o);
     o += 4;

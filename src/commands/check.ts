@@ -2,6 +2,7 @@
 import { EXIT } from '../errors.js';
 import { log } from '../log.js';
 import type { CheckOutcome } from '../maintenance/check.js';
+import type { Forgotten } from '../maintenance/lost.js';
 import { defineCommand, loadContext, out } from './common.js';
 
 interface CheckArgs {
@@ -23,7 +24,8 @@ export const DEFAULT_FORMAT = '{backup[name]}: /{0[path]} ({0[type]}): {0[summar
 export default defineCommand<CheckArgs>({
   command: 'check [caps..]',
   describe:
-    'Deep-check backups (the caps given, or all in the entry cache), renewing their leases, and print unhealthy nodes. ' +
+    'Deep-check backups (the caps given, or all in the entry cache), renewing their leases, and print unhealthy nodes; ' +
+    'what is lost is forgotten in the entry cache, so that the next backup uploads it again. ' +
     'Exit 0 when all are healthy, 4 when anything is unhealthy or a check failed, 1 when the gateway could not be asked',
   builder: (y) =>
     y
@@ -72,6 +74,9 @@ export default defineCommand<CheckArgs>({
       else process.stderr.write(`${line}\n`);
     };
     const outcomes: CheckOutcome[] = [];
+    const forgotten = new Map<CheckOutcome, Forgotten>();
+    // What the checks find lost is forgotten in the cache, when that is right (maintenance/lost.ts).
+    const lostObjects = new (await import('../maintenance/lost.js')).LostObjects(cache, !readonly, client);
     try {
       const { checkTargets, leastRecentlyChecked } = await import('../maintenance/check.js');
       if (!caps && !cache) {
@@ -80,6 +85,16 @@ export default defineCommand<CheckArgs>({
       }
       // One target per distinct root cap: nights with no change share one, and it is one object.
       let targets = checkTargets(cache?.listBackups() ?? [], caps);
+      if (!caps) {
+        // With backups of several grids in the cache, those of the gateway's grid.
+        const mine = await lostObjects.ofThisGrid(targets);
+        targets = mine.targets;
+        if (mine.dropped) {
+          const line = `${client.where} is on another grid than ${mine.dropped} of the entry cache's backups were made on: they are not checked through it`;
+          if (mine.newestDropped) log.warn(`${line}, and the newest backup is one of them`);
+          else log.info(line);
+        }
+      }
       if (!targets.length) {
         // Silence would look like a healthy check: say there was nothing to check.
         process.stderr.write(`lafs-backup: check: no finished backups in the entry cache ${config.source.entry_cache.path}; nothing to check\n`);
@@ -109,6 +124,9 @@ export default defineCommand<CheckArgs>({
         });
         outcomes.push(outcome);
         if (outcome.error && !args.json) emit(`${target.name}: check failed: ${outcome.error}`);
+        const lost = await lostObjects.settle(outcome);
+        if (lost.forgotten) forgotten.set(outcome, lost.forgotten);
+        if (lost.line && !args.json) emit(lost.line);
         if (outcome.ran && target.known && cache && !readonly) {
           try {
             cache.markChecked(target.cap);
@@ -133,6 +151,7 @@ export default defineCommand<CheckArgs>({
             nodes: o.nodes,
             problems: o.problems.map((p) => ({ path: p.path, type: p.type, summary: p.summary })),
             error: o.error ?? null,
+            forgotten: forgotten.get(o) ?? null,
           })),
           null,
           2,

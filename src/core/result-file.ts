@@ -18,9 +18,10 @@ import { AppError, describeErrno, errnoCode } from '../errors.js';
 import { writeFullySync } from '../fsutil.js';
 import { log } from '../log.js';
 import { withFileLock } from './file-lock.js';
+import { NotOwnFile, openOwnFile, type OwnFile } from './own-file.js';
 
 const KEY = 'destination.result.append_to_file';
-const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants;
+const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 /** A result file grows by one line (~200 bytes) a backup; this is some hundred thousand backups. */
 export const MAX_RESULT_FILE = 64 << 20;
 
@@ -32,38 +33,24 @@ function fail(file: string, what: string, e?: unknown): AppError {
 }
 
 /**
- * Opens `file` (O_NOFOLLOW; O_NONBLOCK, so a FIFO put there cannot block the open) and checks
- * what was opened: a regular file owned by this user. `create`: created 0600 if missing.
- * Undefined when it does not exist and `create` is false.
+ * Opens `file` as a file of ours (core/own-file.ts: no symlink followed, no FIFO blocked on, a
+ * regular file owned by this user). `create`: created 0600 if missing. Undefined when it does
+ * not exist and `create` is false. A file of ours others may read is said, not chmod'ed.
  */
 function openOwn(file: string, flags: number, create: boolean): number | undefined {
-  let fd: number;
-  let created = false;
+  let own: OwnFile | undefined;
   try {
-    try {
-      fd = openSync(file, flags | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT | O_EXCL : 0), 0o600);
-      created = create;
-    } catch (e) {
-      if (!create || errnoCode(e) !== 'EEXIST') throw e;
-      fd = openSync(file, flags | O_NOFOLLOW | O_NONBLOCK);
-    }
+    own = openOwnFile(file, flags, create);
   } catch (e) {
-    if (!create && errnoCode(e) === 'ENOENT') return undefined;
+    if (e instanceof NotOwnFile) {
+      if (e.kind === 'symlink') throw new AppError(`${KEY}: cannot open ${file}: it is a symbolic link; refusing to follow it`);
+      if (e.kind === 'foreign') throw new AppError(`${KEY}: ${file} belongs to another user (uid ${e.uid}); refusing to use it`);
+      throw new AppError(`${KEY}: ${file} is not a regular file; refusing to use it`);
+    }
     throw fail(file, 'cannot open', e);
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new AppError(`${KEY}: ${file} is not a regular file; refusing to use it`);
-    const me = euid();
-    if (me >= 0 && st.uid !== me) throw new AppError(`${KEY}: ${file} belongs to another user (uid ${st.uid}); refusing to use it`);
-    // Only a file made here gets its mode set (the umask may have taken bits 0600 needs).
-    if (created) fchmodSync(fd, 0o600);
-    else if (st.mode & 0o077) log.warn(`${KEY}: ${file} holds caps and others may read it (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
-    return fd;
-  } catch (e) {
-    closeSync(fd);
-    throw e instanceof AppError ? e : fail(file, 'cannot use', e);
-  }
+  if (own && !own.created && own.st.mode & 0o077) log.warn(`${KEY}: ${file} holds caps and others may read it (mode ${(own.st.mode & 0o777).toString(8)}); chmod 600 it`);
+  return own?.fd;
 }
 
 /** Removes FILE.tmp-PID files of ours that a killed rewrite left (called under the lock). */

@@ -32,6 +32,14 @@ export interface Problem {
   unit: NodeUnit;
 }
 
+/** A node the check found unrecoverable (no version with enough good shares). */
+export interface LostNode {
+  type: string;
+  cap: string;
+  /** The caps of the directories above it, on the path the check reached it by (their dircaps contain it). */
+  above: string[];
+}
+
 export interface CheckOutcome {
   target: CheckTarget;
   /** The deep-check ran to its end (stats, or the gateway's ERROR). */
@@ -42,7 +50,16 @@ export interface CheckOutcome {
   /** Why the check itself failed (gateway ERROR, backup gone, gateway unreachable). */
   error?: string;
   stats?: Record<string, unknown>;
+  /** Nodes found unrecoverable while enough storage servers answered to tell (maintenance/lost.ts). */
+  lost: LostNode[];
+  /** Nodes found unrecoverable while fewer storage servers answered than they need: maybe only out of reach. */
+  unsure: number;
+  /** The root itself is gone (the gateway answered 410 or 404 for it). */
+  rootGone?: boolean;
 }
+
+/** At most this many lost nodes are kept apart; past it, a check forgets the grid's rows whole. */
+export const LOST_LIMIT = 10_000;
 
 export interface CheckOptions {
   lease: boolean;
@@ -78,8 +95,28 @@ export function isProblem(u: NodeUnit, repair: boolean): boolean {
   return r ? r.healthy === false : false;
 }
 
+/**
+ * Whether a unit says its node is lost: not recoverable (after repair, when repairing) — or
+ * `unsure` when fewer storage servers answered than its shares need, so that it may only be
+ * out of reach. Undefined for a recoverable node.
+ */
+export function lostState(u: NodeUnit): 'lost' | 'unsure' | undefined {
+  const rr = u['check-and-repair-results'];
+  const r = (u['check-results'] ?? rr?.['post-repair-results'] ?? rr?.['pre-repair-results'])?.results;
+  if (!r || r.recoverable !== false) return undefined;
+  const responding = r['servers-responding'];
+  const needed = r['count-shares-needed'];
+  if (Array.isArray(responding) && typeof needed === 'number' && responding.length < needed) return 'unsure';
+  return 'lost';
+}
+
+const isAbove = (a: readonly string[], b: readonly string[]) => a.length < b.length && a.every((x, i) => x === b[i]);
+
 export async function checkBackup(client: TahoeClient, target: CheckTarget, opts: CheckOptions): Promise<CheckOutcome> {
-  const outcome: CheckOutcome = { target, ran: false, healthy: true, nodes: 0, problems: [] };
+  const outcome: CheckOutcome = { target, ran: false, healthy: true, nodes: 0, problems: [], lost: [], unsure: 0 };
+  // The directories above the node at hand: the stream goes depth first, each directory before
+  // what is in it, so this chain is its path's (bounded by the depth of the tree).
+  const dirs: { path: string[]; cap: string }[] = [];
   try {
     for await (const unit of client.deepCheck(target.cap, { addLease: opts.lease, repair: opts.repair, verify: opts.verify }) as AsyncIterable<StreamUnit>) {
       if (unit.type === 'stats') {
@@ -92,6 +129,11 @@ export async function checkBackup(client: TahoeClient, target: CheckTarget, opts
       } else {
         const node = unit as NodeUnit;
         outcome.nodes++;
+        while (dirs.length && !isAbove(dirs[dirs.length - 1]!.path, node.path)) dirs.pop();
+        const lost = lostState(node);
+        if (lost === 'unsure') outcome.unsure++;
+        else if (lost && outcome.lost.length <= LOST_LIMIT) outcome.lost.push({ type: String(node.type), cap: node.cap, above: dirs.map((d) => d.cap) });
+        if (node.type === 'directory') dirs.push({ path: node.path, cap: node.cap });
         const problem = isProblem(node, opts.repair);
         if (problem) {
           outcome.healthy = false;
@@ -104,6 +146,7 @@ export async function checkBackup(client: TahoeClient, target: CheckTarget, opts
     outcome.healthy = false;
     if (e instanceof TahoeError && (e.tahoeCode === 'gone' || e.tahoeCode === 'not-found')) {
       outcome.ran = true;
+      outcome.rootGone = true;
       outcome.error = `the backup is gone from the grid (${e.status}: no shares of its root directory)`;
     } else if (e instanceof TahoeError && e.tahoeCode === 'truncated') {
       // The check ran and did not finish: what it did not report cannot be called healthy.

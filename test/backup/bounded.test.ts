@@ -68,7 +68,11 @@ describe('bounded memory', () => {
     child.stderr!.resume();
     child.stdout!.resume();
     try {
-      // Long enough for an unbounded reader to get through most of the file.
+      // A queue this run did not build is first checked whole (its own pass over the file);
+      // phase 2 has begun once uploads reach the gateway. Then long enough for an unbounded
+      // reader to get through most of the file.
+      for (const until = Date.now() + 60_000; hang.requests < 2 && Date.now() < until; ) await new Promise((ok) => setTimeout(ok, 50));
+      expect(hang.requests, 'phase 2 began (uploads reached the gateway)').toBeGreaterThanOrEqual(2);
       await new Promise((ok) => setTimeout(ok, 4000));
       const offset = offsetOf(child.pid!, p.queue);
       const rss = rssMiB(child.pid!);
@@ -76,7 +80,7 @@ describe('bounded memory', () => {
       // The reader is held back by the pools: it has read a few 64 KiB buffers, not the file.
       expect(offset!).toBeLessThan(size / 50);
       expect(rss).toBeLessThan(150);
-      console.log(`bounded: queue ${(size / 2 ** 20).toFixed(1)} MiB, read ${(offset! / 1024).toFixed(0)} KiB after 4 s; RSS ${rss.toFixed(0)} MiB`);
+      console.log(`bounded: queue ${(size / 2 ** 20).toFixed(1)} MiB, read ${(offset! / 1024).toFixed(0)} KiB 4 s into phase 2; RSS ${rss.toFixed(0)} MiB`);
     } finally {
       child.kill('SIGKILL');
       await hang.close();

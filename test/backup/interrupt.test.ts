@@ -121,12 +121,16 @@ describe('interrupted backups', () => {
   itEmbedded('a second backup on the same cache while one runs is refused in one line (exit 5)', async () => {
     const dir = tempDir();
     bigTree(join(dir, 'src'));
-    const p = project(dir, join(dir, 'src'), env.url, SLOW);
+    // Slower than SLOW (6 MB at 1 MB/s): the first run must still hold the lock while the
+    // second starts, however loaded the machine; its end is awaited from the start (it may end
+    // before the second does).
+    const p = project(dir, join(dir, 'src'), env.url, SLOW.replace('1/3e6', '1/1e6'));
     const first = spawnCli([...configArgs(p), 'backup']);
+    const closed = new Promise((ok) => first.on('close', ok));
     await new Promise<void>((ok) => env.grid.state.events.once('upload', () => ok()));
     const second = await backup(p);
     first.kill('SIGINT');
-    await new Promise((ok) => first.on('close', ok));
+    await closed;
     expect(second.code).toBe(5);
     expect(second.stderr).toMatch(/^lafs-backup: another lafs-backup is using the entry cache .*cache\.db \(process \d+ on .*\)/);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);

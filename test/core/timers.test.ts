@@ -21,7 +21,9 @@ describe('long timers', () => {
   it('short delays fire as usual', async () => {
     const started = performance.now();
     await sleep(20);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(19);
+    // Node may fire a timer up to a millisecond before performance.now() says it is due; the
+    // point is that it is not the 1 ms an overflowed delay becomes.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(15);
     await new Promise<void>((ok) => longTimeout(ok, 0));
   });
 
