@@ -29,21 +29,24 @@ export function defineCommand<A>(spec: CommandSpec<A>): CommandSpec<A> {
 
 /** The options of what a walk of the source leaves out (backup; diff's local side uses the configured ones). */
 export interface SelectionArgs {
-  exclude?: string[];
-  'exclude-file'?: string[];
-  'exclude-if-present'?: string[];
+  /** A string, or a list when given more than once (not yargs' `array`: it would swallow the PATH after it). */
+  exclude?: string | string[];
+  'exclude-file'?: string | string[];
+  'exclude-if-present'?: string | string[];
   'exclude-caches'?: boolean;
   'one-file-system'?: boolean;
 }
 
 export function selectionOptions(y: Argv): Argv {
   return y
-    .option('exclude', { type: 'string', array: true, requiresArg: true, describe: 'Leave out what matches GLOB (gitignore-like: no slash = any depth, trailing slash = directories only); repeatable, added to exclude:' })
-    .option('exclude-file', { type: 'string', array: true, requiresArg: true, describe: 'Read exclude patterns from FILE, one a line; repeatable, added to exclude_files:' })
-    .option('exclude-if-present', { type: 'string', array: true, requiresArg: true, describe: 'Leave out the contents of a directory holding a file of this NAME (e.g. .nobackup); repeatable' })
+    .option('exclude', { type: 'string', requiresArg: true, describe: 'Leave out what matches GLOB (gitignore-like: no slash = any depth, trailing slash = directories only); repeatable, added to exclude:' })
+    .option('exclude-file', { type: 'string', requiresArg: true, describe: 'Read exclude patterns from FILE, one a line; repeatable, added to exclude_files:' })
+    .option('exclude-if-present', { type: 'string', requiresArg: true, describe: 'Leave out the contents of a directory holding a file of this NAME (e.g. .nobackup); repeatable' })
     .option('exclude-caches', { type: 'boolean', describe: 'Leave out the contents of directories with a valid CACHEDIR.TAG' })
     .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'Stay on the source\'s file system: a mount point is kept as an empty directory' });
 }
+
+const asList = (v: string | string[] | undefined): string[] => ([] as string[]).concat(v ?? []);
 
 /**
  * Loads the configuration — the defaults, then the -c files (or, without any, the one file
@@ -62,7 +65,7 @@ export function loadContext(args: GlobalArgs & SelectionArgs, flags: Record<stri
       ...(env ? [{ origin: 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': gatewayUri(env) } }] : []),
       ...(args.gateway !== undefined ? [{ origin: '--gateway', values: { 'destination.url': gatewayUri(args.gateway) } }] : []),
     ],
-    append: { exclude: args.exclude, exclude_files: args['exclude-file'], exclude_if_present: args['exclude-if-present'] },
+    append: { exclude: asList(args.exclude), exclude_files: asList(args['exclude-file']), exclude_if_present: asList(args['exclude-if-present']) },
     flags: all,
   });
   const level: LogLevel = args.noise ? 'noise' : args.debug ? 'debug' : config.logging.level;

@@ -44,8 +44,9 @@ describe('no configuration file needed', () => {
     const back = await runCli(['--gateway', base(), 'restore', 'photos', join(home, 'back')], { ...as, env: fresh(home) });
     expect(back.code, back.stderr).toBe(0);
     expect(readFileSync(join(home, 'back', 'sub', 'b.txt'), 'utf8')).toBe('b');
-    // A second ad-hoc backup of the same directory is the next of the series.
-    const again = await runCli(['backup', join(dir, 'photos'), '-q'], as);
+    // A second ad-hoc backup of the same directory is the next of the series (an option given
+    // before PATH takes its one value: PATH is not swallowed as a second pattern).
+    const again = await runCli(['backup', '--exclude', '*.tmp', join(dir, 'photos'), '--exclude', 'nothing', '-q'], as);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse((await runCli(['list', '--json'], as)).stdout).backups.map((b: { generation: number }) => b.generation)).toEqual([1, 2]);
   });
