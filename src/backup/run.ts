@@ -244,6 +244,7 @@ async function scanTree(req: BackupRequest, stop: RunStop, source: string, queue
     source,
     queuePath,
     filter: req.config.filter,
+    excludes: (await import('../scan/select.js')).excludesOf(req.config),
     own: ownFiles(req.config, queuePath),
     readMeta: req.config.source.extended_metadata ? readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
@@ -289,7 +290,7 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
     reuse: op.reuse_queue,
     force: req.forceQueue,
     checkMtime: config.source.queue.check_mtime,
-    selection: selectionId(config.filter, new OwnFiles(source, ownFiles(config, queuePath)), readsMeta),
+    selection: selectionId((await import('../scan/select.js')).selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), readsMeta),
     consumed: (st) => cache.queueConsumed(stamp(st)),
   });
   let why = plan.why;

@@ -19,7 +19,7 @@ import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
-import { gridRows, gridSuffix } from './grid.js';
+import { gridRows, gridSuffix } from './grid-keys.js';
 import { keyPath } from './keys.js';
 import { forgetRows } from './lost.js';
 import { openReadonly } from './readonly.js';
