@@ -87,8 +87,9 @@ export async function main(argv: string[]): Promise<number> {
     // A usage error ends the parse here: yargs runs no handler after a fail() that throws,
     // so a mistyped flag never runs the command (no lock, no request, no file written).
     .fail((msg: string, err: Error) => {
-      if (err) throw err;
-      throw new UsageError(`${msg} (see --help)`);
+      // yargs' own parse errors (an option given without its value) are usage errors too.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(`${msg ?? err.message} (see --help)`);
     });
   for (const spec of commands) y = register(y, spec as CommandSpec);
   try {

@@ -149,6 +149,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     vars.cap = phases.cap;
     const summary = backupSummary({ ...phases, elapsedMs: Date.now() - started }, { name, source, queuePath });
     result = { summary, cap: phases.cap, exitCode: phases.incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
+    if (phases.cap && cache) (await import('../cache/trees.js')).recordRunSummary(cache, summary);
     if (phases.cap && cache) await deliverResult(config, stop, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
     return result;
   } catch (e) {

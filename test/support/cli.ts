@@ -91,9 +91,10 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 20_000)
   });
 }
 
-const SUMMARY = /^lafs-backup: (backup "[^"\n]*" generation \d+ (done|INCOMPLETE) in [\d.]+ s: |queue "[^"\n]*" written in [\d.]+ s: ).*\n?/m;
+const SUMMARY =
+  /^lafs-backup: (backup "[^"\n]*" generation \d+ (done|INCOMPLETE) in [\d.]+ s: |queue "[^"\n]*" written in [\d.]+ s: |restore (--dry-run )?of "[^"\n]*" into "[^"\n]*" (done|INCOMPLETE) in [\d.]+ s: |check of \d+ backups? done in [\d.]+ s: ).*\n?/m;
 
-/** stderr without the one summary line a backup ends with: what is left are warnings and errors. */
+/** stderr without the one summary line a backup, restore or check ends with: what is left are warnings and errors. */
 export function withoutSummary(stderr: string): string {
   return stderr.replace(SUMMARY, '');
 }
