@@ -2,7 +2,7 @@
 // baselines measured in the same run. Benchmarks are never part of `npm test`.
 import { fmt } from './lib.js';
 
-const all = ['queue', 'upload', 'least-work', 'restore'];
+const all = ['queue', 'upload', 'least-work', 'restore', 'dump'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 function table(header, rows) {

@@ -1,9 +1,13 @@
-// Rewrites README.md's configuration reference from config/default.yaml (run by `npm run docs`).
+// Writes what is generated from config/schema.json (run by `npm run docs`): config/default.yaml
+// and README.md's configuration reference.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { withReference } from '../dist/config/reference.js';
+import { configFile, withReference } from '../dist/config/reference.js';
 
-const readme = new URL('../README.md', import.meta.url);
-const before = readFileSync(readme, 'utf8');
-const after = withReference(before);
-if (after !== before) writeFileSync(readme, after);
-console.log(after === before ? 'README.md: configuration reference already up to date' : 'README.md: configuration reference rewritten');
+function update(url, make) {
+  const before = readFileSync(url, 'utf8');
+  const after = make(before);
+  if (after !== before) writeFileSync(url, after);
+  console.log(`${url.pathname.endsWith('README.md') ? 'README.md' : 'config/default.yaml'}: ${after === before ? 'already up to date' : 'rewritten'}`);
+}
+update(new URL('../config/default.yaml', import.meta.url), () => configFile());
+update(new URL('../README.md', import.meta.url), (text) => withReference(text));

@@ -54,10 +54,21 @@ export async function main(argv: string[]): Promise<number> {
     // above the current directory: "unknown" outside the checkout).
     .version(VERSION)
     .usage('$0 [-c CONFIG]... COMMAND [options]\n\nBack directory trees up to a Tahoe-LAFS grid.')
-    .option('config', { alias: 'c', type: 'string', describe: 'Configuration file (repeatable; later ones override earlier)', global: true })
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      describe: 'Configuration file (repeatable; later ones override earlier). Without it: $LAFS_BACKUP_CONFIG, else ~/.config/lafs-backup/config.yaml, else /etc/lafs-backup.yaml',
+      global: true,
+    })
     .middleware((args) => {
       // Repeated -c flags arrive as an array, a single one as a string.
       if (args.config !== undefined) (args as { config: unknown }).config = ([] as string[]).concat(args.config as string | string[]);
+    })
+    .option('gateway', {
+      type: 'string',
+      requiresArg: true,
+      global: true,
+      describe: "The gateway's base URL, e.g. http://127.0.0.1:3456 (sets destination.url; also LAFS_BACKUP_GATEWAY)",
     })
     .option('debug', { type: 'boolean', describe: 'Log at debug level', global: true })
     .option('noise', { type: 'boolean', describe: 'Log one line per path (lower than debug); caps stay redacted', global: true })
@@ -76,8 +87,9 @@ export async function main(argv: string[]): Promise<number> {
     // A usage error ends the parse here: yargs runs no handler after a fail() that throws,
     // so a mistyped flag never runs the command (no lock, no request, no file written).
     .fail((msg: string, err: Error) => {
-      if (err) throw err;
-      throw new UsageError(`${msg} (see --help)`);
+      // yargs' own parse errors (an option given without its value) are usage errors too.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(`${msg ?? err.message} (see --help)`);
     });
   for (const spec of commands) y = register(y, spec as CommandSpec);
   try {

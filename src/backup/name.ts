@@ -6,14 +6,15 @@
  * changes every night (`/srv/snapshots/daily.*` is "daily", not "daily.2026-11-21").
  */
 import { realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import * as minimatchModule from 'minimatch';
 import { basename } from 'node:path';
 import { ConfigError } from '../errors.js';
 
 type MinimatchModule = typeof import('minimatch');
 let mm: MinimatchModule | undefined;
 /** Loaded only when a name has to be derived or matched (a plain `list` never pays for it). */
-const minimatch = (): MinimatchModule => (mm ??= createRequire(import.meta.url)('minimatch') as MinimatchModule);
+// A static import: the package's one-file command carries minimatch (no node_modules of its own).
+const minimatch = (): MinimatchModule => (mm ??= minimatchModule);
 
 const hasMagic = (segment: string): boolean => new (minimatch().Minimatch)(segment).hasMagic();
 

@@ -108,6 +108,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     const phases = cache ? await bothPhases(run, { name, source, configured, grid }, queuePath, cache) : await queueOnly(run, source, queuePath);
     vars.cap = phases.cap;
     result = outcome(run, phases, { name, source, queuePath }, started);
+    if (phases.cap && cache && !req.dryRun) (await import('../cache/trees.js')).recordRunSummary(cache, result.summary);
     if (phases.cap && cache) await deliverResult(config, stop.signal, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
     return result;
   } catch (e) {
@@ -181,6 +182,7 @@ async function scanTree(run: Run, source: string, queuePath: string, writeTo = q
     source,
     queuePath: writeTo,
     filter: req.config.filter,
+    excludes: (await import('../scan/select.js')).excludesOf(req.config),
     own,
     readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
@@ -235,7 +237,7 @@ async function prepareQueue(run: Run, source: string, queuePath: string, cache: 
     reuse: config.operation.reuse_queue,
     force: req.forceQueue,
     checkMtime: config.source.queue.check_mtime,
-    selection: selectionId(config.filter, new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
+    selection: selectionId((await import('../scan/select.js')).selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
     consumed: (st) => cache.queueConsumed(stamp(queuePath, st)),
   });
   let why = plan.why;

@@ -10,6 +10,9 @@
  * A backup side's directories reached again through a cap walked before count against its
  * revisit budget (tree.ts), as in restore and `ls -R`. On a local side, the temporary files a
  * killed restore left (`.lafs-restore-…`) are not differences: they are not listed as added.
+ * Nor is what a backup of that directory would leave out: a local side is read through the
+ * configured filters and excludes (scan/select.ts, as phase 1's walk), with the directory given
+ * as the source.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { createUnxz } from '../core/xz.js';
 import { interpret, isRestoreTemp, type EntryInfo } from './entry.js';
 import { byNameBytes, RevisitBudget } from './tree.js';
 import { log } from '../log.js';
+import type { Selector } from '../scan/select.js';
 
 export interface Side {
   kind: 'backup' | 'local';
@@ -82,6 +86,8 @@ export class Differ {
     private readonly client: TahoeClient,
     private readonly checksum: boolean,
     revisits: (() => RevisitBudget) = () => new RevisitBudget(),
+    /** What a backup leaves out: applied to a local side (undefined: everything is compared). */
+    private readonly select?: Selector,
   ) {
     this.revisits = [revisits(), revisits()];
   }
@@ -97,11 +103,21 @@ export class Differ {
       return out;
     }
     const dir = Buffer.from(`${ref}/`, 'latin1');
-    for (const nameBytes of readdirSync(dir.subarray(0, -1), { encoding: 'buffer' })) {
+    const names = readdirSync(dir.subarray(0, -1), { encoding: 'buffer' });
+    const select = this.select;
+    // The directory's path below the local root, as the walk matches it (names as UTF-8 text).
+    const rel = select && dir.subarray(Buffer.from(`${side.root}/`, 'latin1').length, -1).toString('utf8');
+    if (select && rel) {
+      // Contents a backup leaves out: a marked directory's, another file system's (the source itself never is).
+      if (select.oneFileSystem && lstatSync(dir.subarray(0, -1), { bigint: true }).dev !== this.rootDev(side)) return out;
+      if (select.markedBy(names, dir.subarray(0, -1)) !== undefined) return out;
+    }
+    for (const nameBytes of names) {
       const abs = Buffer.concat([dir, nameBytes]);
       const st = lstatSync(abs, { bigint: true });
       if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
       const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
+      if (select?.byPath && select.leftOut(rel ? `${rel}/${nameBytes.toString('utf8')}` : nameBytes.toString('utf8'), kind === 'dir')) continue;
       const meta = kind === 'symlink' ? {} : readAclsAndCaps(abs, lstatSync(abs));
       const info: EntryInfo = { kind, nameBytes, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
       if (kind !== 'symlink') info.mode = Number(st.mode) & 0o7777;
@@ -113,6 +129,15 @@ export class Differ {
       out.set(childName(nameBytes).name, { info, ref: abs.toString('latin1'), size: Number(st.size), id: `${st.dev}:${st.ino}` });
     }
     return out;
+  }
+
+  private readonly rootDevs = new Map<string, bigint>();
+
+  /** The device of a local side's root (for one_file_system). */
+  private rootDev(side: Side): bigint {
+    let dev = this.rootDevs.get(side.root);
+    if (dev === undefined) this.rootDevs.set(side.root, (dev = lstatSync(Buffer.from(side.root, 'latin1'), { bigint: true }).dev));
+    return dev;
   }
 
   /**

@@ -99,3 +99,30 @@ export function modeString(kind: EntryKind, mode: number | undefined): string {
   if (mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
   return t + bits.join('');
 }
+
+/** Where an xz file's plaintext size may be known besides its edge (the entry cache's file rows). */
+export interface SizeSource {
+  of(cap: string): number | undefined;
+}
+
+/** The plaintext size an edge carries (`size`, decimal text: written with `enc: xz`); undefined when it carries none that makes sense. */
+export function edgeSize(m: Metadata | undefined): number | undefined {
+  const v = m?.size;
+  if (typeof v === 'string' && /^\d{1,16}$/.test(v)) {
+    const n = Number(v);
+    if (Number.isSafeInteger(n)) return n;
+  }
+  return undefined;
+}
+
+/**
+ * An entry's size as it is on disk: for a raw file or a symlink, its stored size (the
+ * listing's); for an xz file the edge's `size`, else the entry cache's row for its cap, else
+ * unknown (undefined) — never the compressed size passed off as the real one. Directories:
+ * undefined.
+ */
+export function sizeOnDisk(node: Pick<BackupNode, 'cap' | 'size' | 'metadata'>, entry: Pick<EntryInfo, 'kind' | 'enc'>, sizes?: SizeSource): number | undefined {
+  if (entry.kind === 'dir') return undefined;
+  if (entry.enc !== 'xz') return node.size;
+  return edgeSize(node.metadata) ?? (node.cap ? sizes?.of(node.cap) : undefined);
+}

@@ -1,6 +1,7 @@
 /**
  * Walking a backup on the grid: `t=json` of each directory, depth first, names in byte order.
- * Used by `ls`, `restore`, `diff` and the demo.
+ * Used by `ls`, `diff` and the demo (restore, find, stats and dump walk in their own order).
+ * Listings come from a client or a DirSource (listing.ts: the entry cache's store first).
  *
  * Two bounds hold whatever the backup's shape, however hostile: memory is linear in the depth
  * (a path is a link to its parent's, never a copy per level), and the entries reached through
@@ -12,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { AppError, EXIT, UsageError } from '../errors.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import type { Metadata, NodeInfo } from '../tahoe/types.js';
+import { dirSource, type DirSource } from './listing.js';
 
 export interface BackupNode {
   /** Names from the walk's start, as the directories list them. */
@@ -147,7 +149,7 @@ class WalkNode implements BackupNode {
  * JavaScript stack's limit. A directory already on the path is reported and not entered; the
  * entries of a directory walked before count against the revisit budget.
  */
-export async function* walkBackup(client: TahoeClient, dircap: string, path: string[] = [], opts: WalkOptions = {}): AsyncGenerator<BackupNode> {
+export async function* walkBackup(client: TahoeClient | DirSource, dircap: string, path: string[] = [], opts: WalkOptions = {}): AsyncGenerator<BackupNode> {
   interface Frame {
     cap: string;
     at: PathLink | undefined;
@@ -158,9 +160,9 @@ export async function* walkBackup(client: TahoeClient, dircap: string, path: str
     again: boolean;
   }
   const budget = opts.revisits ?? new RevisitBudget();
+  const dirs = dirSource(client);
   const open = async (cap: string, at: PathLink | undefined, again: boolean): Promise<Frame> => {
-    const info: NodeInfo = await client.info(cap);
-    const children = info.children ?? {};
+    const children = await dirs.children(cap);
     const names = Object.keys(children).sort(byNameBytes);
     if (again) budget.count(names.length, namesOf(at).join('/'));
     return { cap, at, children, names, i: 0, again };

@@ -19,7 +19,7 @@ import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/entry.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
-import { gridRows, gridSuffix } from './grid.js';
+import { gridRows, gridSuffix } from './grid-keys.js';
 import { keyPath } from './keys.js';
 import { forgetRows } from './lost.js';
 import { openReadonly } from './readonly.js';
@@ -122,6 +122,13 @@ export class EntryCache {
   /** Whether rows without a plaintext size exist (mayKnowSize), once asked. */
   private unsized?: boolean;
   static readonly USE_BATCH = 20_000;
+  /** Opened read-only: nothing may be written (cache/trees.ts stores nothing then). */
+  readonly readonly: boolean;
+
+  /** The connection, for the stores of this cache's other tables (cache/trees.ts); SQL stays in src/cache. */
+  get connection(): Database.Database {
+    return this.db;
+  }
 
   private constructor(
     readonly path: string,
@@ -129,6 +136,7 @@ export class EntryCache {
     opts: CacheOptions,
   ) {
     this.db = db;
+    this.readonly = opts.readonly ?? false;
     this.commitQueries = opts.commitAfter?.queries ?? 50;
     this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
   }

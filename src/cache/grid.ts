@@ -19,11 +19,8 @@
  * change. Its grids are kept most recently used first; each lists the generations backed up
  * on it, as ranges, so that `check` can tell which backups this gateway can have.
  */
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { BackupRow, EntryCache } from './db.js';
-
-/** What marks a key as another grid's: 12 bytes no SHA-256 tail is expected to end with. */
-export const GRID_MARK = createHash('sha256').update('lafs-backup: grid tag').digest().subarray(0, 12);
 
 export const MAX_SERVERS = 256;
 export const MAX_GRIDS = 16;
@@ -44,22 +41,6 @@ export interface GridRecord {
 export interface GridBook {
   /** Most recently used first. */
   grids: GridRecord[];
-}
-
-/** What appends a grid's tag to a key (empty for tag 0). */
-export function gridSuffix(tag: number): Buffer {
-  if (tag === 0) return Buffer.alloc(0);
-  const b = Buffer.alloc(GRID_MARK.length + 4);
-  GRID_MARK.copy(b);
-  b.writeUInt32BE(tag, GRID_MARK.length);
-  return b;
-}
-
-/** An SQL condition on `key`, with its parameters, that holds for the rows of grid `tag`. */
-export function gridRows(tag: number): { sql: string; params: Buffer[] } {
-  const n = GRID_MARK.length + 4;
-  if (tag === 0) return { sql: `(length(key) < ${n} OR substr(key, -${n}, ${GRID_MARK.length}) <> ?)`, params: [GRID_MARK] };
-  return { sql: `substr(key, -${n}) = ?`, params: [gridSuffix(tag)] };
 }
 
 export function readBook(cache: EntryCache): GridBook | undefined {

@@ -15,7 +15,7 @@ import { decodeRefs, LISTING } from './forget.js';
 const CHUNK = 500;
 
 /**
- * Deletes, among the rows satisfying `where` (one grid's, cache/grid.ts gridRows), those with
+ * Deletes, among the rows satisfying `where` (one grid's, cache/grid-keys.ts gridRows), those with
  * one of `target.caps`, or all of them; one transaction. Returns how many rows went.
  */
 export function forgetRows(db: Database.Database, target: { caps: readonly string[] } | 'all', where: { sql: string; params: unknown[] }): number {

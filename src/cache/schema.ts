@@ -62,6 +62,17 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE entries ADD COLUMN size INTEGER;
   CREATE INDEX entries_size ON entries (size) WHERE sha256 IS NOT NULL AND kind = 0;
   `,
+  // 6: what reading backups needs (cache/trees.ts). `listings`: directory listings read from
+  // the grid, keyed by the SHA-256 of their immutable dircap (a dircap's listing never changes),
+  // the children as deflated JSON; walks read through it, cleanup forgets those no kept backup
+  // reaches. `backups.summary`: the run's `backup --json` object, recorded with the backup.
+  // `entries_xz_cap`: an xz file's plaintext size found by its cap (file rows keep it), for
+  // edges written before they carried it.
+  `
+  CREATE TABLE listings (key BLOB PRIMARY KEY, body BLOB NOT NULL, ts REAL NOT NULL) WITHOUT ROWID;
+  ALTER TABLE backups ADD COLUMN summary TEXT;
+  CREATE INDEX entries_xz_cap ON entries (cap) WHERE kind = 0 AND enc LIKE 'xz%';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,10 +4,11 @@
  * line and any late problems on stderr.
  */
 import { EXIT, UsageError } from '../errors.js';
-import { defineCommand, loadContext } from './common.js';
+import { defineCommand, loadContext, selectionOptions, type SelectionArgs } from './common.js';
 import { printRecorded } from './output.js';
 
-interface BackupArgs {
+interface BackupArgs extends SelectionArgs {
+  path?: string;
   'queue-only'?: string;
   'reuse-queue'?: string;
   'force-queue-rebuild'?: boolean;
@@ -19,10 +20,10 @@ interface BackupArgs {
 }
 
 export default defineCommand<BackupArgs>({
-  command: 'backup',
-  describe: 'Back up source.path: build the queue file (phase 1), upload it (phase 2), print the root cap',
+  command: 'backup [path]',
+  describe: 'Back up PATH (or source.path): build the queue file (phase 1), upload it (phase 2), print the root cap',
   builder: (y) =>
-    y
+    selectionOptions(y.positional('path', { type: 'string', describe: 'The directory to back up (instead of source.path; no configuration file needed)' }))
       .option('queue-only', { type: 'string', describe: 'Only build the queue file (optionally at PATH); upload nothing', requiresArg: false })
       .option('reuse-queue', { type: 'string', describe: 'Upload the existing queue file (optionally at PATH) as it is', requiresArg: false })
       .option('force-queue-rebuild', { alias: 'f', type: 'boolean', describe: 'Rebuild the queue file even if it could be reused' })
@@ -36,6 +37,7 @@ export default defineCommand<BackupArgs>({
       .conflicts('dry-run', 'queue-only'),
   run: async (args) => {
     const flags: Record<string, unknown> = {};
+    if (args.path !== undefined) flags['source.path'] = (await import('node:path')).resolve(args.path);
     if (args['queue-only'] !== undefined) {
       flags['operation.queue_only'] = true;
       if (args['queue-only']) flags['source.queue.path'] = args['queue-only'];

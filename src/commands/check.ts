@@ -17,6 +17,7 @@ interface CheckArgs {
   'healthy-format'?: string;
   'error-output'?: boolean;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export const DEFAULT_FORMAT = '{backup[name]}: /{0[path]} ({0[type]}): {0[summary]}';
@@ -39,8 +40,10 @@ export default defineCommand<CheckArgs>({
       .option('format', { alias: 'f', type: 'string', default: DEFAULT_FORMAT, describe: 'How to print an unhealthy node: {0[path]}, {0[type]}, {0[summary]}, {0[check-results][results][count-good-share-hosts]}, {backup[name]}, {0} (the whole unit)…' })
       .option('healthy-format', { type: 'string', describe: 'Also print healthy nodes, in this format' })
       .option('error-output', { alias: 'e', type: 'boolean', describe: 'Print the report to stderr instead of stdout' })
-      .option('json', { type: 'boolean', describe: 'Print one JSON object per backup checked, as an array' }),
+      .option('json', { type: 'boolean', describe: 'Print one JSON object per backup checked, as an array' })
+      .option('quiet', { alias: 'q', type: 'boolean', describe: 'No summary line on stderr (warnings, errors and -e reports still)' }),
   run: async (args) => {
+    const started = Date.now();
     const config = loadContext(args);
     const { compileFormat } = await import('../maintenance/format.js');
     const fmt = compileFormat(args.format ?? DEFAULT_FORMAT, '--format');
@@ -158,7 +161,21 @@ export default defineCommand<CheckArgs>({
         ),
       );
     } else if (report.length) await out(report.join('\n'));
+    if (!args.json && !args.quiet && outcomes.length) process.stderr.write(`lafs-backup: ${checkSummary(outcomes, Boolean(args.lease) && !args.n, Date.now() - started)}\n`);
     if (outcomes.some((o) => !o.ran)) return EXIT.FAILURE;
     return outcomes.every((o) => o.healthy) ? EXIT.OK : EXIT.UNHEALTHY;
   },
 });
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The one line a check ends with on stderr (not with -q or --json). */
+export function checkSummary(outcomes: readonly CheckOutcome[], lease: boolean, ms: number): string {
+  const healthy = outcomes.filter((o) => o.ran && o.healthy).length;
+  const unhealthy = outcomes.filter((o) => o.ran && !o.healthy).length;
+  const failed = outcomes.filter((o) => !o.ran).length;
+  const nodes = outcomes.reduce((n, o) => n + o.nodes, 0);
+  const counts = [`${healthy} healthy`, unhealthy ? `${unhealthy} unhealthy` : '', failed ? `${failed} could not be checked` : ''].filter(Boolean).join(', ');
+  const leases = lease ? (failed === outcomes.length ? '' : '; leases renewed') : '; leases not renewed (-n)';
+  return `check of ${plural(outcomes.length, 'backup')} done in ${(ms / 1000).toFixed(1)} s: ${counts}; ${plural(nodes, 'node')} checked${leases}`;
+}

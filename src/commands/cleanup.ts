@@ -19,6 +19,7 @@ interface CleanupArgs {
   'keep-weekly'?: number;
   'keep-monthly'?: number;
   'keep-yearly'?: number;
+  'keep-within'?: string;
 }
 
 const KEEP = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
@@ -39,7 +40,11 @@ export default defineCommand<CleanupArgs>({
       .option('enumerate-only', { alias: 'n', type: 'boolean', describe: 'Only enumerate shares (-e); forget nothing' })
       .option('dry-run', { type: 'boolean', describe: 'Print what would be forgotten; change nothing' });
     for (const k of KEEP) b = b.option(`keep-${k}`, { type: 'number', describe: k === 'last' ? 'Keep the N newest backups (per source name)' : `Keep the newest backup of each of the last N ${k === 'daily' ? 'days' : k.replace(/ly$/, 's')} that have one` });
-    return b;
+    return b.option('keep-within', {
+      type: 'string',
+      requiresArg: true,
+      describe: "Keep every backup made within DURATION of the newest one (per source name), as restic's --keep-within: e.g. 30d, 12h, 1y2m (y years, m months, d days, h hours)",
+    });
   },
   run: async (args) => {
     const config = loadContext(args);
@@ -50,7 +55,12 @@ export default defineCommand<CleanupArgs>({
       if (!Number.isInteger(v) || v < 1) throw new UsageError(`--keep-${k}: expected a whole number ≥ 1, got ${v}`);
       policy[k] = v;
     }
-    const { hasPolicy, selectKept } = await import('../maintenance/retention.js');
+    const { hasPolicy, parseWithin, selectKept } = await import('../maintenance/retention.js');
+    if (args['keep-within'] !== undefined) {
+      const within = parseWithin(String(args['keep-within']));
+      if (typeof within === 'string') throw new UsageError(`--keep-within: ${JSON.stringify(String(args['keep-within']))} is not a duration like 30d, 12h or 1y2m: ${within}`);
+      policy.within = within;
+    }
     const usePolicy = hasPolicy(policy);
     const gens = args.generation ?? [];
     const { capsFromInput, stdinDashes } = await import('./cap-input.js');

@@ -46,7 +46,8 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
     const [a, b] = [await side(sides[0]!), await side(sides[1]!)];
     const client = (await import('../tahoe/factory.js')).clientFor(config);
     try {
-      const differ = new Differ(client, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']));
+      const { Selector, selectionOf } = await import('../scan/select.js');
+      const differ = new Differ(client, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']), new Selector(selectionOf(config)));
       if (args.json) {
         // {added, removed, changed} in bounded memory: each list is spooled to a private
         // temporary file as the walk finds it, and the three are copied out at the end.

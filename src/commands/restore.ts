@@ -16,6 +16,7 @@ interface RestoreArgs {
   'dry-run'?: boolean;
   owner?: boolean;
   'max-revisited'?: number;
+  quiet?: boolean;
 }
 
 export default defineCommand<RestoreArgs>({
@@ -38,7 +39,8 @@ export default defineCommand<RestoreArgs>({
       .option('replace-type-changes', { type: 'boolean', describe: 'With --force: also replace a directory in the way by a file (deleting its tree), and a file by a directory' })
       .option('dry-run', { type: 'boolean', describe: 'List what would be written; write nothing' })
       .option('owner', { type: 'boolean', default: true, describe: 'Restore owners (as root); --no-owner to skip (files not owned as in the backup lose setuid/setgid bits and capabilities)' })
-      .option('max-revisited', MAX_REVISITED_OPTION),
+      .option('max-revisited', MAX_REVISITED_OPTION)
+      .option('quiet', { alias: 'q', type: 'boolean', describe: 'No summary line on stderr (warnings and errors still)' }),
   run: async (args) => {
     const { backupArguments } = await import('./cap-input.js');
     const { backups, rest } = backupArguments('restore', ['BACKUP', 'DEST'], 2, [args.backup, args.dest], ([] as string[]).concat(args['cap-file'] ?? []));
@@ -73,6 +75,7 @@ export default defineCommand<RestoreArgs>({
     const progress = args['dry-run'] ? undefined : Progress.create(args.progress);
     const counts = { objects: 0, bytes: 0 };
     const plan: string[] = [];
+    const started = Date.now();
     const opts = {
       client,
       dest,
@@ -118,6 +121,7 @@ export default defineCommand<RestoreArgs>({
       if (opts.dryRun) await out(plan.join('\n'));
       log.info(report, `restored ${report.files} files (${report.bytes} bytes${report.kept ? `; ${report.kept} already in place` : ''}), ${report.dirs} directories, ${report.symlinks} symlinks into ${dest}`);
       if (stop.signal.aborted) throw stop.signal.reason;
+      if (!args.quiet) process.stderr.write(`lafs-backup: ${restoreSummary(backup.label, dest, report, opts.dryRun ? plan.length : undefined, Date.now() - started, (await import('../progress.js')).formatBytes)}\n`);
       return report.troubles ? EXIT.INCOMPLETE : EXIT.OK;
     } catch (e) {
       // Whatever failed while stopping, the stop is the reason.
@@ -130,3 +134,16 @@ export default defineCommand<RestoreArgs>({
     }
   },
 });
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The one line a restore ends with on stderr (not with -q). */
+export function restoreSummary(label: string, dest: string, r: import('../restore/restore.js').RestoreReport, planned: number | undefined, ms: number, formatBytes: (n: number) => string): string {
+  const secs = `${(ms / 1000).toFixed(1)} s`;
+  if (planned !== undefined) return `restore --dry-run of ${JSON.stringify(label)} into ${JSON.stringify(dest)} done in ${secs}: ${plural(planned, 'entry', 'entries')} would be written; nothing was`;
+  const parts = [`${plural(r.files, 'file')} (${formatBytes(r.bytes)})`, plural(r.dirs, 'directory', 'directories'), plural(r.symlinks, 'symlink')];
+  let line = `restore of ${JSON.stringify(label)} into ${JSON.stringify(dest)} ${r.troubles ? 'INCOMPLETE' : 'done'} in ${secs}: ${parts.join(', ')}`;
+  if (r.kept) line += `; ${plural(r.kept, 'file')} already in place`;
+  if (r.troubles) line += `; ${plural(r.troubles, 'entry', 'entries')} not restored as the backup says (see the warnings above)`;
+  return line;
+}

@@ -8,7 +8,10 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { AppError, ConfigError, describeErrno } from '../errors.js';
-import { isLeaf, SCHEMA, type Leaf, type Node } from './schema.js';
+import { compileExclude } from '../scan/excludes.js';
+import { validate as compiled } from './generated/validate.js';
+import { stateDir } from './locate.js';
+import { checkBeyond, childOf, configSchema, expected, isLeaf, type PathKind, type SchemaNode } from './schema.js';
 
 /**
  * A hook as loaded: what to run (a string runs with /bin/sh -c; a list is an argv whose first
@@ -52,6 +55,13 @@ export interface Config {
     interactive_retry: { attempts: number; delay: number[] };
   };
   filter: string[];
+  exclude: string[];
+  exclude_files: string[];
+  exclude_if_present: string[];
+  exclude_caches: boolean;
+  one_file_system: boolean;
+  /** The patterns read from `exclude_files`, in order (not a key: dump-config leaves it out). */
+  excludeFromFiles: string[];
   operation: {
     queue_only: boolean;
     reuse_queue: boolean;
@@ -65,6 +75,14 @@ export interface Config {
   logging: { level: 'error' | 'warn' | 'info' | 'debug' | 'noise'; format: 'text' | 'json'; file: string | null };
   hooks: { before_backup: Hook | null; after_backup: Hook | null; timeout: number };
 }
+
+/** What the validator compiled from config/schema.json reports (ajv's error objects, the parts read here). */
+interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+}
+const validate = compiled as unknown as ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
 export const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
@@ -114,31 +132,67 @@ export function readYamlFile(file: string): Tree {
   return data as Tree;
 }
 
-/** Checks one layer against the schema; `base` resolves its relative paths (null: as given). */
-function checkLayer(layer: Tree, origin: string, base: string | null, node: Node = SCHEMA, prefix = ''): Tree {
-  const out: Tree = {};
-  for (const [k, v] of Object.entries(layer)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    const spec = (node as Record<string, Node>)[k];
-    if (!spec || !Object.hasOwn(node, k)) throw new ConfigError(`${origin}: unknown key '${key}'`);
-    if (isLeaf(spec)) {
-      if (!spec.ok(v)) throw new ConfigError(`${origin}: ${key}: expected ${spec.expect}, got ${show(v)}`);
+/** Where a layer came from, for the one line an error is: a file, or 'command line', or a variable. */
+function fail(origin: string, message: string): never {
+  throw new ConfigError(`${origin}: ${message}`);
+}
+
+/** The value at a JSON pointer's path (for the message of a value the schema refused). */
+function valueAt(layer: Tree, parts: string[]): unknown {
+  let v: unknown = layer;
+  for (const p of parts) v = v !== null && typeof v === 'object' ? (v as Tree)[p] : undefined;
+  return v;
+}
+
+/** The first problem ajv found in `layer`, as the one line the user reads: the key, what it expects, what it got. */
+function schemaError(layer: Tree, origin: string, err: SchemaError): never {
+  const parts = err.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let node: SchemaNode = configSchema();
+  const path: string[] = [];
+  for (const part of parts) {
+    const next = childOf(node, part);
+    if (!next) break;
+    node = next;
+    path.push(part);
+    // Within a key (an item of a list, an option of a mapping), the key is what is named.
+    if (isLeaf(node)) break;
+  }
+  const key = path.join('.');
+  if (!isLeaf(node) && err.keyword === 'additionalProperties') {
+    fail(origin, `unknown key '${key ? `${key}.` : ''}${(err.params as { additionalProperty: string }).additionalProperty}'`);
+  }
+  fail(origin, `${key}: expected ${expected(node)}, got ${show(valueAt(layer, path))}`);
+}
+
+/**
+ * Checks one layer against the schema (the validator compiled from config/schema.json), then
+ * each key's check beyond it (`x-check`), and resolves its relative paths against `base`
+ * (null: as given). Errors name the key and `origin`.
+ */
+function checkLayer(layer: Tree, origin: string, base: string | null): Tree {
+  if (!validate(layer)) schemaError(layer, origin, validate.errors![0]!);
+  const walk = (t: Tree, node: SchemaNode, prefix: string): Tree => {
+    const out: Tree = {};
+    for (const [k, v] of Object.entries(t)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      const spec = childOf(node, k)!;
+      if (!isLeaf(spec)) {
+        out[k] = walk(v as Tree, spec, key);
+        continue;
+      }
       try {
-        spec.validate?.(v, key);
-        out[k] = spec.path && base !== null ? resolvePaths(v, spec.path, base, key) : v;
+        checkBeyond(spec, v, key);
+        const kind = spec['x-path'];
+        out[k] = kind && base !== null ? resolvePaths(v, kind, base, key) : v;
       } catch (e) {
         // The value's own error names the key; the layer it came from goes in front.
-        if (e instanceof AppError) throw new ConfigError(`${origin}: ${e.message}`);
+        if (e instanceof AppError) fail(origin, e.message);
         throw e;
       }
-    } else {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        throw new ConfigError(`${origin}: ${key}: expected a mapping of keys, got ${show(v)}`);
-      }
-      out[k] = checkLayer(v as Tree, origin, base, spec, key);
     }
-  }
-  return out;
+    return out;
+  };
+  return walk(layer, configSchema(), '');
 }
 
 /**
@@ -162,7 +216,7 @@ function resolvePath(v: string, base: string, key: string): string {
  * keeps its command; an argv's program is a path when it holds a `/` (or starts with `~/`),
  * else a name looked up in PATH as execvp does.
  */
-function resolvePaths(v: unknown, kind: NonNullable<Leaf['path']>, base: string, key: string): unknown {
+function resolvePaths(v: unknown, kind: PathKind, base: string, key: string): unknown {
   if (v === null) return v;
   if (kind === 'hook') {
     if (typeof v === 'string') return { run: v, cwd: base } satisfies Hook;
@@ -180,9 +234,9 @@ function show(v: unknown): string {
 }
 
 /** Lays `layer` over `into`: sections merge key by key, a leaf's value (a list, a mapping) replaces the old one whole. */
-function merge(into: Tree, layer: Tree, node: Node = SCHEMA): Tree {
+function merge(into: Tree, layer: Tree, node: SchemaNode = configSchema()): Tree {
   for (const [k, v] of Object.entries(layer)) {
-    const spec = (node as Record<string, Node>)[k]!;
+    const spec = childOf(node, k)!;
     const cur = into[k];
     if (!isLeaf(spec) && cur && typeof cur === 'object') into[k] = merge({ ...(cur as Tree) }, v as Tree, spec);
     else into[k] = v;
@@ -205,9 +259,15 @@ export function dotted(flags: Record<string, unknown>): Tree {
 
 export interface LoadOptions {
   files?: string[];
+  /** Layers between the files and the flags, each with its origin for errors (LAFS_BACKUP_GATEWAY). */
+  layers?: { origin: string; values: Record<string, unknown> }[];
   /** Values from command-line flags, by dotted key. */
   flags?: Record<string, unknown>;
+  /** List keys the command line adds to rather than replaces (--exclude, --exclude-file, --exclude-if-present). */
+  append?: Partial<Record<'exclude' | 'exclude_files' | 'exclude_if_present', string[]>>;
   cwd?: string;
+  /** For the state directory's default (tests give their own). */
+  env?: Record<string, string | undefined>;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -217,13 +277,41 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const file = resolve(cwd, f);
     merged = merge(merged, checkLayer(readYamlFile(file), file, dirname(file)));
   }
+  for (const l of opts.layers ?? []) merged = merge(merged, checkLayer(dotted(l.values), l.origin, cwd));
+  // Lists the command line adds to: the new items are checked (and their paths resolved) as its own.
+  const more = Object.fromEntries(Object.entries(opts.append ?? {}).filter(([, v]) => v?.length));
+  if (Object.keys(more).length) {
+    const added = checkLayer(more, 'command line', cwd);
+    for (const key of Object.keys(added)) added[key] = [...(merged[key] as unknown[]), ...(added[key] as unknown[])];
+    merged = merge(merged, added);
+  }
   if (opts.flags) merged = merge(merged, checkLayer(dotted(opts.flags), 'command line', cwd));
-  return normalize(merged);
+  return normalize(merged, opts.env ?? process.env);
 }
 
 const asList = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [v as number]);
 
-function normalize(t: Tree): Config {
+/** Reads the patterns of the exclude files (each at most 1 MiB); each is checked, naming its file and line. */
+function readExcludeFiles(files: string[]): string[] {
+  const out: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readBounded(file, MAX_CONFIG_BYTES);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`exclude_files: ${e.message}`);
+      throw new ConfigError(`exclude_files: cannot read ${file}: ${describeErrno(e)}`);
+    }
+    text.split(/\r?\n/).forEach((line, i) => {
+      if (line.trim() === '' || line.startsWith('#')) return;
+      compileExclude(line, `${file}:${i + 1}`);
+      out.push(line);
+    });
+  }
+  return out;
+}
+
+function normalize(t: Tree, env: Record<string, string | undefined>): Config {
   const c = structuredClone(t) as unknown as Config;
   c.http.retry.delay = asList(c.http.retry.delay);
   c.http.interactive_retry.delay = asList(c.http.interactive_retry.delay);
@@ -231,20 +319,28 @@ function normalize(t: Tree): Config {
   const ca = c.http.ca_certs_files as unknown;
   c.http.ca_certs_files = ca === null ? null : Array.isArray(ca) ? (ca as string[]) : [ca as string];
   c.destination.encoding.xz.options ??= {};
+  // The queue and the cache default to the state directory (locate.ts), for every command alike.
+  const state = stateDir(env);
+  if (state) {
+    c.source.queue.path ??= join(state, 'queue.txt');
+    c.source.entry_cache.path ??= join(state, 'cache.db');
+  }
+  c.excludeFromFiles = readExcludeFiles(c.exclude_files);
   return c;
 }
 
 /** The value of a required key, or an error naming it and the command that needs it. */
 export function required<T>(value: T | null | undefined, key: string, command: string): T {
   if (value === null || value === undefined) {
-    throw new ConfigError(`${key} is required for '${command}' (set it in a -c file)`);
+    throw new ConfigError(`${key} is required for '${command}' (set it in a configuration file${key === 'source.path' ? `, or give it: lafs-backup ${command} PATH` : ''})`);
   }
   return value;
 }
 
 /** The configuration as YAML, for `dump-config`: keys as a file writes them (a hook is its command). */
 export function dumpConfig(c: Config): string {
-  const shown = structuredClone(c) as unknown as { hooks: Record<string, unknown> };
+  const shown = structuredClone(c) as unknown as { hooks: Record<string, unknown>; excludeFromFiles?: unknown };
+  delete shown.excludeFromFiles;
   for (const name of ['before_backup', 'after_backup'] as const) shown.hooks[name] = c.hooks[name]?.run ?? null;
   return YAML.stringify(shown, { lineWidth: 0 });
 }

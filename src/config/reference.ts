@@ -1,52 +1,83 @@
 /**
- * The README's configuration reference, generated from config/default.yaml (its keys, their
- * defaults and the comment above each), so the two cannot drift: `npm run docs` rewrites the
- * README section, and a test fails when it differs from what this produces.
+ * What is generated from config/schema.json, so that nothing can drift from it: the README's
+ * configuration reference and config/default.yaml (every key with its default, and its
+ * description as the comment above it). `npm run docs` rewrites both; a test fails when either
+ * differs from what this produces. `init` writes its commented configuration from it too.
  */
-import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { DEFAULTS_FILE } from './load.js';
-import { leafKeys } from './schema.js';
+import { configSchema, leafKeys, nodeAt } from './schema.js';
 
-export const REFERENCE_BEGIN = '<!-- config-reference:begin (generated from config/default.yaml by `npm run docs`; do not edit) -->';
+export const REFERENCE_BEGIN = '<!-- config-reference:begin (generated from config/schema.json by `npm run docs`; do not edit) -->';
 export const REFERENCE_END = '<!-- config-reference:end -->';
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').trim();
 }
 
-/** The pair holding dotted `key`, with the comment written above it. */
-function find(doc: YAML.Document, key: string): { value: unknown; comment: string } {
-  let node: unknown = doc.contents;
-  let comment = '';
-  for (const part of key.split('.')) {
-    if (!YAML.isMap(node)) throw new Error(`config/default.yaml: ${key} is missing`);
-    const map: YAML.YAMLMap = node;
-    const pair = map.items.find((p) => String((p.key as YAML.Scalar).value) === part);
-    if (!pair) throw new Error(`config/default.yaml: ${key} is missing`);
-    // The comment before a map's first key belongs to the map node in `yaml`'s model.
-    comment = (pair.key as YAML.Scalar).commentBefore ?? (map.items[0] === pair ? (map.commentBefore ?? '') : '');
-    node = pair.value;
-  }
-  return { value: YAML.isNode(node) ? node.toJSON() : node, comment };
+/** A value as one line of YAML (flow style). */
+export function flowYaml(value: unknown): string {
+  return YAML.stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trim();
 }
 
-/** The markdown table: one row per key, in the file's order. */
-export function configReference(yamlText = readFileSync(DEFAULTS_FILE, 'utf8')): string {
-  const doc = YAML.parseDocument(yamlText);
+/** The markdown table: one row per key, in the schema's order. */
+export function configReference(): string {
   const rows = ['| Key | Default | Meaning |', '| --- | --- | --- |'];
   for (const key of leafKeys()) {
-    const { value, comment } = find(doc, key);
-    const shown = YAML.stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trim();
-    rows.push(`| \`${key}\` | \`${cell(shown)}\` | ${cell(comment.replace(/\s*\n\s*/g, ' '))} |`);
+    const n = nodeAt(key);
+    rows.push(`| \`${key}\` | \`${cell(flowYaml(n.default))}\` | ${cell((n.description ?? '').replace(/\s*\n\s*/g, ' '))} |`);
   }
   return rows.join('\n');
 }
 
 /** `text` (a README) with its reference section replaced by the generated one. */
 export function withReference(text: string, reference = configReference()): string {
-  const a = text.indexOf(REFERENCE_BEGIN);
+  const a = text.indexOf('<!-- config-reference:begin');
   const b = text.indexOf(REFERENCE_END);
   if (a < 0 || b < a) throw new Error('README.md has no configuration reference markers');
-  return `${text.slice(0, a + REFERENCE_BEGIN.length)}\n${reference}\n${text.slice(b)}`;
+  return `${text.slice(0, a)}${REFERENCE_BEGIN}\n${reference}\n${text.slice(b)}`;
+}
+
+/** A key's default as the value part of a YAML line: lists of numbers in flow style, lists of strings as a block. */
+function valueLines(value: unknown, indent: string): string[] {
+  if (Array.isArray(value) && value.length && value.every((v) => typeof v === 'string')) {
+    return ['', ...value.map((v) => `${indent}  - ${flowYaml(v)}`)];
+  }
+  return [` ${flowYaml(value)}`];
+}
+
+/**
+ * A configuration file holding every key of the schema, each with its description as a
+ * comment: config/default.yaml as it is (`commented: false`), or every line commented out, for
+ * a file a person fills in (`init`). `values` replaces defaults (dotted keys); those lines are
+ * left active even when the rest is commented out.
+ */
+export function configFile(opts: { header: string[]; commented?: boolean; values?: Record<string, unknown> } = { header: configSchema()['x-header'] ?? [] }): string {
+  const lines = opts.header.map((h) => (h ? `# ${h}` : '#'));
+  const keys = leafKeys();
+  let previous: string[] = [];
+  for (const key of keys) {
+    const parts = key.split('.');
+    const given = opts.values && Object.hasOwn(opts.values, key);
+    const off = opts.commented && !given ? '# ' : '';
+    // Sections opened by this key (those the previous key did not share).
+    let shared = 0;
+    while (shared < parts.length - 1 && previous[shared] === parts[shared]) shared++;
+    for (let i = shared; i < parts.length - 1; i++) {
+      const path = parts.slice(0, i + 1).join('.');
+      if (i === 0) lines.push('');
+      // A section is written active once any key in it is.
+      const anyActive = !opts.commented || keys.some((k) => k.startsWith(`${path}.`) && opts.values && Object.hasOwn(opts.values, k));
+      lines.push(`${'  '.repeat(i)}${anyActive ? '' : '# '}${parts[i]}:`);
+    }
+    if (parts.length === 1) lines.push('');
+    const indent = '  '.repeat(parts.length - 1);
+    const n = nodeAt(key);
+    for (const d of (n.description ?? '').split('\n')) lines.push(`${indent}# ${d}`);
+    const value = given ? opts.values![key] : n.default;
+    const [first, ...rest] = valueLines(value, indent);
+    lines.push(`${indent}${off}${parts[parts.length - 1]}:${first}`);
+    for (const r of rest) lines.push(`${off ? `${indent}# ${r.slice(indent.length)}` : r}`);
+    previous = parts;
+  }
+  return `${lines.join('\n')}\n`;
 }

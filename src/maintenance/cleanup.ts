@@ -9,6 +9,7 @@
  */
 import { basename } from 'node:path';
 import type { BackupRow, EntryCache } from '../cache/db.js';
+import { forgetUnreachableListings } from '../cache/trees.js';
 import type { Config } from '../config/load.js';
 import { pruneResultLines } from '../core/result-file.js';
 import { AppError } from '../errors.js';
@@ -115,5 +116,9 @@ export async function executeCleanup(cache: EntryCache, config: Config, client: 
     const n = await pruneLafsDir(client!, r.append_to_lafs_dir, plan.backups, gone);
     log.info({ links: n }, 'unlinked from the result directory');
   }
-  return cache.forgetGenerations(plan.generations, plan.upTo);
+  const forgotten = cache.forgetGenerations(plan.generations, plan.upTo);
+  // Directory listings kept for reading backups (cache/trees.ts): those no kept backup reaches go too.
+  const listings = forgetUnreachableListings(cache, plan.kept.map((b) => b.cap));
+  log.info({ listings }, 'forgot the directory listings no kept backup reaches');
+  return forgotten;
 }

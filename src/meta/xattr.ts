@@ -3,8 +3,8 @@
  * symlinks. When it is missing, `available()` is false and callers go on without extended
  * attributes (after one warning per run).
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import nodeGypBuild from 'node-gyp-build';
 
 interface Addon extends AtCalls {
   list(path: Buffer): Buffer[];
@@ -42,7 +42,9 @@ export function atCalls(): AtCalls | undefined {
   return load() ?? undefined;
 }
 
-const ADDON = fileURLToPath(new URL('../../native/build/Release/xattr.node', import.meta.url));
+// The addon compiled here (native/build/Release), else the one built for this platform when the
+// package was packed (native/prebuilds/PLATFORM-ARCH/node.napi.LIBC.node): node-gyp-build's rules.
+const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
 
 let addon: Addon | null | undefined;
 let loadError: string | undefined;
@@ -50,7 +52,7 @@ let loadError: string | undefined;
 function load(): Addon | null {
   if (addon === undefined) {
     try {
-      addon = createRequire(import.meta.url)(ADDON) as Addon;
+      addon = nodeGypBuild(NATIVE) as Addon;
     } catch (e) {
       addon = null;
       loadError = (e as Error).message.split('\n')[0];

@@ -10,10 +10,8 @@
  * policy allows (its number of attempts and its delays), and a mismatch that persists is that
  * entry's failure: a warning naming it, the rest of the restore goes on, exit 3.
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createUnxz } from '../core/xz.js';
+import { unxz, UndecodableError } from '../export/unxz.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { log } from '../log.js';
 import { EntryError, SparseWriter } from './dest.js';
@@ -62,15 +60,15 @@ export async function writeContents(client: TahoeClient, cap: string, expected: 
   const body = checkedDownload(client, cap, expected, onBytes);
   const sink = new SparseWriter(fd);
   if (xz) {
-    const unxz = createUnxz();
-    let undecodable: Error | undefined;
-    unxz.once('error', (e) => (undecodable = e));
-    await pipeline(Readable.from(body, { objectMode: false }), unxz, sink.writable()).catch((e: unknown) => {
-      // A short or long answer first (the decoder fails on a cut stream too); then the edge
-      // says xz and the contents are not: that entry's trouble, not the restore's.
-      if (e instanceof SizeMismatch || !undecodable) throw e;
-      throw new EntryError(`its contents are marked xz but do not decode (${undecodable.message}); skipped`);
-    });
+    // Decoded in slices the writes keep up with (export/unxz.ts: lzma-native alone pushes a
+    // chunk's whole output at once). A short or long answer is reported as such; a stream
+    // that does not decode is that entry's trouble, not the restore's.
+    try {
+      for await (const chunk of unxz(body)) sink.write(chunk);
+      sink.finish();
+    } catch (e) {
+      throw e instanceof UndecodableError ? new EntryError(`${e.message}; skipped`) : e;
+    }
   } else {
     // Plain contents go straight from the socket to the file: no stream stages per file.
     for await (const chunk of body) sink.write(chunk);

@@ -59,7 +59,7 @@ export async function planQueue(p: PlanInput): Promise<QueuePlan> {
   const header = await readQueueHeader(p.queuePath).catch(() => undefined);
   if (!header || header.source.toString() !== p.source) return { rebuild: true, why: 'queue built for another source' };
   if (!header.created || !header.selection) return { rebuild: true, why: 'queue of an earlier version (it cannot be proved fresh)' };
-  if (header.selection !== p.selection) return { rebuild: true, why: 'the filters or the files left out changed since the queue was built' };
+  if (header.selection !== p.selection) return { rebuild: true, why: 'the filters, excludes or files left out changed since the queue was built' };
   if (p.consumed(qs)) return { rebuild: true, why: 'queue already used by a finished backup' };
   const trailer = readQueueTrailer(p.queuePath);
   if (!trailer?.dirs || !trailer.left) return { rebuild: true, why: 'queue without a record of its walk (interrupted, or of an earlier version)' };

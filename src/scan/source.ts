@@ -9,15 +9,13 @@
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { minimatch, Minimatch } from 'minimatch';
 import { AppError, describeErrno } from '../errors.js';
 
 /** Glob characters minimatch gives a meaning to. A path without any is taken literally. */
 const GLOB_CHARS = /[*?[\]{}()!+@]/;
 
 function expand(pattern: string): string[] {
-  // Loaded only for a glob: a plain path does not pay for it.
-  const { minimatch, Minimatch } = createRequire(import.meta.url)('minimatch') as typeof import('minimatch');
   const absolute = pattern.startsWith('/');
   const segments = pattern.split('/').filter((s) => s !== '');
   let current = [absolute ? '/' : '.'];

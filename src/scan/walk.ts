@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { chdir, cwd } from 'node:process';
 import { setImmediate as turn } from 'node:timers/promises';
 import { AppError, describeErrno, errnoCode, resourceLimit, ResourceLimitError } from '../errors.js';
-import { included, type Rule } from './filters.js';
+import type { LeftOut, Selector } from './select.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import type { OwnFiles, OwnMatcher } from './own-files.js';
 import { encodePath, type QueueEntry } from './queue-codec.js';
@@ -64,14 +64,20 @@ export interface EntryKind {
 export interface WalkOptions {
   /** The source directory (absolute; already resolved). */
   root: Buffer;
-  rules: Rule[];
+  /** What is left out besides the tool's own files: filters, excludes, markers, other file systems. */
+  select?: Selector;
   /**
    * Reads capabilities and ACLs of an entry (the metadata module); none when absent. `at` is
    * the path to give the system calls: the bare name while the walk is in the entry's directory.
    */
   readMeta?: (abs: Buffer, st: EntryKind, at?: Buffer) => EntryMeta;
-  /** Told about every entry left out, and why. `detail` says what failed for unreadable ones. */
-  onSkip?: (rel: Buffer, reason: SkipReason, detail?: string) => void;
+  /**
+   * Told about every entry left out, and why. `detail` says what failed for unreadable ones;
+   * `by` is the rule or pattern that excluded one.
+   */
+  onSkip?: (rel: Buffer, reason: SkipReason, detail?: string, by?: LeftOut) => void;
+  /** Told about each directory kept empty: `why` is its marker file, or 'another file system'. */
+  onEmptied?: (rel: Buffer, why: string) => void;
   batchSize?: number;
   /** Sizes of the regular files queued are added here as the walk goes (totals for progress). */
   sizes?: { bytes: number };
@@ -146,14 +152,31 @@ export async function* walk(opts: WalkOptions): AsyncGenerator<QueueEntry[]> {
 async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueEntry[]> {
   const batchSize = opts.batchSize ?? 512;
   const skip = opts.onSkip ?? (() => {});
-  const filtering = opts.rules.length > 0;
+  const select = opts.select;
+  const filtering = select?.byPath ?? false;
+  const byContents = select?.byContents ?? false;
+  const oneFs = select?.oneFileSystem ?? false;
+  /** The directory's contents, or none when a marker or a mount point says they are left out. */
+  const contents = (rel: Buffer, dirents: Dirent<Buffer>[], at: Buffer | undefined, dev: bigint | undefined): Dirent<Buffer>[] => {
+    if (oneFs && dev !== undefined && dev !== rootDev) {
+      opts.onEmptied?.(rel, 'another file system');
+      return [];
+    }
+    if (!byContents) return dirents;
+    const marker = select!.markedBy(dirents.map((d) => d.name), at);
+    if (marker === undefined) return dirents;
+    opts.onEmptied?.(rel, marker);
+    return [];
+  };
+  let rootDev = 0n;
   const own = (rel: Buffer) => opts.own?.inDir(rel);
   let rootFrame: Frame;
   try {
     const rootStat = lstatSync(opts.root, { bigint: true });
+    rootDev = rootStat.dev;
     const rootEntry = entryFor(Buffer.alloc(0), rootStat, opts.readMeta?.(opts.root, rootStat));
     const rel = Buffer.alloc(0);
-    rootFrame = { abs: opts.root, rel, relText: '', entry: rootEntry, ctimeNs: rootStat.ctimeNs, own: own(rel), dirents: listSorted(opts.root), next: 0 };
+    rootFrame = { abs: opts.root, rel, relText: '', entry: rootEntry, ctimeNs: rootStat.ctimeNs, own: own(rel), dirents: contents(rel, listSorted(opts.root), opts.root, undefined), next: 0 };
   } catch (e) {
     if (e instanceof AppError) throw e;
     rootFailure(opts.root, e);
@@ -209,18 +232,17 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
       opts.onOwn?.(rel);
       continue;
     }
-    const relText = filtering ? `${frame.relText}/${d.name.toString('utf8')}` : '';
+    const relText = filtering ? (frame.relText ? `${frame.relText}/${d.name.toString('utf8')}` : d.name.toString('utf8')) : '';
     const abs = Buffer.concat([frame.abs, SLASH, d.name]);
     const local = inside === frame ? d.name : abs;
     const known = d.isDirectory() || d.isFile() || d.isSymbolicLink();
     const special = d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice();
-    if (filtering && d.isDirectory() && !included(opts.rules, `${relText}/`)) {
-      skip(rel, 'excluded');
-      continue;
-    }
-    if (filtering && (d.isFile() || d.isSymbolicLink()) && !included(opts.rules, relText)) {
-      skip(rel, 'excluded');
-      continue;
+    if (filtering && known) {
+      const by = select!.leftOut(relText, d.isDirectory());
+      if (by) {
+        skip(rel, 'excluded', undefined, by);
+        continue;
+      }
     }
     // Directories are stat'ed to the nanosecond: their ctimes go into the queue's DirDigest.
     let st: Stats | BigIntStats | undefined;
@@ -241,8 +263,9 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     }
     // The type may have changed since readdir (or readdir could not tell): filter again then.
     if (filtering && (!known || (type === S_IFDIR) !== d.isDirectory())) {
-      if (!included(opts.rules, type === S_IFDIR ? `${relText}/` : relText)) {
-        skip(rel, 'excluded');
+      const by = select!.leftOut(relText, type === S_IFDIR);
+      if (by) {
+        skip(rel, 'excluded', undefined, by);
         continue;
       }
     }
@@ -268,8 +291,10 @@ async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueE
     let ctimeNs: bigint;
     try {
       // A directory readdir could not tell was one: stat'ed again, to the nanosecond.
-      ctimeNs = 'ctimeNs' in st ? st.ctimeNs : lstatSync(local, { bigint: true }).ctimeNs;
-      dirents = listSorted(local);
+      const big = 'ctimeNs' in st ? st : lstatSync(local, { bigint: true });
+      ctimeNs = big.ctimeNs;
+      // A mount point is kept, as an empty directory, when the walk stays on one file system.
+      dirents = oneFs && big.dev !== rootDev ? contents(rel, [], undefined, big.dev) : contents(rel, listSorted(local), inside === frame ? local : abs, undefined);
     } catch (e) {
       const why = entryFailure(rel, e);
       skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', why);

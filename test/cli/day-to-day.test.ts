@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configReference, REFERENCE_BEGIN, REFERENCE_END } from '../../src/config/reference.js';
+import { configFile, configReference, REFERENCE_BEGIN, REFERENCE_END } from '../../src/config/reference.js';
 import { EXIT } from '../../src/errors.js';
 import { EXIT_TABLE } from '../../src/main.js';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
@@ -256,16 +256,18 @@ describe('exit codes, completion and the README', () => {
     expect(documented.sort((a, b) => a - b)).toEqual(Object.values(EXIT).sort((a, b) => a - b));
   });
 
-  it("the README's configuration reference is config/default.yaml's, key by key", () => {
+  it("the README's configuration reference and config/default.yaml are config/schema.json's, key by key", () => {
     const readme = readFileSync(README, 'utf8');
     const a = readme.indexOf(REFERENCE_BEGIN);
     const b = readme.indexOf(REFERENCE_END);
     expect(a, 'reference markers in README.md').toBeGreaterThan(0);
     expect(readme.slice(a + REFERENCE_BEGIN.length, b).trim(), 'README.md is stale: run `npm run docs`').toBe(configReference());
-    // And the generator itself sees a changed default or comment.
     const yaml = readFileSync(join(import.meta.dirname, '..', '..', 'config', 'default.yaml'), 'utf8');
-    expect(configReference(yaml.replace('concurrency: 8', 'concurrency: 5'))).toContain('| `operation.concurrency` | `5` |');
-    expect(configReference(yaml.replace(/# File uploads in flight at once;.*/, '# Changed.'))).toContain('| `operation.concurrency` | `8` | Changed. |');
+    expect(yaml, 'config/default.yaml is stale: run `npm run docs`').toBe(configFile());
+    // Each row is the schema's default and description.
+    const schema = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'config', 'schema.json'), 'utf8'));
+    const concurrency = schema.properties.operation.properties.concurrency;
+    expect(configReference()).toContain(`| \`operation.concurrency\` | \`${concurrency.default}\` | ${concurrency.description} |`);
   });
 
   it('every test the README\'s "what happens when" table cites exists, by file and name', () => {

@@ -68,7 +68,7 @@ describe('a strict command line', () => {
   });
 
   it('a required positional missing, or one too many: exit 2, one line, nothing changed', async () => {
-    const cases: string[][] = [['restore'], ['restore', cap], ['ls'], ['diff'], ['diff', cap], ['restore', cap, dest(), 'extra'], ['backup', 'extra'], ['list', 'extra'], ['dump-config', 'extra']];
+    const cases: string[][] = [['restore'], ['restore', cap], ['ls'], ['diff'], ['diff', cap], ['restore', cap, dest(), 'extra'], ['backup', 'src', 'extra'], ['list', 'extra'], ['dump-config', 'extra']];
     for (const args of cases) {
       const before = snapshot(p.dir);
       const r = await runCli([...configArgs(p), ...args], { timeoutMs: 10_000 });

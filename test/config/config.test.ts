@@ -79,7 +79,7 @@ describe('configuration', () => {
   });
 
   it('a missing required key names the key and the command', () => {
-    expect(() => required(loadConfig().source.path, 'source.path', 'backup')).toThrow("source.path is required for 'backup' (set it in a -c file)");
+    expect(() => required(loadConfig().source.path, 'source.path', 'backup')).toThrow("source.path is required for 'backup' (set it in a configuration file, or give it: lafs-backup backup PATH)");
   });
 
   it('every duration has a documented range, checked at load time: past 7 days, or a time limit of 0, is one exit-2 line naming file and key', async () => {

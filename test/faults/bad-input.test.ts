@@ -250,7 +250,7 @@ describe('bad entry caches', () => {
     db.close();
     const r = await runCli([...configArgs(p), 'list']);
     expect(r.code).toBe(1);
-    oneLine(r, /^lafs-backup: entry cache .*cache\.db was written by a newer lafs-backup \(schema 7, this one knows 5\); refusing to touch it$/);
+    oneLine(r, /^lafs-backup: entry cache .*cache\.db was written by a newer lafs-backup \(schema 7, this one knows 6\); refusing to touch it$/);
   });
 
   it('an SQLite database of something else: refused', async () => {

@@ -1,6 +1,13 @@
-/** Retention policies over synthetic backup dates (UTC), table-driven. */
+/** Retention policies over synthetic backup dates (UTC), table-driven; --keep-within end to end. */
+import { utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { periodKey, selectKept, type KeepPolicy } from '../../src/maintenance/retention.js';
+import { parseWithin, periodKey, selectKept, type KeepPolicy } from '../../src/maintenance/retention.js';
+import { backup, cacheRows, configArgs, project } from '../support/backup.js';
+import { runCli } from '../support/cli.js';
+import { useGrid } from '../support/grid.js';
+import { makeTree, tempDir } from '../support/tree.js';
 
 const at = (iso: string) => Date.parse(iso) / 1000;
 
@@ -56,3 +63,112 @@ describe('retention', () => {
     expect(periodKey(at('2026-11-21T12:00:00Z'), 'weekly', true)).toBe('2026-W47');
   });
 });
+
+describe('keep-within (restic --keep-within)', () => {
+  const b = (gen: number, iso: string) => ({ id: gen, name: 'src', generation: gen, ts: at(iso), label: iso });
+  const kept = (all: ReturnType<typeof b>[], text: string, now = at('2027-01-01T00:00:00Z')) => {
+    const within = parseWithin(text);
+    if (typeof within === 'string') throw new Error(within);
+    return selectKept(all, { within }, { utc: true, now }).keep.map((x) => x.label);
+  };
+
+  it('parses restic durations (m is months) and refuses what means nothing, naming why', () => {
+    expect(parseWithin('1y2m3d4h')).toMatchObject({ years: 1, months: 2, days: 3, hours: 4 });
+    expect(parseWithin('30d')).toMatchObject({ years: 0, months: 0, days: 30, hours: 0 });
+    for (const [text, why] of [
+      ['', /empty/],
+      ['30', /no unit after 30/],
+      ['30x', /unknown unit "x"/],
+      ['1d2d', /given twice/],
+      ['0d', /zero/],
+      ['-3d', /expected a number/],
+      ['d', /expected a number/],
+    ] as const) {
+      expect(parseWithin(text), text).toMatch(why);
+    }
+  });
+
+  it('keeps what is after the newest backup time less the duration; the boundary itself is outside, as in restic', () => {
+    const all = [b(1, '2026-11-01T12:00:00Z'), b(2, '2026-11-20T12:00:00Z'), b(3, '2026-11-21T11:00:00Z'), b(4, '2026-11-21T12:00:00Z'), b(5, '2026-11-22T12:00:00Z')];
+    expect(kept(all, '1d')).toEqual(['2026-11-22T12:00:00Z']);
+    expect(kept(all, '25h')).toEqual(['2026-11-21T12:00:00Z', '2026-11-22T12:00:00Z']);
+    expect(kept(all, '2d')).toEqual(['2026-11-21T11:00:00Z', '2026-11-21T12:00:00Z', '2026-11-22T12:00:00Z']);
+    expect(kept(all, '1m')).toEqual(all.map((x) => x.label));
+  });
+
+  it('months and years are calendar ones, as Go\'s AddDate (31 March less a month is 3 March)', () => {
+    const all = [b(1, '2026-03-02T12:00:00Z'), b(2, '2026-03-03T13:00:00Z'), b(3, '2026-03-31T12:00:00Z')];
+    expect(kept(all, '1m')).toEqual(['2026-03-03T13:00:00Z', '2026-03-31T12:00:00Z']);
+    const leap = [b(1, '2023-02-28T12:00:00Z'), b(2, '2023-03-01T13:00:00Z'), b(3, '2024-02-29T12:00:00Z')];
+    // 29 Feb 2024 less a year is "29 Feb 2023", that is 1 March 2023 at 12:00.
+    expect(kept(leap, '1y')).toEqual(['2023-03-01T13:00:00Z', '2024-02-29T12:00:00Z']);
+  });
+
+  it('the window is counted from the newest backup, not from now: a series that stopped a year ago is not forgotten', () => {
+    const all = [b(1, '2025-01-01T00:00:00Z'), b(2, '2025-01-05T00:00:00Z'), b(3, '2025-01-10T00:00:00Z')];
+    expect(kept(all, '7d', at('2026-06-01T00:00:00Z'))).toEqual(['2025-01-05T00:00:00Z', '2025-01-10T00:00:00Z']);
+  });
+
+  it('a clock that ran ahead does not move the window; a clock set back never makes the newest generation fall out', () => {
+    const now = at('2026-11-22T13:00:00Z');
+    // Generation 3 was stamped a year ahead: restic ignores it as a reference (it is kept: it is after any window).
+    const ahead = [b(1, '2026-11-10T12:00:00Z'), b(2, '2026-11-22T12:00:00Z'), b(3, '2027-11-22T12:00:00Z')];
+    expect(kept(ahead, '3d', now)).toEqual(['2026-11-22T12:00:00Z', '2027-11-22T12:00:00Z']);
+    // Generation 3 ran with the clock a month back: it is the newest, and the window ends at its time.
+    const back = [b(1, '2026-10-01T12:00:00Z'), b(2, '2026-11-22T12:00:00Z'), b(3, '2026-10-22T12:00:00Z')];
+    expect(kept(back, '3d', now)).toEqual(['2026-11-22T12:00:00Z', '2026-10-22T12:00:00Z']);
+  });
+
+  it('with the other rules: a backup kept by any rule is kept', () => {
+    const all = [b(1, '2026-09-15T12:00:00Z'), b(2, '2026-10-15T12:00:00Z'), b(3, '2026-11-20T12:00:00Z'), b(4, '2026-11-21T12:00:00Z'), b(5, '2026-11-22T12:00:00Z')];
+    const within = parseWithin('2d') as Exclude<ReturnType<typeof parseWithin>, string>;
+    const sel = selectKept(all, { within, monthly: 3 }, { utc: true, now: at('2027-01-01T00:00:00Z') });
+    expect(sel.keep.map((x) => x.generation)).toEqual([1, 2, 4, 5]);
+    expect(sel.reasons.get(5)).toEqual(['within 2d', 'monthly 2026-11']);
+    expect(sel.reasons.get(4)).toEqual(['within 2d']);
+  });
+});
+
+describe('cleanup --keep-within, end to end', () => {
+  const env = useGrid();
+
+  it('forgets the backups older than the window before the newest, per name; a bad duration is one exit-2 line', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { a: 'a' });
+    const p = project(dir, join(dir, 'src'), env.url);
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(join(p.source, 'a'), `version ${i}`);
+      const old = new Date(Date.now() - 3600_000);
+      utimesSync(join(p.source, 'a'), old, old);
+      const r = await backup(p);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // Known times: 40, 20, 2 and 1 days ago.
+    const day = 86400;
+    const now = Math.floor(Date.now() / 1000);
+    for (const [gen, ago] of [[1, 40], [2, 20], [3, 2], [4, 1]] as const) setTs(p.cache, gen, now - ago * day);
+    const dry = await runCli([...configArgs(p), 'cleanup', '--keep-within', '30d', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^would forget backup "src", generation 1, /m);
+    expect(dry.stdout.match(/would forget backup/g)).toHaveLength(1);
+    // With another rule: --keep-last 1 adds nothing here, --keep-within 2d alone would forget 1 and 2.
+    const r = await runCli([...configArgs(p), 'cleanup', '--keep-within', '2d', '--keep-last', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cacheRows(p.cache, 'SELECT generation FROM backups ORDER BY generation')).toEqual([{ generation: 3 }, { generation: 4 }]);
+    for (const bad of ['30', '1w', '0d']) {
+      const e = await runCli([...configArgs(p), 'cleanup', '--keep-within', bad]);
+      expect(e.code, bad).toBe(2);
+      expect(e.stderr).toMatch(new RegExp(`^lafs-backup: --keep-within: "${bad}" is not a duration like 30d, 12h or 1y2m: .+\\n$`));
+    }
+    expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM backups')[0]!.n).toBe(2);
+  });
+});
+
+function setTs(cache: string, generation: number, ts: number): void {
+  const db = new Database(cache);
+  try {
+    db.prepare('UPDATE backups SET ts = ? WHERE generation = ?').run(ts, generation);
+  } finally {
+    db.close();
+  }
+}

@@ -4,8 +4,8 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } f
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileRules } from '../../src/scan/filters.js';
-import { buildQueue } from '../../src/scan/phase1.js';
+import { buildQueue, NO_EXCLUDES } from '../../src/scan/phase1.js';
+import { Selector } from '../../src/scan/select.js';
 import { readQueue } from '../../src/scan/queue-file.js';
 import { parentOf, type QueueEntry } from '../../src/scan/queue-codec.js';
 import { walk, type SkipReason } from '../../src/scan/walk.js';
@@ -15,7 +15,7 @@ import { handToUnprivileged, makeTree, tempDir, unprivileged, writeRaw } from '.
 async function walkAll(root: string, filter: string[] = [], hooks: Partial<Parameters<typeof walk>[0]> = {}) {
   const entries: QueueEntry[] = [];
   const skipped: [string, SkipReason][] = [];
-  for await (const batch of walk({ root: Buffer.from(root), rules: compileRules(filter), onSkip: (p, r) => skipped.push([p.toString('latin1'), r]), ...hooks })) entries.push(...batch);
+  for await (const batch of walk({ root: Buffer.from(root), select: new Selector({ filter, ...NO_EXCLUDES }), onSkip: (p, r) => skipped.push([p.toString('latin1'), r]), ...hooks })) entries.push(...batch);
   return { entries, skipped, paths: entries.map((e) => e.path.toString('latin1')) };
 }
 

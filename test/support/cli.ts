@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/cli.js) as a user would, in a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 
@@ -29,11 +30,27 @@ function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` (npm test does it first)');
 }
 
+/**
+ * Where a command looks when not told (config/locate.ts), kept inside this test process's own
+ * temporary directory: the machine's ~/.config/lafs-backup, /var/lib/lafs-backup (the suite
+ * runs as root) and a LAFS_BACKUP_* variable of the shell never reach a test. A test that
+ * means them gives its own env (an empty value counts as unset).
+ */
+const LOOKUP_DIR = mkdtempSync(join(tmpdir(), 'lb-lookup-'));
+const LOOKUP_ENV = { XDG_CONFIG_HOME: join(LOOKUP_DIR, 'config'), XDG_STATE_HOME: join(LOOKUP_DIR, 'state') };
+
+function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...LOOKUP_ENV };
+  delete env.LAFS_BACKUP_CONFIG;
+  delete env.LAFS_BACKUP_GATEWAY;
+  return { ...env, ...extra };
+}
+
 export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
   if (!opts.cli) assertBuilt();
   return spawn(process.execPath, [opts.cli ?? CLI, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: childEnv(opts.env),
     stdio: ['pipe', 'pipe', 'pipe'],
     uid: opts.uid,
     gid: opts.gid,
@@ -75,9 +92,10 @@ export function waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 20_000)
   });
 }
 
-const SUMMARY = /^lafs-backup: (backup "[^"\n]*" generation \d+ (done|INCOMPLETE) in [\d.]+ s: |queue "[^"\n]*" written in [\d.]+ s: ).*\n?/m;
+const SUMMARY =
+  /^lafs-backup: (backup "[^"\n]*" generation \d+ (done|INCOMPLETE) in [\d.]+ s: |queue "[^"\n]*" written in [\d.]+ s: |restore (--dry-run )?of "[^"\n]*" into "[^"\n]*" (done|INCOMPLETE) in [\d.]+ s: |check of \d+ backups? done in [\d.]+ s: ).*\n?/m;
 
-/** stderr without the one summary line a backup ends with: what is left are warnings and errors. */
+/** stderr without the one summary line a backup, restore or check ends with: what is left are warnings and errors. */
 export function withoutSummary(stderr: string): string {
   return stderr.replace(SUMMARY, '');
 }
