@@ -14,7 +14,6 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fromSourceAsync, notBeneath, SourceError } from '../errors.js';
-import type { UploadContext } from './context.js';
 import type { EntryStat } from './source-stat.js';
 
 const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -35,14 +34,13 @@ export interface Opened {
  * phases would otherwise have phase 2 read a file from anywhere (O_NOFOLLOW guards only the
  * last component). Without /proc the check is skipped.
  */
-export function assertBeneath(ctx: UploadContext, fd: number, shown: string): void {
+export function assertBeneath(root: Buffer, fd: number, shown: string): void {
   let real: Buffer;
   try {
     real = readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
   } catch {
     return;
   }
-  const root = ctx.root;
   if (real.length > root.length && real[root.length] === 0x2f && real.subarray(0, root.length).equals(root)) return;
   throw new SourceError(shown, 'ENOTBENEATH', notBeneath('readlink'));
 }
@@ -52,10 +50,10 @@ function refused(shown: string, code: 'ENOTREG' | 'EREPLACED'): SourceError {
 }
 
 /** Checks the opened descriptor against the entry's stat (see above); throws a SourceError. */
-function check(ctx: UploadContext, fd: number, shown: string, st: EntryStat, now: BigIntStats): Opened {
+function check(root: Buffer, fd: number, shown: string, st: EntryStat, now: BigIntStats): Opened {
   if (!now.isFile()) throw refused(shown, 'ENOTREG');
   if (now.ino !== st.ino || now.dev !== st.dev) throw refused(shown, 'EREPLACED');
-  assertBeneath(ctx, fd, shown);
+  assertBeneath(root, fd, shown);
   const limit = now.size < st.size ? now.size : st.size;
   return { limit: Number(limit), changed: now.size !== st.size || now.mtimeNs !== st.mtimeNs, size: now.size, mtimeNs: now.mtimeNs };
 }
@@ -65,11 +63,11 @@ export function changedSince(opened: Opened, now: BigIntStats): boolean {
   return now.size !== opened.size || now.mtimeNs !== opened.mtimeNs;
 }
 
-/** Opens a source file on the main thread (small files): never blocks. Failures are SourceErrors. */
-export function openSourceSync(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat): { fd: number; opened: Opened } {
+/** Opens a source file (beneath `root`) on the main thread (small files): never blocks. Failures are SourceErrors. */
+export function openSourceSync(root: Buffer, abs: Buffer, shown: string, st: EntryStat): { fd: number; opened: Opened } {
   const fd = openSync(abs, FLAGS);
   try {
-    return { fd, opened: check(ctx, fd, shown, st, fstatSync(fd, { bigint: true })) };
+    return { fd, opened: check(root, fd, shown, st, fstatSync(fd, { bigint: true })) };
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -77,11 +75,11 @@ export function openSourceSync(ctx: UploadContext, abs: Buffer, shown: string, s
 }
 
 /** Opens a source file for streamed reads: never blocks a thread of the pool either. */
-export async function openSource(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat): Promise<{ fh: FileHandle; opened: Opened }> {
+export async function openSource(root: Buffer, abs: Buffer, shown: string, st: EntryStat): Promise<{ fh: FileHandle; opened: Opened }> {
   const fh = await fromSourceAsync(shown, () => open(abs, FLAGS));
   try {
     const now = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
-    return { fh, opened: check(ctx, fh.fd, shown, st, now) };
+    return { fh, opened: check(root, fh.fd, shown, st, now) };
   } catch (e) {
     await fh.close();
     throw e;

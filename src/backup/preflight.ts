@@ -51,7 +51,8 @@ export interface Preflight {
   dbPath?: string;
 }
 
-export function preflight(config: Config): Preflight {
+/** `dryRun`: everything is checked, nothing is created (a dry run writes nothing). */
+export function preflight(config: Config, opts: { dryRun?: boolean } = {}): Preflight {
   const op = config.operation;
   const queuePath = required(config.source.queue.path, 'source.queue.path', 'backup');
   const source = required(config.source.path, 'source.path', 'backup');
@@ -62,11 +63,11 @@ export function preflight(config: Config): Preflight {
   parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');
   const dir = config.destination.result.append_to_lafs_dir;
   if (dir) assertWritableDirCap(dir, 'destination.result.append_to_lafs_dir');
-  ensureStateDir('source.queue.path', queuePath);
+  if (!opts.dryRun) ensureStateDir('source.queue.path', queuePath);
   if (queueFileState(queuePath) === 'other') {
     throw new ConfigError(`source.queue.path: ${queuePath} exists and is not a lafs-backup queue file; refusing to overwrite it`);
   }
-  if (dbPath) ensureStateDir('source.entry_cache.path', dbPath);
+  if (dbPath && !opts.dryRun) ensureStateDir('source.entry_cache.path', dbPath);
   const resultFile = config.destination.result.append_to_file;
   if (resultFile && !op.queue_only) assertWritableDir('destination.result.append_to_file', resultFile);
   return { queuePath, source, dbPath };

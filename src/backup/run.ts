@@ -9,110 +9,73 @@
  * stages' pools (queued jobs are dropped, submitting fails), the client (requests in flight,
  * retry waits) and the before hook; the run then ends with that reason.
  */
-import { statSync, type Stats } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync, statSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EntryCache } from '../cache/db.js';
 import type { Config } from '../config/load.js';
-import { Pool } from '../core/pool.js';
-import { AppError, describeErrno, EXIT, HookError, InterruptedError } from '../errors.js';
-import type { HookVars, Outcome } from '../hooks.js';
-import { log, oneLine } from '../log.js';
+import { AppError, describeErrno, EXIT } from '../errors.js';
+import type { HookVars } from '../hooks.js';
+import { log } from '../log.js';
+import { metadataReaders } from '../meta/entry.js';
 import type { Progress } from '../progress.js';
-import { compileNameRules, compileSizeRules } from '../scan/filters.js';
 import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
 import { clientFor } from '../tahoe/factory.js';
-import { emptyRunStats, entriesDone, type RunStats, type UploadContext } from './context.js';
-import { encodingId, xzSettings } from '../core/xz.js';
+import { DryRunCache, DryRunGrid } from './dry-run.js';
+import type { EventSink } from './events.js';
+import { afterHook, deliverResult, type BackupOutcome } from './finish.js';
 import { legacyMembers, seriesName } from './name.js';
+import { runPhase2, type Phase2 } from './phase2.js';
 import { preflight } from './preflight.js';
 import { parseRate } from './ratelimit.js';
-import { SourceStats } from './source-stat.js';
 import type { RunGrid } from './grid.js';
-import { backupSummary, type BackupSummary } from './summary.js';
+import { RunStop } from './stop.js';
+import { backupSummary } from './summary.js';
+import { incomplete as isIncomplete, progressCounts, Tally } from './tally.js';
+
+export type { BackupOutcome } from './finish.js';
 
 export interface BackupRequest {
   config: Config;
   /** -f: rebuild the queue file even if it could be reused. */
   forceQueue: boolean;
+  /** --dry-run: phase 1 and every cache decision; nothing sent, nothing written, no hook. */
+  dryRun?: boolean;
   /** Shown on a terminal (or with --progress). */
   progress?: Progress;
 }
 
-export interface BackupOutcome {
-  summary: BackupSummary;
-  /** The root cap (undefined with --queue-only). A secret: output, never a log line. */
-  cap?: string;
-  /** 0, 3 (incomplete), 1 (the result could not be delivered) or 6 (after_backup failed). */
-  exitCode: number;
-  /** One-line problems that came after the backup itself was recorded (delivery, after hook). */
-  problems: string[];
-}
-
-/** What the stages report back to the driver. */
+/** What the phases report back to the driver (the counts are the tally's). */
 interface Phases {
   cap?: string;
   generation?: number;
   scan?: ScanReport;
-  stats: RunStats;
-  incomplete: boolean;
+  /** Entries the walk that built the queue left out (unreadable, vanished). */
+  leftOut: number;
 }
 
-/** The run's one stop: signals and the first fatal error abort it. */
-class RunStop {
-  readonly controller = new AbortController();
-  /** The after hook's own stop: only a signal that comes while it runs stops it. */
-  hook = new AbortController();
-  private readonly handlers: [NodeJS.Signals, () => void][];
-
-  constructor() {
-    this.handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
-      const h = () => {
-        this.hook.abort();
-        if (this.controller.signal.aborted) return;
-        log.warn({ signal: sig }, `${sig}: stopping; what is done is kept in the cache, rerun to finish`);
-        this.controller.abort(new InterruptedError(sig));
-      };
-      process.on(sig, h);
-      return [sig, h];
-    });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** Ends the run with `e`, unless it is ending already (the first reason stands). */
-  fail = (e: unknown): void => {
-    if (!this.controller.signal.aborted) this.controller.abort(e);
-  };
-
-  /** Throws the reason the run stopped, if it did. */
-  check(): void {
-    if (this.signal.aborted) throw this.signal.reason;
-  }
-
-  dispose(): void {
-    for (const [sig, h] of this.handlers) process.off(sig, h);
-  }
-}
-
-/** What the after hook is told about how the backup ended. */
-function outcomeOf(code: number | undefined, err: unknown): Outcome {
-  if (err instanceof HookError) return 'aborted';
-  if (err instanceof InterruptedError) return 'interrupted';
-  if (err !== undefined) return 'failed';
-  return code === EXIT.INCOMPLETE ? 'incomplete' : 'success';
+/** What a run carries through its phases: its stop, the tally of its events and where they go, its metadata readers. */
+interface Run {
+  req: BackupRequest;
+  stop: RunStop;
+  tally: Tally;
+  emit: EventSink;
+  meta: ReturnType<typeof metadataReaders>;
 }
 
 export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   const { config } = req;
   const started = Date.now();
-  const { queuePath, source: configured, dbPath } = preflight(config);
+  const { queuePath, source: configured, dbPath } = preflight(config, { dryRun: req.dryRun });
   // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
   const name = seriesName(config.source);
   if (config.source.extended_metadata) (await import('../meta/entry.js')).assertMetadataReadable();
-  const stop = new RunStop();
+  const tally = new Tally();
+  const emit: EventSink = (e) => tally.add(e);
+  const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })) };
+  if (req.dryRun) return dryRun(run, name, configured, queuePath, dbPath!, started);
+  const { stop } = run;
   const { runHook } = await import('../hooks.js');
   const hookOpts = { timeoutS: config.hooks.timeout };
   const vars: HookVars = { source: configured, name };
@@ -142,15 +105,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     const { pickSource } = await import('../scan/source.js');
     const source = pickSource(configured);
     vars.source = source;
-    const phases = cache ? await bothPhases(req, stop, { name, source, configured, grid }, queuePath, cache) : await queueOnly(req, stop, source, queuePath);
-    const { metaTrouble } = await import('../meta/entry.js');
-    // Metadata that could not be read (a bad ACL blob, …) also makes the backup incomplete.
-    if (metaTrouble.count > 0) phases.incomplete = true;
+    const phases = cache ? await bothPhases(run, { name, source, configured, grid }, queuePath, cache) : await queueOnly(run, source, queuePath);
     vars.cap = phases.cap;
-    const summary = backupSummary({ ...phases, elapsedMs: Date.now() - started }, { name, source, queuePath });
-    result = { summary, cap: phases.cap, exitCode: phases.incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
-    if (phases.cap && cache) (await import('../cache/trees.js')).recordRunSummary(cache, summary);
-    if (phases.cap && cache) await deliverResult(config, stop, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
+    result = outcome(run, phases, { name, source, queuePath }, started);
+    if (phases.cap && cache && !req.dryRun) (await import('../cache/trees.js')).recordRunSummary(cache, result.summary);
+    if (phases.cap && cache) await deliverResult(config, stop.signal, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
     return result;
   } catch (e) {
     failure = e;
@@ -177,39 +136,16 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   }
 }
 
-/** The result file and the lafs dir. A failure here leaves the backup recorded: exit 1, said. */
-async function deliverResult(config: Config, stop: RunStop, b: import('./result.js').Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
-  const { deliver } = await import('./result.js');
-  const client = clientFor(config, { signal: stop.signal });
-  try {
-    await deliver(config, client, b, ours);
-  } catch (e) {
-    if (!(e instanceof AppError) || e instanceof InterruptedError) throw e;
-    result.problems.push(`the backup is recorded, but its result could not be delivered: ${oneLine(e.message)}`);
-    result.exitCode = EXIT.FAILURE;
-  } finally {
-    await client.close();
-  }
-}
-
 /**
- * Runs after_backup however the backup ended. Its failure is the command's outcome only when
- * the backup itself went well (exit 6, the cap still printed); otherwise a warning.
+ * The outcome from the phases' facts and the tally: incomplete when the walk or phase 2 left
+ * entries out, or metadata could not be read whole.
  */
-async function afterHook(runHook: typeof import('../hooks.js').runHook, config: Config, vars: HookVars, result: BackupOutcome | undefined, failure: unknown, opts: { timeoutS: number; signal: AbortSignal }): Promise<void> {
-  const code = result?.exitCode;
-  const exitCode = failure === undefined ? code : failure instanceof AppError ? failure.exitCode : EXIT.FAILURE;
-  const error = failure === undefined ? undefined : oneLine(failure instanceof Error ? failure.message : String(failure));
-  try {
-    await runHook('after_backup', config.hooks.after_backup, { ...vars, cap: failure === undefined ? vars.cap : undefined, outcome: outcomeOf(code, failure), exitCode, error }, opts);
-  } catch (e) {
-    if (!result || failure !== undefined) {
-      log.warn(oneLine((e as Error).message));
-      return;
-    }
-    result.problems.push(oneLine((e as Error).message));
-    if (result.exitCode === EXIT.OK || result.exitCode === EXIT.INCOMPLETE) result.exitCode = EXIT.HOOK;
-  }
+function outcome(run: Run, phases: Phases, naming: { name: string; source: string; queuePath: string }, started: number): BackupOutcome {
+  const t = run.tally;
+  const incomplete = isIncomplete(t, phases.leftOut);
+  if (t.futureMtimes) log.warn({ files: t.futureMtimes }, `${t.futureMtimes} file${t.futureMtimes === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
+  const summary = backupSummary(t, { ...phases, incomplete, elapsedMs: Date.now() - started, dryRun: run.req.dryRun }, naming);
+  return { summary, cap: phases.cap, exitCode: incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
 }
 
 function queueStat(queuePath: string): Stats {
@@ -234,19 +170,21 @@ function ownFiles(config: Config, queuePath: string): OwnFile[] {
   return own;
 }
 
-/** Phase 1, with its progress line. */
-async function scanTree(req: BackupRequest, stop: RunStop, source: string, queuePath: string): Promise<ScanReport> {
+/** Phase 1, with its progress line; `writeTo`: where the queue goes, when not to `queuePath` (a dry run's). */
+async function scanTree(run: Run, source: string, queuePath: string, writeTo = queuePath): Promise<ScanReport> {
+  const { req, stop } = run;
   const { buildQueue } = await import('../scan/phase1.js');
-  const { readAclsAndCaps } = await import('../meta/entry.js');
   const live = { objects: 0, bytes: 0 };
   req.progress?.phase({ label: 'scanning', unit: 'entries', bytes: true, read: () => live });
+  const own = ownFiles(req.config, queuePath);
+  if (writeTo !== queuePath) own.push({ path: writeTo, prefixes: ['.tmp-'] });
   const scan = await buildQueue({
     source,
-    queuePath,
+    queuePath: writeTo,
     filter: req.config.filter,
     excludes: (await import('../scan/select.js')).excludesOf(req.config),
-    own: ownFiles(req.config, queuePath),
-    readMeta: req.config.source.extended_metadata ? readAclsAndCaps : undefined,
+    own,
+    readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
     onProgress: (entries, bytes) => {
       live.objects = entries;
@@ -262,9 +200,9 @@ function scanIncomplete(scan: ScanReport | undefined): number {
 }
 
 /** Phase 1 only (`--queue-only`): no cache, no gateway. */
-async function queueOnly(req: BackupRequest, stop: RunStop, source: string, queuePath: string): Promise<Phases> {
-  const scan = await scanTree(req, stop, source, queuePath);
-  return { scan, stats: emptyRunStats(), incomplete: scanIncomplete(scan) > 0 };
+async function queueOnly(run: Run, source: string, queuePath: string): Promise<Phases> {
+  const scan = await scanTree(run, source, queuePath);
+  return { scan, leftOut: scanIncomplete(scan) };
 }
 
 /** The backup being made: its name, the directory picked tonight, source.path as configured, and its grid. */
@@ -275,30 +213,36 @@ interface Naming {
   grid?: RunGrid;
 }
 
-async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
-  const { source } = naming;
+/** The queue phase 2 reads: built now, or reused; `created`: when the walk that built it began. */
+interface QueueReady {
+  scan?: ScanReport;
+  created?: Date;
+}
+
+/**
+ * Phase 1, unless the queue file can be reused: a queue this run did not write may have been
+ * edited, so every line is checked (paths beneath the source, metadata well formed, the
+ * shape) before anything is uploaded; one reused unasked is also proved fresh (every
+ * directory as its walk saw it), or rebuilt.
+ */
+async function prepareQueue(run: Run, source: string, queuePath: string, cache: EntryCache): Promise<QueueReady> {
+  const { req, stop } = run;
   const { config } = req;
-  const op = config.operation;
-  const { planQueue, CLOCK_SLACK_NS } = await import('../scan/plan.js');
+  const { planQueue } = await import('../scan/plan.js');
   const { selectionId } = await import('../scan/phase1.js');
   const { OwnFiles } = await import('../scan/own-files.js');
-  const readsMeta = config.source.extended_metadata;
-  const stamp = (st: { size: number; mtimeMs: number; ino: number }) => ({ path: queuePath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
   const plan = await planQueue({
     queuePath,
     source,
-    reuse: op.reuse_queue,
+    reuse: config.operation.reuse_queue,
     force: req.forceQueue,
     checkMtime: config.source.queue.check_mtime,
-    selection: selectionId((await import('../scan/select.js')).selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), readsMeta),
-    consumed: (st) => cache.queueConsumed(stamp(st)),
+    selection: selectionId((await import('../scan/select.js')).selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
+    consumed: (st) => cache.queueConsumed(stamp(queuePath, st)),
   });
   let why = plan.why;
   let created: Date | undefined;
   if (!plan.rebuild) {
-    // A queue this run did not write may have been edited: every line is checked (paths
-    // beneath the source, metadata well formed, the shape) before anything is uploaded; one
-    // reused unasked is also proved fresh (every directory as its walk saw it), or rebuilt.
     const { checkQueue } = await import('./queue-reuse.js');
     const stale = await checkQueue(queuePath, source, plan.verify, () => stop.check());
     if (stale) why = stale;
@@ -306,77 +250,116 @@ async function bothPhases(req: BackupRequest, stop: RunStop, naming: Naming, que
   }
   const rebuild = plan.rebuild || why !== plan.why;
   log.info({ reason: why }, rebuild ? 'building the queue file' : 'reusing the queue file');
-  const scan = rebuild ? await scanTree(req, stop, source, queuePath) : undefined;
-  if (scan) created = new Date(scan.startedAt);
+  if (!rebuild) return { created };
+  const scan = await scanTree(run, source, queuePath);
+  return { scan, created: new Date(scan.startedAt) };
+}
 
+/** Which queue file a finished backup consumed. */
+function stamp(queuePath: string, st: { size: number; mtimeMs: number; ino: number }): { path: string; size: number; mtimeMs: number; ino: number } {
+  return { path: queuePath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/**
+ * Entries changed since the walk that built the queue began (give or take the clock's
+ * granularity) have their ACLs and capabilities read again; without a record of when it
+ * began (a queue of an earlier version), every entry's are.
+ */
+async function metaSince(created: Date | undefined): Promise<bigint> {
+  const { CLOCK_SLACK_NS } = await import('../scan/plan.js');
+  return created ? BigInt(created.getTime()) * 1_000_000n - CLOCK_SLACK_NS : -(1n << 63n);
+}
+
+/** Phase 2's progress line: totals from this run's phase 1, or the trailer of a reused queue file. */
+async function showProgress(run: Run, label: string, queuePath: string, scan: ScanReport | undefined): Promise<void> {
+  const progress = run.req.progress;
+  if (!progress) return;
+  const { readQueueTrailer } = await import('../scan/queue-file.js');
+  const totals = scan ?? readQueueTrailer(queuePath);
+  progress.phase({ label, unit: 'entries', bytes: true, totals: totals && { objects: totals.entries, bytes: totals.bytes }, read: () => progressCounts(run.tally) });
+}
+
+/** Phase 2's common wiring: the configuration, the metadata readers, the events, the stop. */
+function phase2Of(run: Run, source: string, queuePath: string, since: bigint): Omit<Phase2, 'client' | 'cache'> {
+  const { config } = run.req;
+  const meta = config.source.extended_metadata ? run.meta : undefined;
+  return { config, source, queuePath, readXattrs: meta?.readUserXattrs, readMeta: meta?.readAclsAndCaps, metaSince: since, emit: run.emit, stop: run.stop };
+}
+
+/** Entries the walk that built the queue left out (a reused queue's walk may have, too: only --reuse-queue takes such a queue). */
+async function walkLeftOut(scan: ScanReport | undefined, queuePath: string): Promise<number> {
+  if (scan) return scanIncomplete(scan);
+  const left = (await import('../scan/queue-file.js')).readQueueTrailer(queuePath)?.left;
+  return (left?.unreadable ?? 0) + (left?.vanished ?? 0);
+}
+
+/** Phase 1 (or a reused queue), a new generation, phase 2, and the backup recorded. */
+async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
+  const { source } = naming;
+  const { config } = run.req;
+  const op = config.operation;
+  const { scan, created } = await prepareQueue(run, source, queuePath, cache);
   const generation = cache.startGeneration(op.try_resume, source);
   const objects = parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');
-  const client = clientFor(config, { budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined, signal: stop.signal });
-  const xz = config.destination.encoding.xz;
-  const settings = xzSettings(xz.options);
-  const { readUserXattrs, readAclsAndCaps } = await import('../meta/entry.js');
-  const ctx: UploadContext = {
-    root: Buffer.from(source),
-    source: new SourceStats(Buffer.from(source)),
-    client,
-    cache: op.disable_deduplication ? undefined : cache,
-    files: new Pool('files', op.concurrency, stop.signal),
-    dirs: new Pool('directories', op.concurrency, stop.signal),
-    xz: {
-      policy: {
-        enabled: xz.enabled,
-        minSize: xz.min_size,
-        rules: compileSizeRules(xz.path_filter),
-        compressedNames: compileNameRules(xz.compressed_names, 'destination.encoding.xz.compressed_names'),
-        minSaving: xz.min_saving,
-      },
-      settings,
-      id: encodingId(settings),
-    },
-    // Each xz encoder at preset 6 holds ~94 MiB: no more of them than cores, however many uploads.
-    encoders: new Pool('xz', xz.encoders ?? availableParallelism(), stop.signal),
-    prehash: op.hash_before_upload,
-    uploading: new Map(),
-    unhashed: new Map(),
-    bytes: parseRate(op.rate_limit.bytes, 'operation.rate_limit.bytes'),
-    stats: emptyRunStats(),
-    trustNs: 2_000_000_000n,
-    readXattrs: readsMeta ? readUserXattrs : undefined,
-    readMeta: readsMeta ? readAclsAndCaps : undefined,
-    // Without a record of when its walk began (a queue of an earlier version), every entry's
-    // ACLs and capabilities are read again.
-    metaSince: created ? BigInt(created.getTime()) * 1_000_000n - CLOCK_SLACK_NS : -(1n << 63n),
-    hardlinks: new Map(),
-  };
-  if (req.progress) {
-    // Totals for progress: from this run's phase 1, or the trailer of a reused queue file.
-    const { readQueueTrailer } = await import('../scan/queue-file.js');
-    const totals = scan ?? readQueueTrailer(queuePath);
-    req.progress.phase({ label: 'uploading', unit: 'entries', bytes: true, totals: totals && { objects: totals.entries, bytes: totals.bytes }, read: () => ({ objects: entriesDone(ctx.stats), bytes: ctx.stats.bytesDone }) });
-  }
-  const { uploadQueue } = await import('./tree.js');
+  const client = clientFor(config, { budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined, signal: run.stop.signal });
+  await showProgress(run, 'uploading', queuePath, scan);
   try {
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
-    const consumed = stamp(queueStat(queuePath));
-    const root = await uploadQueue(ctx, queuePath, stop.fail);
+    const consumed = stamp(queuePath, queueStat(queuePath));
+    const stages = op.disable_deduplication ? undefined : cache;
+    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: stages });
     // One request: on a night with no change, the only evidence that the grid has what the cache says.
-    await (await import('./grid.js')).confirmRoot(client, root.cap, ctx.cache, naming.grid);
-    const future = ctx.stats.futureMtimes;
-    if (future) log.warn({ files: future }, `${future} file${future === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
+    await (await import('./grid.js')).confirmRoot(client, root.cap, stages, naming.grid);
     // Rows recorded before names were configurable, named after the directory a glob matched,
     // join this series (backup/name.ts legacyMembers).
     const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
     cache.addBackup({ name: naming.name, source, cap: root.cap, adopt });
     cache.markQueueConsumed(consumed);
     cache.commit();
-    const skipped = ctx.stats.skipped;
-    // A reused queue's walk may have left entries out too (only --reuse-queue takes such a queue).
-    const left = scan ? undefined : (await import('../scan/queue-file.js')).readQueueTrailer(queuePath)?.left;
-    const fromWalk = scan ? scanIncomplete(scan) : (left?.unreadable ?? 0) + (left?.vanished ?? 0);
-    const incomplete = fromWalk + skipped.unreadable + skipped.vanished + skipped.changedType > 0;
-    return { cap: root.cap, generation, scan, stats: ctx.stats, incomplete };
+    return { cap: root.cap, generation, scan, leftOut: await walkLeftOut(scan, queuePath) };
   } finally {
-    ctx.source.close();
     await client.close();
+  }
+}
+
+/**
+ * `--dry-run`: phase 1 into a private temporary file (or the queue given to --reuse-queue,
+ * read as it is), then phase 2 with stand-ins for the gateway and for the cache's records
+ * (backup/dry-run.ts). No lock, no hook, no request, no generation, no row, no result: what the
+ * tally says is what a backup now would do.
+ */
+async function dryRun(run: Run, name: string, configured: string, queuePath: string, dbPath: string, started: number): Promise<BackupOutcome> {
+  const { req, stop } = run;
+  const { config } = req;
+  const { existsSync } = await import('node:fs');
+  const { EntryCache } = await import('../cache/db.js');
+  const cache = existsSync(dbPath) ? EntryCache.open(dbPath, { readonly: true }) : undefined;
+  // No gateway is asked which grid it is on: the rows of the grid the last backup went to are used.
+  const last = cache && (await import('../cache/grid.js')).readBook(cache)?.grids[0];
+  if (last) cache!.useGrid(last.tag);
+  const tmp = config.operation.reuse_queue ? undefined : mkdtempSync(join(tmpdir(), 'lafs-backup-dry-run-'));
+  try {
+    const { pickSource } = await import('../scan/source.js');
+    const source = pickSource(configured);
+    let queue = queuePath;
+    let scan: ScanReport | undefined;
+    let created: Date | undefined;
+    if (tmp) {
+      queue = join(tmp, 'queue.txt');
+      scan = await scanTree(run, source, queuePath, queue);
+      created = new Date(scan.startedAt);
+    } else {
+      const { checkQueue } = await import('./queue-reuse.js');
+      await checkQueue(queuePath, source, undefined, () => stop.check());
+    }
+    await showProgress(run, 'dry run', queue, scan);
+    const stand = new DryRunCache(cache);
+    await runPhase2({ ...phase2Of(run, source, queue, await metaSince(created)), client: new DryRunGrid(), cache: config.operation.disable_deduplication ? undefined : stand, unmetered: true });
+    return outcome(run, { scan, leftOut: await walkLeftOut(scan, queue) }, { name, source, queuePath }, started);
+  } finally {
+    req.progress?.end();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    cache?.close();
+    stop.dispose();
   }
 }

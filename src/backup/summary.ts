@@ -1,24 +1,28 @@
 /**
  * What a backup did, as one JSON object (`backup --json`, on stdout) or one line (stderr, at
- * the default level). The JSON shape is documented in the README and kept stable: fields may
- * be added, never renamed or removed.
+ * the default level): both made from the tally of phase 2's events (backup/tally.ts) and the
+ * run's facts, by pure functions. The JSON shape is documented in the README and kept stable:
+ * fields may be added, never renamed or removed.
  */
 import { formatBytes } from '../progress.js';
 import type { ScanReport } from '../scan/phase1.js';
-import type { RunStats } from './context.js';
+import type { Tally } from './tally.js';
 
-/** What the summary is made of: the phases' report and the time taken. */
+/** What the summary is made of besides the tally: the run's facts and the time taken. */
 export interface SummaryInput {
   cap?: string;
   generation?: number;
   scan?: ScanReport;
-  stats: RunStats;
   incomplete: boolean;
   elapsedMs: number;
+  /** `--dry-run`: what would have been done; nothing was sent or written. */
+  dryRun?: boolean;
 }
 
 export interface BackupSummary {
   outcome: 'success' | 'incomplete';
+  /** `--dry-run`: the counts say what would be uploaded and reused; no cap, no generation. */
+  dry_run: boolean;
   name: string;
   source: string;
   /** Null for --queue-only. */
@@ -32,30 +36,31 @@ export interface BackupSummary {
   stored: { xz: number; raw_by_name: number; raw_by_size: number; raw_by_content: number; raw: number };
   symlinks: { uploaded: number; reused: number };
   directories: { created: number; reused: number };
-  bytes: { read: number; sent: number; xz_in: number; xz_out: number; xz_saved: number; deduplicated: number };
+  /** uploaded: plaintext of the files uploaded (before compression). */
+  bytes: { read: number; sent: number; uploaded: number; xz_in: number; xz_out: number; xz_saved: number; deduplicated: number };
   skipped: { unreadable: number; vanished: number; changed_type: number; special: number; excluded: number };
   elapsed_seconds: number;
 }
 
-export function backupSummary(o: SummaryInput, ctx: { name: string; source: string; queuePath: string }): BackupSummary {
-  const s = o.stats;
+export function backupSummary(s: Tally, o: SummaryInput, ctx: { name: string; source: string; queuePath: string }): BackupSummary {
   const scan = o.scan?.skipped;
   return {
     outcome: o.incomplete ? 'incomplete' : 'success',
+    dry_run: o.dryRun ?? false,
     name: ctx.name,
     source: ctx.source,
     generation: o.generation ?? null,
     cap: o.cap ?? null,
     queue: { path: ctx.queuePath, rebuilt: o.scan !== undefined, entries: o.scan?.entries ?? null },
-    files: { uploaded: s.filesUploaded, reused: s.filesReused, deduplicated: s.filesDeduplicated, not_cached: s.notCached },
-    stored: { xz: s.stored.xz, raw_by_name: s.stored.rawByName, raw_by_size: s.stored.rawBySize, raw_by_content: s.stored.rawByContent, raw: s.stored.raw },
+    files: { uploaded: s.filesUploaded, reused: s.filesReused, deduplicated: s.filesDeduplicated, not_cached: s.filesNotCached },
+    stored: { xz: s.stored.xz, raw_by_name: s.stored['raw-by-name'], raw_by_size: s.stored['raw-by-size'], raw_by_content: s.stored['raw-by-content'], raw: s.stored.raw },
     symlinks: { uploaded: s.symlinksUploaded, reused: s.symlinksReused },
     directories: { created: s.dirsCreated, reused: s.dirsReused },
-    bytes: { read: s.bytesRead, sent: s.bytesSent, xz_in: s.xzIn, xz_out: s.xzOut, xz_saved: Math.max(0, s.xzIn - s.xzOut), deduplicated: s.bytesDeduplicated },
+    bytes: { read: s.bytesRead, sent: s.bytesSent, uploaded: s.bytesUploaded, xz_in: s.xzIn, xz_out: s.xzOut, xz_saved: Math.max(0, s.xzIn - s.xzOut), deduplicated: s.bytesDeduplicated },
     skipped: {
       unreadable: (scan?.unreadable ?? 0) + s.skipped.unreadable,
       vanished: (scan?.vanished ?? 0) + s.skipped.vanished,
-      changed_type: s.skipped.changedType,
+      changed_type: s.skipped['changed-type'],
       special: scan?.special ?? 0,
       excluded: scan?.excluded ?? 0,
     },
@@ -73,6 +78,7 @@ export function summaryLine(j: BackupSummary): string {
   const secs = `${j.elapsed_seconds.toFixed(1)} s`;
   const excluded = k.excluded ? `, ${k.excluded} excluded by filters` : '';
   const skipped = skippedN ? `; ${plural(skippedN, 'entry', 'entries')} skipped (${reasons.join(', ')})` : '';
+  if (j.dry_run) return dryRunLine(j, secs, skipped, excluded);
   if (j.cap === null) {
     return `queue ${JSON.stringify(j.queue.path)} written in ${secs}: ${plural(j.queue.entries ?? 0, 'entry', 'entries')}${excluded}${skipped}`;
   }
@@ -86,5 +92,16 @@ export function summaryLine(j: BackupSummary): string {
     `backup ${JSON.stringify(j.name)} generation ${j.generation} ${j.outcome === 'success' ? 'done' : 'INCOMPLETE'} in ${secs}: ` +
     `files ${j.files.uploaded} uploaded${storedAs} / ${j.files.reused} reused${dedup}${links}; directories ${j.directories.created} created / ${j.directories.reused} reused; ` +
     `${formatBytes(j.bytes.read)} read, ${formatBytes(j.bytes.sent)} sent${xz}${skipped}${excluded}`
+  );
+}
+
+/** The one-line form of a dry run: what would be uploaded and created, and what would be reused. */
+function dryRunLine(j: BackupSummary, secs: string, skipped: string, excluded: string): string {
+  const dedup = j.files.deduplicated ? ` / ${j.files.deduplicated} found by contents` : '';
+  const links = j.symlinks.uploaded + j.symlinks.reused ? `; symlinks ${j.symlinks.uploaded} to upload / ${j.symlinks.reused} reused` : '';
+  return (
+    `dry run of backup ${JSON.stringify(j.name)} in ${secs}, nothing sent or written: ` +
+    `files ${j.files.uploaded} to upload (${formatBytes(j.bytes.uploaded)}, ${formatBytes(j.bytes.sent)} to send) / ${j.files.reused} reused${dedup}${links}; ` +
+    `directories ${j.directories.created} to create / ${j.directories.reused} reused${skipped}${excluded}`
   );
 }

@@ -9,28 +9,40 @@ import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { StoredAs } from '../cache/db.js';
-import { sampleBlocks, sampleOf, samplePays, type Choice } from '../core/compression.js';
-import { createXz } from '../core/xz.js';
+import { sampleBlocks, sampleOf, samplePays, type Choice, type CompressionPolicy } from '../core/compression.js';
+import type { Pool } from '../core/pool.js';
+import { createXz, type XzSettings } from '../core/xz.js';
 import { fromSource, fromSourceAsync, sourceError } from '../errors.js';
-import type { UploadContext } from './context.js';
+import type { ContentsInFlight, UploadedContents } from './contents.js';
+import type { EventSink, Stored } from './events.js';
 import { changedSince, openSource, openSourceSync, type Opened } from './open-source.js';
+import type { ContentIndex, Uploader } from './ports.js';
+import type { TokenBucket } from './ratelimit.js';
 import type { EntryStat } from './source-stat.js';
-import { forgetUnhashed, twinOf, TwinSearch, unhashedUpload, type Unhashed } from './same-size.js';
 
-/** Leaves an entry whose source could not be read out of the backup, counted and named. */
-export type Stored = 'xz' | 'raw-by-name' | 'raw-by-size' | 'raw-by-content' | 'raw' | 'known';
+/** The encoding this run stores compressible files with: the policy, the xz settings, their id. */
+export interface XzChoice {
+  policy: CompressionPolicy;
+  settings: XzSettings;
+  /** The encoding id in cache keys and rows ('xz:…'). */
+  id: string;
+}
 
-export interface UploadedContents {
-  cap: string;
-  sha256: Buffer;
-  changed: boolean;
-  /** 'raw' or the xz encoding id, as the cache records it. */
-  enc: StoredAs;
-  how: Stored;
-  /** This file's entry in ctx.uploading (its twins wait on it), until doneUploading. */
-  inFlight?: string;
-  /** Or, uploaded without a pre-hash, its entry in ctx.unhashed, until doneUploading. */
-  unhashed?: { size: number; entry: Unhashed };
+/** What sending contents needs: all of it the file stage's. */
+export interface SendDeps {
+  /** The source directory, absolute (files are read only beneath it). */
+  root: Buffer;
+  client: Uploader;
+  /** Undefined with deduplication disabled: contents are neither looked up nor shared. */
+  cache?: ContentIndex;
+  xz: XzChoice;
+  /** Files being compressed: one per core by default, apart from the uploads. */
+  encoders: Pool;
+  contents: ContentsInFlight;
+  /** Larger files are hashed before upload to look their contents up. */
+  prehash: boolean;
+  bytes?: TokenBucket;
+  emit: EventSink;
 }
 
 /**
@@ -40,106 +52,217 @@ export interface UploadedContents {
  */
 export const SMALL_FILE = 256 * 1024;
 
-/** Reads a small file whole (up to its size when stat'ed and opened), noting whether it changed. */
-function readSmall(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat): { data: Buffer; changed: boolean } {
-  return fromSource(shown, () => {
-    const { fd, opened } = openSourceSync(ctx, abs, shown, st);
-    try {
-      const data = Buffer.allocUnsafe(opened.limit);
-      let read = 0;
-      for (let n; read < data.length && (n = readSync(fd, data, read, data.length - read, read)) > 0; ) read += n;
-      const changed = opened.changed || read !== opened.limit || changedSince(opened, fstatSync(fd, { bigint: true }));
-      return { data: data.subarray(0, read), changed };
-    } finally {
-      closeSync(fd);
-    }
-  });
-}
-
 /** Stored raw because of the name or size (or xz is off): what the summary calls it. */
 function rawBecause(choice: Choice): Stored {
   return choice === 'by-name' ? 'raw-by-name' : choice === 'by-size' ? 'raw-by-size' : choice === 'off' ? 'raw' : 'raw-by-content';
 }
 
 /**
- * Contents already stored (the content index of the cache): the cap and how it was stored,
- * preferring the encoding this file would get. Counted; no request.
+ * The file stage's sending of contents. Every result is an UploadedContents; `how: 'known'`
+ * when nothing was uploaded (the contents were found). Bytes read, sent and compressed are
+ * reported as events as they happen.
  */
-function known(ctx: UploadContext, sha256: Buffer, choice: Choice, size: number): { cap: string; enc: StoredAs } | undefined {
-  const hit = ctx.cache?.knownContent(sha256, choice === 'contents' ? ctx.xz.id : 'raw');
-  if (hit) countKnown(ctx, size);
-  return hit;
-}
+export class Sender {
+  constructor(private readonly d: SendDeps) {}
 
-function countKnown(ctx: UploadContext, size: number): void {
-  ctx.stats.filesDeduplicated++;
-  ctx.stats.bytesDeduplicated += size;
-}
+  /** Uploads the contents of the file `st` describes (its size chooses the way it is read). */
+  send(abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+    return st.size <= BigInt(SMALL_FILE) ? this.small(abs, shown, st, choice) : this.large(abs, shown, st, choice);
+  }
 
-/**
- * Uploads contents once per run: a second file with the same contents while the first is
- * still being uploaded waits for it and takes its cap (the cache only knows finished ones).
- */
-async function once(ctx: UploadContext, sha256: Buffer, size: number, send: () => Promise<UploadedContents>): Promise<UploadedContents> {
-  if (!ctx.cache) return send();
-  const id = sha256.toString('base64');
-  const first = ctx.uploading.get(id);
-  if (first) {
-    const done = await first.catch(() => undefined);
-    if (done && !done.changed) {
-      countKnown(ctx, size);
-      return { ...done, how: 'known', inFlight: undefined };
+  /**
+   * The SHA-256 of a file's contents (the re-hash of a file whose ctime alone moved); undefined
+   * when the file opened is not the one stat'ed any more (then it is uploaded as it is read).
+   */
+  async hash(abs: Buffer, shown: string, st: EntryStat): Promise<Buffer | undefined> {
+    const { fh, opened } = await openSource(this.d.root, abs, shown, st);
+    try {
+      if (opened.changed) return undefined;
+      return (await this.hashOpen(fh, shown, opened.limit)).sha256;
+    } finally {
+      await fh.close();
     }
-    return send();
   }
-  const p = send();
-  ctx.uploading.set(id, p);
-  try {
-    // The entry stays until the caller has recorded the result in the cache (doneUploading):
-    // dropped any earlier, a twin arriving in between would find neither and upload again.
-    return { ...(await p), inFlight: id };
-  } catch (e) {
-    ctx.uploading.delete(id);
-    throw e;
+
+  /**
+   * Contents already stored (the content index of the cache): the cap and how it was stored,
+   * preferring the encoding this file would get. No request.
+   */
+  private known(sha256: Buffer, choice: Choice): { cap: string; enc: StoredAs } | undefined {
+    return this.d.cache?.knownContent(sha256, choice === 'contents' ? this.d.xz.id : 'raw');
   }
-}
 
-/** The file's result is in the cache (or deliberately not): a later twin finds it there now. */
-export function doneUploading(ctx: UploadContext, up: UploadedContents): void {
-  if (up.inFlight) ctx.uploading.delete(up.inFlight);
-  if (up.unhashed) forgetUnhashed(ctx, up.unhashed.size, up.unhashed.entry);
-}
-
-/** Uploads a small file's bytes: found by contents, compressed when that pays, or raw. */
-async function uploadSmall(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
-  const { data, changed } = readSmall(ctx, abs, shown, st);
-  const sha256 = createHash('sha256').update(data).digest();
-  ctx.stats.bytesRead += data.length;
-  ctx.stats.bytesDone += data.length;
-  const hit = changed ? undefined : known(ctx, sha256, choice, data.length);
-  if (hit) return { ...hit, sha256, changed, how: 'known' };
-  const send = async (): Promise<UploadedContents> => {
-    let body = data;
-    let how = rawBecause(choice);
-    if (choice === 'contents' && samplePays(sampleOf(data), ctx.xz.policy.minSaving)) {
-      // A small file is compressed whole and stored raw when xz does not make it smaller.
-      const xz = await ctx.encoders.run(() => xzBuffer(data, ctx.xz.settings));
-      if (xz.length < data.length || ctx.xz.policy.minSaving === null) {
-        body = xz;
-        how = 'xz';
-        ctx.stats.xzIn += data.length;
-        ctx.stats.xzOut += xz.length;
+  /** Reads a small file whole (up to its size when stat'ed and opened), noting whether it changed. */
+  private readSmall(abs: Buffer, shown: string, st: EntryStat): { data: Buffer; changed: boolean } {
+    return fromSource(shown, () => {
+      const { fd, opened } = openSourceSync(this.d.root, abs, shown, st);
+      try {
+        const data = Buffer.allocUnsafe(opened.limit);
+        let read = 0;
+        for (let n; read < data.length && (n = readSync(fd, data, read, data.length - read, read)) > 0; ) read += n;
+        const changed = opened.changed || read !== opened.limit || changedSince(opened, fstatSync(fd, { bigint: true }));
+        return { data: data.subarray(0, read), changed };
+      } finally {
+        closeSync(fd);
       }
+    });
+  }
+
+  /** A small file's bytes: found by contents, compressed when that pays, or raw. */
+  private async small(abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+    const d = this.d;
+    const { data, changed } = this.readSmall(abs, shown, st);
+    const sha256 = createHash('sha256').update(data).digest();
+    const size = data.length;
+    d.emit({ type: 'read', bytes: size, upload: false });
+    const hit = changed ? undefined : this.known(sha256, choice);
+    if (hit) return { ...hit, sha256, changed, how: 'known', size, streamed: 0 };
+    const send = async (): Promise<UploadedContents> => {
+      let body = data;
+      let how = rawBecause(choice);
+      if (choice === 'contents' && samplePays(sampleOf(data), d.xz.policy.minSaving)) {
+        // A small file is compressed whole and stored raw when xz does not make it smaller.
+        const xz = await d.encoders.run(() => xzBuffer(data, d.xz.settings));
+        if (xz.length < data.length || d.xz.policy.minSaving === null) {
+          body = xz;
+          how = 'xz';
+          d.emit({ type: 'compressed', in: size, out: xz.length });
+        }
+      }
+      d.emit({ type: 'sent', bytes: body.length });
+      const bytes = d.bytes;
+      const cap = await d.client.putFile(() => (bytes ? Readable.from([body]).pipe(bytes.meter()) : body));
+      return { cap, sha256, changed, enc: how === 'xz' ? d.xz.id : 'raw', how, size, streamed: 0 };
+    };
+    return changed || !d.cache ? send() : d.contents.once(sha256, send);
+  }
+
+  /** The SHA-256 of an open file's first `limit` bytes (the pre-hash, the re-hash), and how many there were. */
+  private async hashOpen(fh: FileHandle, shown: string, limit: number): Promise<{ sha256: Buffer; bytes: number }> {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(limit, 1)));
+    let pos = 0;
+    while (pos < limit) {
+      const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, Math.min(buf.length, limit - pos), pos));
+      if (!bytesRead) break;
+      h.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+      this.d.emit({ type: 'read', bytes: bytesRead, upload: false });
     }
-    ctx.stats.bytesSent += body.length;
-    const bytes = ctx.bytes;
-    const cap = await ctx.client.putFile(() => (bytes ? Readable.from([body]).pipe(bytes.meter()) : body));
-    return { cap, sha256, changed, enc: how === 'xz' ? ctx.xz.id : 'raw', how };
-  };
-  return changed ? send() : once(ctx, sha256, data.length, send);
+    return { sha256: h.digest(), bytes: pos };
+  }
+
+  /** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
+  private async pays(fh: FileHandle, shown: string, size: number): Promise<boolean> {
+    const minSaving = this.d.xz.policy.minSaving;
+    if (minSaving === null) return true;
+    // Block by block: the first that does not shrink ends the test (and the reading).
+    for (const [at, len] of sampleBlocks(size)) {
+      const buf = Buffer.allocUnsafe(len);
+      const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, len, at));
+      if (!samplePays([buf.subarray(0, bytesRead)], minSaving)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Streams a file to `PUT /uri`: plaintext hashed (and reported as read) in one pass-through,
+   * then xz (maybe) and the byte rate limit. Chunks of 1 MiB keep the per-chunk cost of each
+   * stage low. Every attempt reads the file again from its first byte.
+   */
+  private async stream(fh: FileHandle, shown: string, opened: Opened, compress: boolean): Promise<{ cap: string; sha256: Buffer; changed: boolean; read: number }> {
+    const d = this.d;
+    let hash = createHash('sha256');
+    let read = 0;
+    let sent = 0;
+    let readError: unknown;
+    const body = () => {
+      // A retry reads the file again from its first byte: what the last attempt read is taken back.
+      if (read) d.emit({ type: 'retry', bytes: read });
+      hash = createHash('sha256');
+      read = 0;
+      sent = 0;
+      const stages: NodeJS.ReadWriteStream[] = [
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            read += chunk.length;
+            d.emit({ type: 'read', bytes: chunk.length, upload: true });
+            cb(null, chunk);
+          },
+        }),
+      ];
+      if (compress) {
+        stages.push(createXz(d.xz.settings));
+        stages.push(
+          new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              sent += chunk.length;
+              cb(null, chunk);
+            },
+          }),
+        );
+      }
+      if (d.bytes) stages.push(d.bytes.meter());
+      const source = fileBytes(fh, shown, opened.limit, (e) => (readError ??= e));
+      return pipeline([source, ...stages], () => {}) as unknown as Readable;
+    };
+    let cap: string;
+    try {
+      cap = await d.client.putFile(body);
+    } catch (e) {
+      // The request failed because the file could not be read: that is the file's failure.
+      throw readError ?? e;
+    }
+    const after = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
+    if (!compress) sent = read;
+    d.emit({ type: 'sent', bytes: sent });
+    if (compress) d.emit({ type: 'compressed', in: read, out: sent });
+    const changed = opened.changed || read !== opened.limit || changedSince(opened, after);
+    return { cap, sha256: hash.digest(), changed, read };
+  }
+
+  /**
+   * A larger file: hashed first when the cache can look its contents up (a local read costs far
+   * less than an upload), then a sample decides the encoding, then it is streamed up.
+   */
+  private async large(abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
+    const d = this.d;
+    const { fh, opened } = await openSource(d.root, abs, shown, st);
+    try {
+      const size = opened.limit;
+      let prehash: Buffer | undefined;
+      // A file that is not what was stat'ed any more goes up as read, looked up by nothing.
+      const lookUp = d.cache !== undefined && d.prehash && !opened.changed;
+      // Same-size files of this run going up unhashed that may be its twins (same first block),
+      // until none came in meanwhile: from the last look to acting on it, nothing awaits.
+      const search = lookUp ? d.contents.search(fh, shown, size) : undefined;
+      for (let them = search?.unseen() ?? []; them.length; them = search!.unseen()) await search!.compare(them);
+      if (search && (search.twins.length || d.cache!.mayKnowSize(size))) {
+        const hashed = await this.hashOpen(fh, shown, size);
+        prehash = hashed.sha256;
+        const hit = (await search.twinOf(prehash)) ?? this.known(prehash, choice);
+        if (hit) {
+          const changed = changedSince(opened, await fromSourceAsync(shown, () => fh.stat({ bigint: true })));
+          return { cap: hit.cap, enc: hit.enc, sha256: prehash, changed, how: 'known', size: hashed.bytes, streamed: 0 };
+        }
+      }
+      const send = async (): Promise<UploadedContents> => {
+        const compress = choice === 'contents' && (await this.pays(fh, shown, size));
+        const up = compress ? await d.encoders.run(() => this.stream(fh, shown, opened, true)) : await this.stream(fh, shown, opened, false);
+        // Contents that differ from the pre-hash changed between the two reads.
+        const changed = up.changed || (prehash !== undefined && !prehash.equals(up.sha256));
+        return { cap: up.cap, sha256: up.sha256, changed, enc: compress ? d.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice), size: up.read, streamed: up.read };
+      };
+      if (prehash) return await d.contents.once(prehash, send);
+      return search ? await d.contents.unhashed(fh, size, send) : await send();
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
-async function xzBuffer(data: Buffer, settings: UploadContext['xz']['settings']): Promise<Buffer> {
+async function xzBuffer(data: Buffer, settings: XzSettings): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of Readable.from([data]).pipe(createXz(settings))) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
@@ -173,134 +296,3 @@ function fileBytes(fh: FileHandle, shown: string, limit: number, onError: (e: un
     },
   });
 }
-
-/** The SHA-256 of an open file's first `limit` bytes (the pre-hash, the re-hash). */
-export async function hashOpenFile(ctx: UploadContext, fh: FileHandle, shown: string, limit: number): Promise<Buffer> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(limit, 1)));
-  for (let pos = 0; pos < limit; ) {
-    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, Math.min(buf.length, limit - pos), pos));
-    if (!bytesRead) break;
-    h.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
-    ctx.stats.bytesRead += bytesRead;
-  }
-  return h.digest();
-}
-
-/** Whether the sample of an open file (its first and middle blocks) shrinks enough to compress. */
-async function openFilePays(ctx: UploadContext, fh: FileHandle, shown: string, size: number): Promise<boolean> {
-  if (ctx.xz.policy.minSaving === null) return true;
-  // Block by block: the first that does not shrink ends the test (and the reading).
-  for (const [at, len] of sampleBlocks(size)) {
-    const buf = Buffer.allocUnsafe(len);
-    const { bytesRead } = await fromSourceAsync(shown, () => fh.read(buf, 0, len, at));
-    if (!samplePays([buf.subarray(0, bytesRead)], ctx.xz.policy.minSaving)) return false;
-  }
-  return true;
-}
-
-/**
- * Streams a file to `PUT /uri`: plaintext hashed (and counted) in one pass-through, then xz
- * (maybe) and the byte rate limit. Chunks of 1 MiB keep the per-chunk cost of each stage low.
- */
-async function uploadFile(ctx: UploadContext, fh: FileHandle, shown: string, opened: Opened, compress: boolean): Promise<Omit<UploadedContents, 'enc' | 'how'>> {
-  let hash = createHash('sha256');
-  let read = 0;
-  let sent = 0;
-  let readError: unknown;
-  const body = () => {
-    // A retry reads the file again from its first byte: progress counts it once.
-    ctx.stats.bytesDone -= read;
-    hash = createHash('sha256');
-    read = 0;
-    sent = 0;
-    const stages: NodeJS.ReadWriteStream[] = [
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          read += chunk.length;
-          ctx.stats.bytesDone += chunk.length;
-          cb(null, chunk);
-        },
-      }),
-    ];
-    if (compress) {
-      stages.push(createXz(ctx.xz.settings));
-      stages.push(
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            sent += chunk.length;
-            cb(null, chunk);
-          },
-        }),
-      );
-    }
-    if (ctx.bytes) stages.push(ctx.bytes.meter());
-    const source = fileBytes(fh, shown, opened.limit, (e) => (readError ??= e));
-    return pipeline([source, ...stages], () => {}) as unknown as Readable;
-  };
-  let cap: string;
-  try {
-    cap = await ctx.client.putFile(body);
-  } catch (e) {
-    // The request failed because the file could not be read: that is the file's failure.
-    throw readError ?? e;
-  }
-  const after = await fromSourceAsync(shown, () => fh.stat({ bigint: true }));
-  if (!compress) sent = read;
-  ctx.stats.bytesRead += read;
-  ctx.stats.bytesSent += sent;
-  if (compress) {
-    ctx.stats.xzIn += read;
-    ctx.stats.xzOut += sent;
-  }
-  const changed = opened.changed || read !== opened.limit || changedSince(opened, after);
-  return { cap, sha256: hash.digest(), changed };
-}
-
-/**
- * A larger file: hashed first when the cache can look its contents up (a local read costs far
- * less than an upload), then a sample decides the encoding, then it is streamed up.
- */
-async function uploadLarge(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
-  const { fh, opened } = await openSource(ctx, abs, shown, st);
-  try {
-    const size = opened.limit;
-    let prehash: Buffer | undefined;
-    // A file that is not what was stat'ed any more goes up as read, looked up by nothing.
-    const lookUp = ctx.cache !== undefined && ctx.prehash && !opened.changed;
-    // Same-size files of this run going up unhashed that may be its twins (same first block),
-    // until none came in meanwhile: from the last look to acting on it, nothing awaits.
-    const search = lookUp ? new TwinSearch(ctx, fh, shown, size) : undefined;
-    for (let them = search?.unseen() ?? []; them.length; them = search!.unseen()) await search!.compare(them);
-    const twins = search?.twins ?? [];
-    if (lookUp && (twins.length || ctx.cache!.mayKnowSize(size))) {
-      prehash = await hashOpenFile(ctx, fh, shown, size);
-      const twin = await twinOf(prehash, twins);
-      const hit = twin ? (countKnown(ctx, size), { cap: twin.cap, enc: twin.enc }) : known(ctx, prehash, choice, size);
-      if (hit) {
-        ctx.stats.bytesDone += size;
-        const changed = changedSince(opened, await fromSourceAsync(shown, () => fh.stat({ bigint: true })));
-        return { ...hit, sha256: prehash, changed, how: 'known' };
-      }
-    }
-    const send = async (): Promise<UploadedContents> => {
-      const compress = choice === 'contents' && (await openFilePays(ctx, fh, shown, size));
-      const up = compress ? await ctx.encoders.run(() => uploadFile(ctx, fh, shown, opened, true)) : await uploadFile(ctx, fh, shown, opened, false);
-      // Contents that differ from the pre-hash changed between the two reads.
-      const changed = up.changed || (prehash !== undefined && !prehash.equals(up.sha256));
-      return { ...up, changed, enc: compress ? ctx.xz.id : 'raw', how: compress ? 'xz' : rawBecause(choice) };
-    };
-    if (prehash) return await once(ctx, prehash, size, send);
-    return lookUp ? await unhashedUpload(ctx, fh, size, send) : await send();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Uploads the contents of the file `st` describes (its size chooses the way it is read). */
-export async function upload(ctx: UploadContext, abs: Buffer, shown: string, st: EntryStat, choice: Choice): Promise<UploadedContents> {
-  return st.size <= BigInt(SMALL_FILE) ? uploadSmall(ctx, abs, shown, st, choice) : uploadLarge(ctx, abs, shown, st, choice);
-}
-

@@ -14,6 +14,7 @@ interface BackupArgs extends SelectionArgs {
   'force-queue-rebuild'?: boolean;
   'disable-deduplication'?: boolean;
   'try-resume'?: boolean;
+  'dry-run'?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -28,10 +29,12 @@ export default defineCommand<BackupArgs>({
       .option('force-queue-rebuild', { alias: 'f', type: 'boolean', describe: 'Rebuild the queue file even if it could be reused' })
       .option('disable-deduplication', { type: 'boolean', describe: 'Ignore the entry cache: upload everything again' })
       .option('try-resume', { alias: 'r', type: 'boolean', describe: 'Continue the unfinished last generation instead of starting a new one' })
+      .option('dry-run', { type: 'boolean', describe: 'Walk the source and ask the cache about everything, then say what would be uploaded and reused: nothing is sent or written, no hook runs' })
       .option('json', { type: 'boolean', describe: 'Print the summary and the root cap as one JSON object on stdout (instead of the cap line and the summary line)' })
       .option('quiet', { alias: 'q', type: 'boolean', describe: 'No summary line on stderr (warnings and errors still)' })
       .conflicts('reuse-queue', 'force-queue-rebuild')
-      .conflicts('reuse-queue', 'queue-only'),
+      .conflicts('reuse-queue', 'queue-only')
+      .conflicts('dry-run', 'queue-only'),
   run: async (args) => {
     const flags: Record<string, unknown> = {};
     if (args.path !== undefined) flags['source.path'] = (await import('node:path')).resolve(args.path);
@@ -49,9 +52,11 @@ export default defineCommand<BackupArgs>({
     const op = config.operation;
     if (op.reuse_queue && args['force-queue-rebuild']) throw new UsageError('--reuse-queue and -f/--force-queue-rebuild cannot be used together');
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
+    const dryRun = Boolean(args['dry-run']);
+    if (dryRun && op.queue_only) throw new UsageError('--dry-run cannot be used with operation.queue_only (--queue-only writes the queue file)');
     const { Progress } = await import('../progress.js');
     const { runBackup } = await import('../backup/run.js');
-    const outcome = await runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), progress: Progress.create(args.progress) });
+    const outcome = await runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: Progress.create(args.progress) });
     // Printed after the backup is recorded: a failed write is a problem line (exit 1), see printRecorded.
     const shown = args.json ? JSON.stringify(outcome.summary) : outcome.cap && config.destination.result.print_to_stdout ? outcome.cap : undefined;
     const unprinted = shown === undefined ? undefined : await printRecorded(shown, outcome.cap !== undefined);

@@ -1,9 +1,12 @@
 /**
  * A stage's worker pool, sized once: `size` jobs run at a time and up to `backlog` more wait
  * for a slot. `submit` is the back-pressure: it returns once the job has a place, and waits
- * while there is none. Everything is tied to the run's one AbortSignal: once it is aborted,
- * `submit` fails at once, jobs that have not started are dropped (their result rejects with
- * the signal's reason), and running jobs see the signal they were handed.
+ * while there is none. (A stage that hands back its result at once uses `add`, which never
+ * waits, and `room`, which is the same wait on its own: add, then wait for room before the
+ * next.) Everything is tied to the run's one AbortSignal: once it is aborted, `submit` and
+ * `room` fail at once, `add` gives a rejected result, jobs that have not started are dropped
+ * (their result rejects with the signal's reason), and running jobs see the signal they were
+ * handed. `idle` says when nothing runs or waits any more.
  *
  * The wait lines are FIFOs with constant-time dequeue (an array's shift() is linear, which
  * with a million waiters is most of the CPU).
@@ -54,6 +57,7 @@ export class Pool {
   private running = 0;
   private readonly waiting = new Fifo<Waiting>();
   private readonly submitters = new Fifo<{ ok: () => void; fail: (reason: unknown) => void }>();
+  private idlers: (() => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -80,6 +84,28 @@ export class Pool {
     return { done: this.enqueue(fn) };
   }
 
+  /**
+   * Undefined when there is a place for one more job now; otherwise a wait for one. Throws at
+   * once when aborted (the wait fails when the abort comes).
+   */
+  room(): Promise<void> | undefined {
+    this.signal.throwIfAborted();
+    if (this.load < this.size + this.backlog) return undefined;
+    return new Promise<void>((ok, fail) => this.submitters.push({ ok, fail })).then(() => this.room());
+  }
+
+  /** Queues `fn` now, whatever the load (the caller waits on `room`); its result. */
+  add<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.signal.aborted) return Promise.reject(this.signal.reason as Error);
+    return this.enqueue(fn);
+  }
+
+  /** Settles once no job runs or waits (after an abort: once the running ones have ended). */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((ok) => this.idlers.push(ok));
+  }
+
   /** Submits `fn` and waits for its result. */
   async run<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     return (await this.submit(fn)).done;
@@ -98,6 +124,7 @@ export class Pool {
         p.then(ok, fail).finally(() => {
           this.running--;
           this.next();
+          if (this.running === 0 && this.waiting.length === 0) for (const idle of this.idlers.splice(0)) idle();
         });
       };
       if (this.running < this.size) start();

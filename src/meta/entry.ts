@@ -37,8 +37,13 @@ export function assertMetadataReadable(): void {
   );
 }
 
-/** Entries whose metadata could not be fully read (for the run's summary and exit code). */
-export const metaTrouble = { count: 0 };
+/**
+ * Where an entry whose metadata could not be read whole is told (its path): the backup counts
+ * them (they make it incomplete). Each reader below takes its own; none is kept here.
+ */
+export type MetaTrouble = (abs: Buffer) => void;
+
+const ignore: MetaTrouble = () => {};
 
 function display(abs: Buffer): string {
   return JSON.stringify(abs.toString('utf8'));
@@ -49,7 +54,7 @@ function display(abs: Buffer): string {
  * `at` is what the call is given (a name relative to the working directory, or `abs`); `abs`
  * names the entry in warnings.
  */
-function names(at: Buffer, abs: Buffer = at): string[] | undefined {
+function names(trouble: MetaTrouble, at: Buffer, abs: Buffer = at): string[] | undefined {
   if (!available()) {
     warnOnce('addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
@@ -62,21 +67,21 @@ function names(at: Buffer, abs: Buffer = at): string[] | undefined {
     if (limit) throw limit;
     if (code === 'ENOTSUP') warnOnce(`enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
     else if (code !== 'ENOENT') {
-      metaTrouble.count++;
+      trouble(abs);
       log.warn({ code }, `cannot list the extended attributes of ${display(abs)}; left out`);
     }
     return undefined;
   }
 }
 
-function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
+function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
   try {
     return getXattr(at, Buffer.from(name, 'latin1'));
   } catch (e) {
     const limit = resourceLimit(e, `reading ${name} of ${display(abs)}`);
     if (limit) throw limit;
     if (errnoCode(e) !== 'ENODATA') {
-      metaTrouble.count++;
+      trouble(abs);
       log.warn({ code: errnoCode(e) }, `cannot read ${name} of ${display(abs)}; left out`);
     }
     return undefined;
@@ -86,30 +91,31 @@ function get(at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
 /**
  * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
  * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
+ * `trouble` hears of each entry whose ACL or capabilities could not be read.
  */
-export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
-  const list = names(at, abs);
+  const list = names(trouble, at, abs);
   if (!list?.length) return {};
   const out: { caps?: string; acls?: string } = {};
-  const access = list.includes(ACCESS_ACL) ? get(at, ACCESS_ACL, abs) : undefined;
-  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(at, DEFAULT_ACL, abs) : undefined;
+  const access = list.includes(ACCESS_ACL) ? get(trouble, at, ACCESS_ACL, abs) : undefined;
+  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(trouble, at, DEFAULT_ACL, abs) : undefined;
   if (access || dflt) {
     try {
       out.acls = aclsToText(access, dflt);
     } catch (e) {
       if (!(e instanceof AclError)) throw e;
-      metaTrouble.count++;
+      trouble(abs);
       log.warn(`the ACL of ${display(abs)} cannot be decoded (${e.message}); left out`);
     }
   }
-  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(at, CAPABILITY, abs) : undefined;
+  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(trouble, at, CAPABILITY, abs) : undefined;
   if (capBlob) {
     try {
       out.caps = capsToText(decodeCaps(capBlob)).replace(/ /g, ';');
     } catch (e) {
       if (!(e instanceof CapabilityError)) throw e;
-      metaTrouble.count++;
+      trouble(abs);
       log.warn(`security.capability of ${display(abs)} cannot be decoded (${e.message}); left out`);
     }
   }
@@ -119,28 +125,43 @@ export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirector
 /**
  * Phase 2: the `user.` extended attributes as {name: base64}, within `limit` bytes in all;
  * undefined when there are none, null when they could not all be read (left out, with a
- * warning — an answer not to be remembered: the next run reads them again).
+ * warning, and `trouble` told — an answer not to be remembered: the next run reads them again).
  */
-export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, limit = XATTR_LIMIT): Record<string, string> | undefined | null {
+export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, limit = XATTR_LIMIT, trouble: MetaTrouble = ignore): Record<string, string> | undefined | null {
   if (st.isSymbolicLink()) return undefined;
-  const trouble = metaTrouble.count;
-  const all = names(abs);
-  if (!all) return available() && metaTrouble.count === trouble ? undefined : null;
+  let failed = false;
+  const told: MetaTrouble = (p) => {
+    failed = true;
+    trouble(p);
+  };
+  const all = names(told, abs);
+  if (!all) return available() && !failed ? undefined : null;
   const list = all.filter((n) => n.startsWith('user.')).sort();
   if (!list.length) return undefined;
   const out: Record<string, string> = {};
   let size = 0;
   for (const name of list) {
-    const value = get(abs, name);
+    const value = get(told, abs, name);
     if (!value) continue;
     size += Buffer.byteLength(name) + value.length;
     if (size > limit) {
-      metaTrouble.count++;
+      trouble(abs);
       log.warn(`the user. extended attributes of ${display(abs)} take more than ${limit} bytes; left out`);
       return null;
     }
     out[Buffer.from(name, 'latin1').toString('utf8')] = value.toString('base64');
   }
-  if (metaTrouble.count !== trouble) return null;
+  if (failed) return null;
   return Object.keys(out).length ? out : undefined;
+}
+
+/** The two readers of a backup, telling `trouble` of each entry whose metadata they could not read whole. */
+export function metadataReaders(trouble: MetaTrouble): {
+  readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at?: Buffer) => { caps?: string; acls?: string };
+  readUserXattrs: (abs: Buffer, st: { isSymbolicLink(): boolean }) => Record<string, string> | undefined | null;
+} {
+  return {
+    readAclsAndCaps: (abs, st, at = abs) => readAclsAndCaps(abs, st, at, trouble),
+    readUserXattrs: (abs, st) => readUserXattrs(abs, st, XATTR_LIMIT, trouble),
+  };
 }

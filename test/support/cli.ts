@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'lafs-backup.js');
 
@@ -97,4 +98,34 @@ const SUMMARY =
 /** stderr without the one summary line a backup, restore or check ends with: what is left are warnings and errors. */
 export function withoutSummary(stderr: string): string {
   return stderr.replace(SUMMARY, '');
+}
+
+/** What a run of the CLI should have done: its exit code (default 0), and stdout and stderr when given. */
+export interface Expected {
+  code?: number | null;
+  /** A string: exactly this; a RegExp: something matching it. */
+  stdout?: string | RegExp;
+  stderr?: string | RegExp;
+}
+
+function expectText(what: string, actual: string, want: string | RegExp | undefined): void {
+  if (want === undefined) return;
+  if (typeof want === 'string') expect(actual, what).toBe(want);
+  else expect(actual, what).toMatch(want);
+}
+
+/**
+ * Asserts what a run of the CLI did (a failed exit code shows its stderr, which says why) and
+ * hands the run back: `const r = expectRun(await backup(p))`.
+ */
+export function expectRun<R extends CliResult>(r: R, e: Expected = {}): R {
+  expect(r.code, `exit code; stderr:\n${r.stderr}`).toBe(e.code === undefined ? 0 : e.code);
+  expectText('stdout', r.stdout, e.stdout);
+  expectText('stderr', r.stderr, e.stderr);
+  return r;
+}
+
+/** Runs the CLI and asserts what it did (expectRun). */
+export async function expectCli(args: string[], e: Expected = {}, opts: CliOptions = {}): Promise<CliResult> {
+  return expectRun(await runCli(args, opts), e);
 }
