@@ -32,7 +32,8 @@ function outcomeOf(code: number | undefined, err: unknown): Outcome {
 /** The result file and the lafs dir. A failure here leaves the backup recorded: exit 1, said. */
 export async function deliverResult(config: Config, signal: AbortSignal, b: Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
   const { deliver } = await import('./result.js');
-  const client = clientFor(config, { signal });
+  // backup's long budget: the backup is made, and a gateway busy for a minute must not cost its record.
+  const client = clientFor(config, { signal, budget: 'backup' });
   try {
     await deliver(config, client, b, ours);
   } catch (e) {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startGrid } from '../../src/grid/server.js';
+import { TahoeClient } from '../../src/tahoe/client.js';
 import { backup, cacheRows, configArgs, project, readBack, type Project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
 import { startFlaky, type Fault, type Flaky } from '../support/flaky.js';
@@ -69,6 +70,24 @@ describe('gateway faults', () => {
     expect(r.cap).toBe(clean);
     for (const kind of kinds) expect(flaky.applied[kind], kind).toBeGreaterThanOrEqual(2);
     expect(r.stderr).toMatch(/retrying/);
+  });
+
+  it("the result's lafs-dir link is made on backup's long budget, not the short one of other commands", async () => {
+    const c = new TahoeClient({ url: env.url });
+    const lafs = await c.mkdirMutable();
+    await c.close();
+    let links = 0;
+    // The link fails twice: past a short budget of one retry, within backup's three.
+    const flaky = await startFlaky(env.url, (_n, req) => (req.method === 'PUT' && req.url.includes('t=uri') && ++links <= 2 ? '503' : 'ok'));
+    const dir = tempDir();
+    const p = via(project(dir, source, env.url), flaky.url, `http: {interactive_retry: {attempts: 1, delay: [0.02]}}\ndestination: {result: {append_to_lafs_dir: '${lafs}'}}\n`);
+    const r = await backup(p);
+    await flaky.close();
+    expect(r.code, r.stderr).toBe(0);
+    expect(links).toBe(3);
+    const back = new TahoeClient({ url: env.url });
+    expect((await back.info(lafs)).children?.src?.ro_uri).toBe(r.cap);
+    await back.close();
   });
 
   itEmbedded('beyond the budget: one clear line, exit 1, the cache consistent; the rerun uploads only what is left', async () => {
