@@ -14,7 +14,7 @@
  * the run; jobs not started are then dropped.
  */
 import { dirKey } from '../cache/keys.js';
-import { childBytes, childName, type Child } from '../core/entry.js';
+import { childBytes, childName, type Child } from '../core/child.js';
 import { Pool } from '../core/pool.js';
 import { log, logs } from '../log.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';

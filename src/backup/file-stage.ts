@@ -22,7 +22,7 @@
 import { readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { symlinkKey } from '../cache/keys.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import { Pool } from '../core/pool.js';
 import { fromSource, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';

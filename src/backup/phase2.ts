@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { listingSalt } from '../cache/keys.js';
 import type { Config } from '../config/load.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import { encodingId, xzSettings } from '../core/xz.js';
 import { compileNameRules, compileSizeRules } from '../scan/filters.js';
 import { DirStage } from './dir-stage.js';

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { readAclsAndCaps, readUserXattrs } from '../meta/entry.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { childName } from '../core/entry.js';
+import { childName } from '../core/child.js';
 import { createUnxz } from '../core/xz.js';
 import { interpret, isRestoreTemp, type EntryInfo } from './entry.js';
 import { byNameBytes, RevisitBudget } from './tree.js';

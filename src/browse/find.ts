@@ -16,7 +16,7 @@ import { digest, DigestSet } from './digests.js';
 import { interpret, sizeOnDisk, type SizeSource } from './entry.js';
 import type { DirSource } from './listing.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind } from '../core/child.js';
 
 export interface FindQuery {
   /** minimatch patterns: without a slash, a name at any depth; with one, the path from the root. */

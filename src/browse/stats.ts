@@ -14,7 +14,7 @@
  * new. Memory: the totals of the directories of two generations, and the digests (16 bytes) of
  * every distinct content and directory of a series (browse/digests.ts).
  */
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind } from '../core/child.js';
 import { UsageError } from '../errors.js';
 import { encodePath } from '../scan/queue-codec.js';
 import type { NodeInfo } from '../tahoe/types.js';

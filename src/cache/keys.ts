@@ -21,7 +21,7 @@
  *    unchanged directory be answered by one row.
  */
 import { createHash } from 'node:crypto';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import type { Metadata } from '../tahoe/types.js';
 
 class KeyBuilder {

@@ -24,7 +24,7 @@ import { parseNodeJson } from './nodejson.js';
 import { ndjsonUnits } from './ndjson.js';
 import { BACKUP_RETRY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
 import { parseWelcome, type GatewayWelcome } from './welcome.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import type { NodeInfo, StreamUnit } from './types.js';
 
 export type { RetryPolicy } from './retry.js';
