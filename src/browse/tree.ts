@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import { AppError, EXIT, UsageError } from '../errors.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import type { Metadata, NodeInfo } from '../tahoe/types.js';
+import type { Metadata } from '../core/child.js';
+import type { NodeInfo } from '../tahoe/types.js';
 import { dirSource, type DirSource } from './listing.js';
 
 export interface BackupNode {
