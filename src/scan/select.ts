@@ -12,7 +12,8 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import type { Config } from '../config/load.js';
 import { decidingExclude, type Exclude, compileExcludes } from './excludes.js';
-import { compileRules, firstMatch, type Rule } from './filters.js';
+import { firstMatch, type Rule } from '../core/rules.js';
+import { compileRules } from './filters.js';
 
 /** The first line of a cache directory tag (https://bford.info/cachedir/). */
 export const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
