@@ -13,7 +13,8 @@ import type { Config } from '../config/load.js';
 import { MAX_RESULT_FILE } from '../core/result-file.js';
 import { AppError, describeErrno, errnoCode, UsageError } from '../errors.js';
 import { log } from '../log.js';
-import { redact, tryParseCap } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
+import { tryParseCap } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 
 export interface BackupRef {

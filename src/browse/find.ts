@@ -10,7 +10,7 @@
  */
 import { Minimatch } from 'minimatch';
 import { encodePath } from '../scan/queue-codec.js';
-import { redact } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
 import type { BackupRef } from './backups.js';
 import { digest, DigestSet } from './digests.js';
 import { interpret, sizeOnDisk, type SizeSource } from './entry.js';

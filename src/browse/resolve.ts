@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import type { BackupRow } from '../cache/db.js';
 import type { Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
-import { assertDirCap, redact } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
+import { assertDirCap } from '../tahoe/caps.js';
 
 export interface ResolvedBackup {
   cap: string;

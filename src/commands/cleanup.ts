@@ -91,7 +91,7 @@ export default defineCommand<CleanupArgs>({
         for (const cap of caps) {
           const rows = all.filter((b) => b.cap === cap);
           if (!rows.length) {
-            const { redact } = await import('../tahoe/caps.js');
+            const { redact } = await import('../core/redact.js');
             throw new UsageError(`cleanup: ${redact(cap)} is not a backup in the entry cache ${dbPath}`);
           }
           chosen.push(...rows);
