@@ -32,7 +32,7 @@ import { ContentsInFlight } from './contents.js';
 import type { EventSink } from './events.js';
 import { absPath, childOf, FilePlan, planFile, type ReadXattrs } from './file-plan.js';
 import type { FileCache, Uploader } from './ports.js';
-import type { TokenBucket } from './ratelimit.js';
+import type { TokenBucket } from '../core/ratelimit.js';
 import { leaveOut } from './skip.js';
 import type { EntryStat } from './source-stat.js';
 import { Sender, type XzChoice } from './upload.js';

@@ -15,7 +15,7 @@ import type { EventSink } from './events.js';
 import type { ReadXattrs } from './file-plan.js';
 import { FileStage } from './file-stage.js';
 import type { DirMaker, StageCache, Uploader } from './ports.js';
-import { parseRate } from './ratelimit.js';
+import { parseRate } from '../core/ratelimit.js';
 import { readQueueFile } from './reader.js';
 import { SourceStats, type EntryStat } from './source-stat.js';
 import type { XzChoice } from './upload.js';

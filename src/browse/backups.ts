@@ -7,7 +7,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pickBackup } from './resolve.js';
-import { seriesName, sourceMatches } from '../backup/name.js';
+import { seriesName, sourceMatches } from '../config/series-name.js';
 import type { BackupRow } from '../cache/db.js';
 import type { Config } from '../config/load.js';
 import { MAX_RESULT_FILE } from '../core/result-file.js';

@@ -11,8 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { checkName } from '../backup/name.js';
-import { parseRate } from '../backup/ratelimit.js';
+import { checkName } from './series-name.js';
+import { parseRate } from '../core/ratelimit.js';
 import { ConfigError } from '../errors.js';
 import { compileExcludes } from '../scan/excludes.js';
 import { compileNameRules, compileRules, compileSizeRules } from '../scan/filters.js';
