@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import { AppError, EXIT, HookError, InterruptedError } from '../errors.js';
 import type { HookVars, Outcome, runHook as RunHook } from '../hooks.js';
 import { log, oneLine } from '../log.js';
-import { clientFor } from '../tahoe/factory.js';
+import { clientFor } from '../config/client.js';
 import type { Delivered } from './result.js';
 import type { BackupSummary } from './summary.js';
 

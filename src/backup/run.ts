@@ -21,7 +21,7 @@ import { metadataReaders } from '../meta/entry.js';
 import type { Progress } from '../progress.js';
 import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
-import { clientFor } from '../tahoe/factory.js';
+import { clientFor } from '../config/client.js';
 import { DryRunCache, DryRunGrid } from './dry-run.js';
 import type { EventSink } from './events.js';
 import { afterHook, deliverResult, type BackupOutcome } from './finish.js';
@@ -99,7 +99,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
     let grid: RunGrid | undefined;
     if (cache) {
-      const welcome = await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+      const welcome = await (await import('./probe.js')).probeGateway(config, stop.signal);
       grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
     }
     const { pickSource } = await import('../scan/source.js');

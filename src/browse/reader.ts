@@ -16,7 +16,7 @@ import { ListingStore, PlainSizes } from '../cache/trees.js';
 import type { Config } from '../config/load.js';
 import { log } from '../log.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { clientFor } from '../tahoe/factory.js';
+import { clientFor } from '../config/client.js';
 import { knownBackups, type BackupRef } from './backups.js';
 import type { SizeSource } from './entry.js';
 import { GridDirs } from './listing.js';
