@@ -11,7 +11,7 @@
  * entry's failure: a warning naming it, the rest of the restore goes on, exit 3.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { unxz, UndecodableError } from '../export/unxz.js';
+import { unxz, UndecodableError } from './unxz.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { log } from '../log.js';
 import { EntryError, SparseWriter } from './dest.js';
