@@ -17,7 +17,7 @@ import type { Config } from '../config/load.js';
 import { AppError, describeErrno, EXIT } from '../errors.js';
 import type { HookVars } from '../hooks.js';
 import { log } from '../log.js';
-import { metadataReaders } from '../meta/entry.js';
+import { metadataReaders } from '../meta/read.js';
 import type { Progress } from '../progress.js';
 import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
@@ -70,7 +70,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   const { queuePath, source: configured, dbPath } = preflight(config, { dryRun: req.dryRun });
   // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
   const name = seriesName(config.source);
-  if (config.source.extended_metadata) (await import('../meta/entry.js')).assertMetadataReadable();
+  if (config.source.extended_metadata) (await import('../meta/read.js')).assertMetadataReadable();
   const tally = new Tally();
   const emit: EventSink = (e) => tally.add(e);
   const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })) };

@@ -8,7 +8,7 @@
  * first is handed out and the others reported.
  */
 import type { NodeInfo } from '../tahoe/types.js';
-import { interpret, type EntryInfo } from './entry.js';
+import { interpret, type EntryInfo } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { encodePath } from '../scan/queue-codec.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';

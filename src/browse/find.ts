@@ -13,7 +13,7 @@ import { encodePath } from '../scan/queue-codec.js';
 import { redact } from '../core/redact.js';
 import type { BackupRef } from './backups.js';
 import { digest, DigestSet } from './digests.js';
-import { interpret, sizeOnDisk, type SizeSource } from './entry.js';
+import { interpret, sizeOnDisk, type SizeSource } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';
 import type { EntryKind } from '../core/child.js';

@@ -18,7 +18,7 @@ import { log } from '../log.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { clientFor } from '../config/client.js';
 import { knownBackups, type BackupRef } from './backups.js';
-import type { SizeSource } from './entry.js';
+import type { SizeSource } from './entry-info.js';
 import { GridDirs } from './listing.js';
 
 export interface ReaderOptions {

@@ -20,7 +20,7 @@ import { encodePath } from '../scan/queue-codec.js';
 import type { NodeInfo } from '../tahoe/types.js';
 import type { BackupRef } from './backups.js';
 import { digest, DigestMap, DigestSet } from './digests.js';
-import { interpret, sizeOnDisk, type SizeSource } from './entry.js';
+import { interpret, sizeOnDisk, type SizeSource } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';
 

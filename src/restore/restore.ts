@@ -16,7 +16,7 @@
 import { closeSync } from 'node:fs';
 import { AppError } from '../errors.js';
 import { log, logs } from '../log.js';
-import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
+import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry-info.js';
 import type { BackupNode } from '../browse/tree.js';
 import { byNameBytes, onPath, RevisitBudget, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
