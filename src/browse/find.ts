@@ -5,7 +5,7 @@
  * first (no request for a directory read before), the grid for the rest — newest backup first.
  * Nights share most of their tree: a subtree (a dircap, at a path when a pattern has a slash)
  * found without a match is remembered as a 16-byte digest and not entered again in another
- * backup. A walk is bounded like every other: names checked (entry.ts), a directory on its own
+ * backup. A walk is bounded like every other: names checked (entry-info.ts), a directory on its own
  * path not entered, entries of directories reached again counted against the revisit budget.
  */
 import { Minimatch } from 'minimatch';
