@@ -121,7 +121,7 @@ export class RevisitBudget {
   }
 }
 
-export interface WalkOptions {
+export interface BackupWalkOptions {
   recursive?: boolean;
   /** A directory that contains itself (a mutable directory linked into itself): not entered again. */
   onCycle?: (path: string[]) => void;
@@ -150,7 +150,7 @@ class WalkNode implements BackupNode {
  * JavaScript stack's limit. A directory already on the path is reported and not entered; the
  * entries of a directory walked before count against the revisit budget.
  */
-export async function* walkBackup(client: TahoeClient | DirSource, dircap: string, path: string[] = [], opts: WalkOptions = {}): AsyncGenerator<BackupNode> {
+export async function* walkBackup(client: TahoeClient | DirSource, dircap: string, path: string[] = [], opts: BackupWalkOptions = {}): AsyncGenerator<BackupNode> {
   interface Frame {
     cap: string;
     at: PathLink | undefined;
