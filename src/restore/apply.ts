@@ -15,7 +15,7 @@ import { log } from '../log.js';
 import { textToAcls } from '../meta/acl.js';
 import { encodeCaps, textToCaps } from '../meta/capability.js';
 import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../meta/read.js';
-import type { AtCalls } from '../meta/xattr.js';
+import type { AtCalls } from '../native.js';
 
 export interface ApplyOptions {
   owner: boolean;

@@ -15,7 +15,8 @@ import { Writable } from 'node:stream';
 import { isRestoreTemp, RESTORE_TEMP_PREFIX } from '../browse/entry-info.js';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
 import { describeErrno, errnoCode, onSystemError, onSystemErrorAsync } from '../errors.js';
-import { listXattrs, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
+import { listXattrs } from '../meta/xattr.js';
+import { LSTAT_FIELDS, type AtCalls } from '../native.js';
 
 /**
  * One entry cannot be restored (its contents do not decode, a name conflict in DEST): that

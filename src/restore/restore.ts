@@ -20,7 +20,7 @@ import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry-info
 import type { BackupNode } from '../browse/tree.js';
 import { byNameBytes, onPath, RevisitBudget, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { atCalls, whyUnavailable } from '../meta/xattr.js';
+import { atCalls, whyUnavailable } from '../native.js';
 import { TahoeError } from '../tahoe/errors.js';
 import { Pool } from '../core/pool.js';
 import { applyMeta, type ApplyOptions } from './apply.js';
