@@ -8,10 +8,10 @@
  * refused as ambiguous, and `snap@2@GEN` (or the cap) says which.
  */
 import { existsSync } from 'node:fs';
-import type { BackupRow } from '../cache/db.js';
+import { EntryCache, type BackupRow } from '../cache/db.js';
 import type { Config } from '../config/load.js';
-import { UsageError } from '../errors.js';
 import { redact } from '../core/redact.js';
+import { UsageError } from '../errors.js';
 import { assertDirCap } from '../tahoe/caps.js';
 
 export interface ResolvedBackup {
@@ -40,7 +40,6 @@ export async function resolveBackup(arg: string, config: Config, what = 'BACKUP'
   if (/^uri:/i.test(arg)) return { cap: assertDirCap(arg, what).text, label: redact(arg) };
   const db = config.source.entry_cache.path;
   if (!db || !existsSync(db)) throw new UsageError(`${what}: ${JSON.stringify(arg)} is not a cap, and there is no entry cache to look a backup name up in`);
-  const { EntryCache } = await import('../cache/db.js');
   // Read-only: a cache on a disk mounted read-only (disaster recovery) must still name backups.
   const cache = EntryCache.open(db, { readonly: true });
   try {
