@@ -2,7 +2,7 @@
  * A BACKUP argument: a directory cap, or the name of a backup in the entry cache (its newest
  * backup: the highest generation, whatever the clock said), or NAME@GENERATION.
  *
- * `X@N` always reads as generation N of X. New names never end in @DIGITS (backup/name.ts), but
+ * `X@N` always reads as generation N of X. New names never end in @DIGITS (config/series-name.ts), but
  * a cache may hold older backups named after directories that did (`snap@2`): `snap@2` then
  * names that backup only when no backup "snap" has generation 2; when both exist it is
  * refused as ambiguous, and `snap@2@GEN` (or the cap) says which.
