@@ -3,7 +3,6 @@ import { makeClient, type ClientExtras, type ClientSettings } from '../tahoe/fac
 import type { TahoeClient } from '../tahoe/client.js';
 import type { Config } from './load.js';
 
-
 /** The client settings this configuration gives (`destination.url`, `http.*`, `operation.*`). */
 export function clientSettings(config: Config): ClientSettings {
   const budget = (r: { attempts: number; delay: number[] }) => ({ attempts: r.attempts, delays: r.delay });
