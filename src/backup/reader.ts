@@ -65,7 +65,7 @@ export interface ReaderOptions {
   listingSalt?: Buffer;
   /** Only a listing whose children's ctimes are all older than this (ns) is recorded or looked up. */
   trustedBefore: bigint;
-  /** ACLs and capabilities of an entry (meta/read.ts), when extended metadata is backed up. */
+  /** ACLs and capabilities of an entry (meta/entry.ts), when extended metadata is backed up. */
   readMeta?: (abs: Buffer, st: EntryStat) => { caps?: string; acls?: string };
   /**
    * Entries whose ctime is this or newer (ns) changed after the walk that built the queue
