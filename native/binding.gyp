@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "xattr",
-      "sources": ["xattr.c", "at.c"],
+      "target_name": "lafs",
+      "sources": ["addon.c", "util.c", "xattr.c", "at.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"]
     }
   ]

@@ -35,8 +35,8 @@ function prebuilt() {
 // `--if-stale` (npm run build): only when a source is newer than the built addon. Tests run
 // against an addon older than its sources fail in ways that point anywhere but the build.
 if (process.argv.includes('--if-stale')) {
-  const built = `${here}/build/Release/xattr.node`;
-  const sources = ['at.c', 'xattr.c', 'addon.h', 'binding.gyp'].map((f) => `${here}/${f}`).filter(existsSync);
+  const built = `${here}/build/Release/lafs.node`;
+  const sources = ['addon.c', 'util.c', 'xattr.c', 'at.c', 'addon.h', 'binding.gyp'].map((f) => `${here}/${f}`).filter(existsSync);
   if (existsSync(built) && sources.every((f) => statSync(f).mtimeMs <= statSync(built).mtimeMs)) process.exit(0);
 }
 // On install (no flag): a prebuilt addon that loads is all it takes.

@@ -1,93 +1,17 @@
 /*
- * lafs-backup's native addon: raw extended-attribute calls (this file) and the few *at system
- * calls Node lacks, for a restore that stays beneath its destination (at.c).
+ * Raw extended-attribute calls on paths, never following symlinks (the l* calls):
  *
- * list(path), get(path, name), set(path, name, value, flags), remove(path, name) on paths
- * (Buffers, any bytes), never following symlinks (the l* calls). Names are Buffers or strings;
- * values are Buffers. Failures throw Errors with Node-style `code` ("ENODATA", "ENOTSUP"…),
- * `errno` (negative) and `syscall`. The formats (ACLs, capabilities) are decoded in TypeScript.
+ *   list(path), get(path, name), set(path, name, value, flags), remove(path, name)
+ *
+ * Paths are Buffers (any bytes); names are Buffers or strings; values are Buffers. Failures
+ * throw Errors with Node-style `code` ("ENODATA", "ENOTSUP"…), `errno` (negative) and
+ * `syscall`. The formats (ACLs, capabilities) are decoded in TypeScript.
  */
 #include "addon.h"
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
-
-static const char *errno_name(int e) {
-  switch (e) {
-    case ENODATA: return "ENODATA";
-    case ENOTSUP: return "ENOTSUP";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case ENOTDIR: return "ENOTDIR";
-    case ERANGE: return "ERANGE";
-    case E2BIG: return "E2BIG";
-    case ENOSPC: return "ENOSPC";
-    case EDQUOT: return "EDQUOT";
-    case EROFS: return "EROFS";
-    case EIO: return "EIO";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ELOOP: return "ELOOP";
-    case EINVAL: return "EINVAL";
-    case EEXIST: return "EEXIST";
-    case ENOMEM: return "ENOMEM";
-    case EBADF: return "EBADF";
-    case EXDEV: return "EXDEV";
-    case ENOSYS: return "ENOSYS";
-    case EISDIR: return "EISDIR";
-    case ENOTEMPTY: return "ENOTEMPTY";
-    case EAGAIN: return "EAGAIN";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    default: return "EUNKNOWN";
-  }
-}
-
-napi_value throw_errno(napi_env env, int e, const char *syscall) {
-  char msg[128];
-  napi_value err, code, message, num, sc;
-  snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(e), errno_name(e));
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, message, &err);
-  napi_create_int32(env, -e, &num);
-  napi_set_named_property(env, err, "errno", num);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
-  napi_set_named_property(env, err, "syscall", sc);
-  napi_throw(env, err);
-  return NULL;
-}
-
-/* Copies a Buffer or string argument into a NUL-terminated C string (caller frees). */
-char *c_string(napi_env env, napi_value v, const char *what) {
-  bool is_buf = false;
-  napi_is_buffer(env, v, &is_buf);
-  if (is_buf) {
-    void *data;
-    size_t len;
-    napi_get_buffer_info(env, v, &data, &len);
-    if (memchr(data, 0, len) != NULL) {
-      napi_throw_type_error(env, "EINVAL", what);
-      return NULL;
-    }
-    char *s = malloc(len + 1);
-    if (!s) return NULL;
-    memcpy(s, data, len);
-    s[len] = 0;
-    return s;
-  }
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", what);
-    return NULL;
-  }
-  char *s = malloc(len + 1);
-  if (!s) return NULL;
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
-  return s;
-}
 
 /* The path and attribute name arguments, as C strings the caller frees; false (with a JS
  * exception pending) when either is not acceptable. */
@@ -97,16 +21,6 @@ static bool path_and_name(napi_env env, napi_value *argv, char **path, char **na
   *name = c_string(env, argv[1], "name must be a Buffer or string without NUL");
   if (!*name) { free(*path); return false; }
   return true;
-}
-
-napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  napi_status st = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (st == napi_ok && argc < want) {
-    napi_throw_type_error(env, "EINVAL", "missing arguments");
-    return napi_invalid_arg;
-  }
-  return st;
 }
 
 static napi_value List(napi_env env, napi_callback_info info) {
@@ -221,7 +135,7 @@ static napi_value Remove(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value Init(napi_env env, napi_value exports) {
+void xattr_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "list", NULL, List, NULL, NULL, NULL, napi_enumerable, NULL },
     { "get", NULL, Get, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -229,8 +143,4 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "remove", NULL, Remove, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  at_init(env, exports);
-  return exports;
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -7,9 +7,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const native = new URL('../native/', import.meta.url).pathname;
-const built = join(native, 'build', 'Release', 'xattr.node');
+const built = join(native, 'build', 'Release', 'lafs.node');
 if (!existsSync(built)) {
-  console.warn('lafs-backup: no addon built (native/build/Release/xattr.node): the package will carry no prebuilt addon');
+  console.warn('lafs-backup: no addon built (native/build/Release/lafs.node): the package will carry no prebuilt addon');
   process.exit(0);
 }
 // glibc or musl, as node-gyp-build tells them apart (the report names glibc when linked with it).

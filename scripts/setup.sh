@@ -24,8 +24,8 @@ fi
 
 npm ci --no-audit --no-fund
 
-# npm ci built the extended-attribute addon (native/build.js); the tests need it.
-if [ ! -f native/build/Release/xattr.node ]; then
+# npm ci built the native addon (native/build.js); the tests need it.
+if [ ! -f native/build/Release/lafs.node ]; then
   echo "setup: the native addon did not build (see the node-gyp output above); it needs g++, make, python3 and Node's headers" >&2
   exit 1
 fi

@@ -8,7 +8,7 @@ import { NotOwnFile, openOwnForAppend } from './core/own-file.js';
 import { ConfigError, describeErrno } from './errors.js';
 import { writeFullySync } from './fsutil.js';
 import pino from 'pino';
-import { scrubCaps } from './tahoe/caps.js';
+import { scrubCaps } from './core/redact.js';
 
 export type LogLevel = 'noise' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFormat = 'text' | 'json';

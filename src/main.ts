@@ -9,7 +9,7 @@ import { guardOutput, StdoutClosed, stdoutFailure } from './commands/output.js';
 import { VERSION } from './version.js';
 import { AppError, EXIT, UsageError } from './errors.js';
 import { log, oneLine } from './log.js';
-import { scrubCaps } from './tahoe/caps.js';
+import { scrubCaps } from './core/redact.js';
 
 export const EXIT_TABLE = `Exit status:
   0    success

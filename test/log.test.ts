@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { configureLogging, log } from '../src/log.js';
 import { TahoeClient } from '../src/tahoe/client.js';
-import { redact } from '../src/tahoe/caps.js';
+import { redact } from '../src/core/redact.js';
 import { startFlaky } from './support/flaky.js';
 import { runCli } from './support/cli.js';
 import { useGrid } from './support/grid.js';

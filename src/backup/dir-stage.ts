@@ -14,11 +14,10 @@
  * the run; jobs not started are then dropped.
  */
 import { dirKey } from '../cache/keys.js';
-import { childBytes, childName, type Child } from '../core/entry.js';
+import { childBytes, childName, type Child, type Metadata } from '../core/child.js';
 import { Pool } from '../core/pool.js';
 import { log, logs } from '../log.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
-import type { Metadata } from '../tahoe/types.js';
 import type { EventSink } from './events.js';
 import { absPath, type ReadXattrs } from './file-plan.js';
 import type { Saved } from './file-stage.js';

@@ -12,7 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FileDecision, StoredAs } from '../cache/db.js';
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind } from '../core/child.js';
 import type { BodyFactory } from '../tahoe/client.js';
 import type { DirMaker, StageCache, Uploader } from './ports.js';
 

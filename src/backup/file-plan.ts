@@ -8,7 +8,7 @@
 import { fileKey } from '../cache/keys.js';
 import type { FileDecision, StoredAs } from '../cache/db.js';
 import { compressionChoice, keptXzBefore, type Choice } from '../core/compression.js';
-import { childName, type Child } from '../core/entry.js';
+import { childName, type Child } from '../core/child.js';
 import { log, logs } from '../log.js';
 import { baseName, encodePath, type QueueEntry } from '../scan/queue-codec.js';
 import type { EventSink } from './events.js';

@@ -22,7 +22,7 @@
 import { readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { symlinkKey } from '../cache/keys.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import { Pool } from '../core/pool.js';
 import { fromSource, SourceError } from '../errors.js';
 import { log, logs } from '../log.js';
@@ -32,7 +32,7 @@ import { ContentsInFlight } from './contents.js';
 import type { EventSink } from './events.js';
 import { absPath, childOf, FilePlan, planFile, type ReadXattrs } from './file-plan.js';
 import type { FileCache, Uploader } from './ports.js';
-import type { TokenBucket } from './ratelimit.js';
+import type { TokenBucket } from '../core/ratelimit.js';
 import { leaveOut } from './skip.js';
 import type { EntryStat } from './source-stat.js';
 import { Sender, type XzChoice } from './upload.js';

@@ -3,12 +3,12 @@
  * after hook, however the backup ended. A failure of either leaves the backup recorded: it is
  * a problem line and an exit code, never a lost backup.
  */
+import { clientFor } from '../config/client.js';
 import type { Config } from '../config/load.js';
 import { AppError, EXIT, HookError, InterruptedError } from '../errors.js';
 import type { HookVars, Outcome, runHook as RunHook } from '../hooks.js';
 import { log, oneLine } from '../log.js';
-import { clientFor } from '../tahoe/factory.js';
-import type { Delivered } from './result.js';
+import { deliver, type Delivered } from './result.js';
 import type { BackupSummary } from './summary.js';
 
 export interface BackupOutcome {
@@ -31,7 +31,6 @@ function outcomeOf(code: number | undefined, err: unknown): Outcome {
 
 /** The result file and the lafs dir. A failure here leaves the backup recorded: exit 1, said. */
 export async function deliverResult(config: Config, signal: AbortSignal, b: Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
-  const { deliver } = await import('./result.js');
   // backup's long budget: the backup is made, and a gateway busy for a minute must not cost its record.
   const client = clientFor(config, { signal, budget: 'backup' });
   try {

@@ -11,7 +11,7 @@ import { AppError } from '../errors.js';
 import { log } from '../log.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
-import { clientFor } from '../tahoe/factory.js';
+import { clientFor } from '../config/client.js';
 import type { GatewayWelcome } from '../tahoe/welcome.js';
 
 export interface RunGrid {

@@ -14,7 +14,7 @@
  */
 import { mtimeText } from '../core/mtime.js';
 import { type QueueEntry } from '../scan/queue-codec.js';
-import type { Metadata } from '../tahoe/types.js';
+import type { Metadata } from '../core/child.js';
 
 export interface EdgeExtras {
   mtimeNs?: bigint;

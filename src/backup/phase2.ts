@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { listingSalt } from '../cache/keys.js';
 import type { Config } from '../config/load.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import { encodingId, xzSettings } from '../core/xz.js';
 import { compileNameRules, compileSizeRules } from '../scan/filters.js';
 import { DirStage } from './dir-stage.js';
@@ -15,7 +15,7 @@ import type { EventSink } from './events.js';
 import type { ReadXattrs } from './file-plan.js';
 import { FileStage } from './file-stage.js';
 import type { DirMaker, StageCache, Uploader } from './ports.js';
-import { parseRate } from './ratelimit.js';
+import { parseRate } from '../core/ratelimit.js';
 import { readQueueFile } from './reader.js';
 import { SourceStats, type EntryStat } from './source-stat.js';
 import type { XzChoice } from './upload.js';

@@ -11,7 +11,7 @@ import { ConfigError, describeErrno } from '../errors.js';
 import { compileRules, compileSizeRules } from '../scan/filters.js';
 import { queueFileState } from '../scan/queue-file.js';
 import { assertWritableDirCap } from '../tahoe/caps.js';
-import { parseRate } from './ratelimit.js';
+import { parseRate } from '../core/ratelimit.js';
 
 /**
  * The tool's own state directory (of the queue, of the cache): created with mode 0700 when

@@ -36,7 +36,7 @@
  * cache) aborts the run's signal — the stages report their own, the reader its own: the
  * reader and the stages stop, and the run ends with it.
  */
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import { AppError, sourceError, SourceError } from '../errors.js';
 import { ListingKey } from '../cache/keys.js';
 import { showPath } from '../scan/phase1.js';

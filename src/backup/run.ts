@@ -17,18 +17,18 @@ import type { Config } from '../config/load.js';
 import { AppError, describeErrno, EXIT } from '../errors.js';
 import type { HookVars } from '../hooks.js';
 import { log } from '../log.js';
-import { metadataReaders } from '../meta/entry.js';
+import { metadataReaders } from '../meta/read.js';
 import type { Progress } from '../progress.js';
 import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
-import { clientFor } from '../tahoe/factory.js';
+import { clientFor } from '../config/client.js';
 import { DryRunCache, DryRunGrid } from './dry-run.js';
 import type { EventSink } from './events.js';
 import { afterHook, deliverResult, type BackupOutcome } from './finish.js';
-import { legacyMembers, seriesName } from './name.js';
+import { legacyMembers, seriesName } from '../config/series-name.js';
 import { runPhase2, type Phase2 } from './phase2.js';
 import { preflight } from './preflight.js';
-import { parseRate } from './ratelimit.js';
+import { parseRate } from '../core/ratelimit.js';
 import type { RunGrid } from './grid.js';
 import { RunStop } from './stop.js';
 import { backupSummary } from './summary.js';
@@ -70,7 +70,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   const { queuePath, source: configured, dbPath } = preflight(config, { dryRun: req.dryRun });
   // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
   const name = seriesName(config.source);
-  if (config.source.extended_metadata) (await import('../meta/entry.js')).assertMetadataReadable();
+  if (config.source.extended_metadata) (await import('../meta/read.js')).assertMetadataReadable();
   const tally = new Tally();
   const emit: EventSink = (e) => tally.add(e);
   const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })) };
@@ -99,7 +99,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
     let grid: RunGrid | undefined;
     if (cache) {
-      const welcome = await (await import('../tahoe/probe.js')).probeGateway(config, stop.signal);
+      const welcome = await (await import('./probe.js')).probeGateway(config, stop.signal);
       grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
     }
     const { pickSource } = await import('../scan/source.js');

@@ -17,7 +17,7 @@
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { errnoCode, notBeneath } from '../errors.js';
-import { atCalls, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
+import { atCalls, LSTAT_FIELDS, type AtCalls } from '../native.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { baseName, parentOf } from '../scan/queue-codec.js';
 

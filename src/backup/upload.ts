@@ -17,7 +17,7 @@ import type { ContentsInFlight, UploadedContents } from './contents.js';
 import type { EventSink, Stored } from './events.js';
 import { changedSince, openSource, openSourceSync, type Opened } from './open-source.js';
 import type { ContentIndex, Uploader } from './ports.js';
-import type { TokenBucket } from './ratelimit.js';
+import type { TokenBucket } from '../core/ratelimit.js';
 import type { EntryStat } from './source-stat.js';
 
 /** The encoding this run stores compressible files with: the policy, the xz settings, their id. */

@@ -7,13 +7,14 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pickBackup } from './resolve.js';
-import { seriesName, sourceMatches } from '../backup/name.js';
+import { seriesName, sourceMatches } from '../config/series-name.js';
 import type { BackupRow } from '../cache/db.js';
 import type { Config } from '../config/load.js';
 import { MAX_RESULT_FILE } from '../core/result-file.js';
 import { AppError, describeErrno, errnoCode, UsageError } from '../errors.js';
 import { log } from '../log.js';
-import { redact, tryParseCap } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
+import { tryParseCap } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 
 export interface BackupRef {

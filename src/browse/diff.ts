@@ -16,11 +16,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { readAclsAndCaps, readUserXattrs } from '../meta/entry.js';
+import { readAclsAndCaps, readUserXattrs } from '../meta/read.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { childName } from '../core/entry.js';
+import { childName } from '../core/child.js';
 import { createUnxz } from '../core/xz.js';
-import { interpret, isRestoreTemp, type EntryInfo } from './entry.js';
+import { interpret, isRestoreTemp, type EntryInfo } from './entry-info.js';
 import { byNameBytes, RevisitBudget } from './tree.js';
 import { log } from '../log.js';
 import type { Selector } from '../scan/select.js';

@@ -1,5 +1,5 @@
 /**
- * A walk of a backup that hands out each entry interpreted (entry.ts: names checked, metadata
+ * A walk of a backup that hands out each entry interpreted (entry-info.ts: names checked, metadata
  * read) with its path as the bytes it has on disk: what `dump` writes into an archive. Depth
  * first, pre-order (a directory before what is in it), names in byte order; bounded like every
  * walk here (a path is a link to its parent's; a directory on its own path is not entered;
@@ -8,7 +8,7 @@
  * first is handed out and the others reported.
  */
 import type { NodeInfo } from '../tahoe/types.js';
-import { interpret, type EntryInfo } from './entry.js';
+import { interpret, type EntryInfo } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { encodePath } from '../scan/queue-codec.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';

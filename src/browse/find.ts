@@ -5,18 +5,19 @@
  * first (no request for a directory read before), the grid for the rest — newest backup first.
  * Nights share most of their tree: a subtree (a dircap, at a path when a pattern has a slash)
  * found without a match is remembered as a 16-byte digest and not entered again in another
- * backup. A walk is bounded like every other: names checked (entry.ts), a directory on its own
+ * backup. A walk is bounded like every other: names checked (entry-info.ts), a directory on its own
  * path not entered, entries of directories reached again counted against the revisit budget.
  */
 import { Minimatch } from 'minimatch';
+import type { EntryKind } from '../core/child.js';
+import { redact } from '../core/redact.js';
 import { encodePath } from '../scan/queue-codec.js';
-import { redact } from '../tahoe/caps.js';
+import type { NodeInfo } from '../tahoe/types.js';
 import type { BackupRef } from './backups.js';
 import { digest, DigestSet } from './digests.js';
-import { interpret, sizeOnDisk, type SizeSource } from './entry.js';
+import { interpret, sizeOnDisk, type SizeSource } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';
-import type { EntryKind } from '../core/entry.js';
 
 export interface FindQuery {
   /** minimatch patterns: without a slash, a name at any depth; with one, the path from the root. */
@@ -106,7 +107,7 @@ interface Frame {
   cap: string;
   /** The path to here: names as bytes (latin1 strings), linked to the parent's. */
   at: PathLink | undefined;
-  children: Record<string, import('../tahoe/types.js').NodeInfo>;
+  children: Record<string, NodeInfo>;
   names: string[];
   i: number;
   again: boolean;

@@ -5,7 +5,7 @@
  * through one of these, so whole subtrees that nights share are read from the grid once.
  */
 import type { ListingRow, ListingStore } from '../cache/trees.js';
-import { redact } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
 import type { NodeInfo, NodeType } from '../tahoe/types.js';

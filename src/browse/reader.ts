@@ -11,14 +11,15 @@
  * backup holds the write lock is simply not stored.
  */
 import { existsSync } from 'node:fs';
-import type { EntryCache } from '../cache/db.js';
+import { EntryCache } from '../cache/db.js';
+import { cacheWritable } from '../cache/readonly.js';
 import { ListingStore, PlainSizes } from '../cache/trees.js';
+import { clientFor } from '../config/client.js';
 import type { Config } from '../config/load.js';
 import { log } from '../log.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { clientFor } from '../tahoe/factory.js';
 import { knownBackups, type BackupRef } from './backups.js';
-import type { SizeSource } from './entry.js';
+import type { SizeSource } from './entry-info.js';
 import { GridDirs } from './listing.js';
 
 export interface ReaderOptions {
@@ -79,8 +80,6 @@ export class BackupReader {
  */
 async function openCacheForReading(path: string | null, readonly: boolean): Promise<EntryCache | undefined> {
   if (!path || !existsSync(path)) return undefined;
-  const { EntryCache } = await import('../cache/db.js');
-  const { cacheWritable } = await import('../cache/readonly.js');
   if (!readonly && cacheWritable(path)) {
     try {
       return EntryCache.open(path);

@@ -2,16 +2,17 @@
  * A BACKUP argument: a directory cap, or the name of a backup in the entry cache (its newest
  * backup: the highest generation, whatever the clock said), or NAME@GENERATION.
  *
- * `X@N` always reads as generation N of X. New names never end in @DIGITS (backup/name.ts), but
+ * `X@N` always reads as generation N of X. New names never end in @DIGITS (config/series-name.ts), but
  * a cache may hold older backups named after directories that did (`snap@2`): `snap@2` then
  * names that backup only when no backup "snap" has generation 2; when both exist it is
  * refused as ambiguous, and `snap@2@GEN` (or the cap) says which.
  */
 import { existsSync } from 'node:fs';
-import type { BackupRow } from '../cache/db.js';
+import { EntryCache, type BackupRow } from '../cache/db.js';
 import type { Config } from '../config/load.js';
+import { redact } from '../core/redact.js';
 import { UsageError } from '../errors.js';
-import { assertDirCap, redact } from '../tahoe/caps.js';
+import { assertDirCap } from '../tahoe/caps.js';
 
 export interface ResolvedBackup {
   cap: string;
@@ -39,7 +40,6 @@ export async function resolveBackup(arg: string, config: Config, what = 'BACKUP'
   if (/^uri:/i.test(arg)) return { cap: assertDirCap(arg, what).text, label: redact(arg) };
   const db = config.source.entry_cache.path;
   if (!db || !existsSync(db)) throw new UsageError(`${what}: ${JSON.stringify(arg)} is not a cap, and there is no entry cache to look a backup name up in`);
-  const { EntryCache } = await import('../cache/db.js');
   // Read-only: a cache on a disk mounted read-only (disaster recovery) must still name backups.
   const cache = EntryCache.open(db, { readonly: true });
   try {

@@ -14,13 +14,13 @@
  * new. Memory: the totals of the directories of two generations, and the digests (16 bytes) of
  * every distinct content and directory of a series (browse/digests.ts).
  */
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind } from '../core/child.js';
 import { UsageError } from '../errors.js';
 import { encodePath } from '../scan/queue-codec.js';
 import type { NodeInfo } from '../tahoe/types.js';
 import type { BackupRef } from './backups.js';
 import { digest, DigestMap, DigestSet } from './digests.js';
-import { interpret, sizeOnDisk, type SizeSource } from './entry.js';
+import { interpret, sizeOnDisk, type SizeSource } from './entry-info.js';
 import type { DirSource } from './listing.js';
 import { byNameBytes, namesOf, RevisitBudget, type PathLink } from './tree.js';
 

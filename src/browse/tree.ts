@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto';
 import { AppError, EXIT, UsageError } from '../errors.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import type { Metadata, NodeInfo } from '../tahoe/types.js';
+import type { Metadata } from '../core/child.js';
+import type { NodeInfo } from '../tahoe/types.js';
 import { dirSource, type DirSource } from './listing.js';
 
 export interface BackupNode {
@@ -120,7 +121,7 @@ export class RevisitBudget {
   }
 }
 
-export interface WalkOptions {
+export interface BackupWalkOptions {
   recursive?: boolean;
   /** A directory that contains itself (a mutable directory linked into itself): not entered again. */
   onCycle?: (path: string[]) => void;
@@ -149,7 +150,7 @@ class WalkNode implements BackupNode {
  * JavaScript stack's limit. A directory already on the path is reported and not entered; the
  * entries of a directory walked before count against the revisit budget.
  */
-export async function* walkBackup(client: TahoeClient | DirSource, dircap: string, path: string[] = [], opts: WalkOptions = {}): AsyncGenerator<BackupNode> {
+export async function* walkBackup(client: TahoeClient | DirSource, dircap: string, path: string[] = [], opts: BackupWalkOptions = {}): AsyncGenerator<BackupNode> {
   interface Frame {
     cap: string;
     at: PathLink | undefined;

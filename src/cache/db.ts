@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import { AppError, CacheError, describeErrno } from '../errors.js';
 import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind } from '../core/child.js';
 import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
 import { gridRows, gridSuffix } from './grid-keys.js';
 import { keyPath } from './keys.js';

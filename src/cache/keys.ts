@@ -21,8 +21,7 @@
  *    unchanged directory be answered by one row.
  */
 import { createHash } from 'node:crypto';
-import type { Child } from '../core/entry.js';
-import type { Metadata } from '../tahoe/types.js';
+import type { Child, Metadata } from '../core/child.js';
 
 class KeyBuilder {
   private readonly h = createHash('sha256');

@@ -67,7 +67,7 @@ export default defineCommand<CheckArgs>({
       if (readonly) log.warn(`entry cache ${dbPath} cannot be written: the backups are checked, but check times are not recorded (-a will not move on)`);
       cache = (await import('../cache/db.js')).EntryCache.open(dbPath, { readonly });
     }
-    const client = (await import('../tahoe/factory.js')).clientFor(config);
+    const client = (await import('../config/client.js')).clientFor(config);
     const { Progress } = await import('../progress.js');
     const progress = Progress.create(args.progress);
     const report: string[] = [];

@@ -91,7 +91,7 @@ export default defineCommand<CleanupArgs>({
         for (const cap of caps) {
           const rows = all.filter((b) => b.cap === cap);
           if (!rows.length) {
-            const { redact } = await import('../tahoe/caps.js');
+            const { redact } = await import('../core/redact.js');
             throw new UsageError(`cleanup: ${redact(cap)} is not a backup in the entry cache ${dbPath}`);
           }
           chosen.push(...rows);
@@ -106,7 +106,7 @@ export default defineCommand<CleanupArgs>({
       const { executeCleanup, planCleanup, sharesOnlyIn } = await import('../maintenance/cleanup.js');
       const plan = planCleanup(cache, { backups: chosen, generations: gens, upTo: Boolean(args['up-to']) });
       const needClient = args['enumerate-shares'] !== undefined || (!args['dry-run'] && !args['enumerate-only'] && config.destination.result.append_to_lafs_dir);
-      if (needClient) client = (await import('../tahoe/factory.js')).clientFor(config);
+      if (needClient) client = (await import('../config/client.js')).clientFor(config);
       if (args['enumerate-shares'] !== undefined) {
         const sis = await sharesOnlyIn(client!, plan);
         const target = args['enumerate-shares'];

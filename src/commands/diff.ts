@@ -44,7 +44,7 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
     const [a, b] = [await side(sides[0]!), await side(sides[1]!)];
-    const client = (await import('../tahoe/factory.js')).clientFor(config);
+    const client = (await import('../config/client.js')).clientFor(config);
     try {
       const { Selector, selectionOf } = await import('../scan/select.js');
       const differ = new Differ(client, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']), new Selector(selectionOf(config)));

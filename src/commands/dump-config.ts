@@ -5,7 +5,7 @@
  */
 import { dumpConfig } from '../config/load.js';
 import { EXIT } from '../errors.js';
-import { scrubCaps, scrubUrl } from '../tahoe/caps.js';
+import { scrubCaps, scrubUrl } from '../core/redact.js';
 import { defineCommand, loadContext, out, selectionOptions, type SelectionArgs } from './common.js';
 
 export default defineCommand<{ 'reveal-caps'?: boolean; schema?: boolean } & SelectionArgs>({

@@ -40,7 +40,7 @@ export default defineCommand<InitArgs>({
       values['destination.url'] = gatewayUri(gateway);
       // Checked as any configuration is, before a request is sent.
       const config = loadConfig({ layers: [{ origin: args.gateway !== undefined ? '--gateway' : 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': values['destination.url'] } }] });
-      const client = (await import('../tahoe/factory.js')).clientFor(config);
+      const client = (await import('../config/client.js')).clientFor(config);
       try {
         values['destination.result.append_to_lafs_dir'] = await client.mkdirMutable();
       } finally {

@@ -37,7 +37,7 @@ export default defineCommand<LsArgs>({
     const { backups, rest } = backupArguments('ls', ['BACKUP', 'PATH'], 1, [args.backup, args.path], ([] as string[]).concat(args['cap-file'] ?? []));
     const config = loadContext(args);
     const { resolveBackup } = await import('../browse/resolve.js');
-    const { modeString, sizeOnDisk } = await import('../browse/entry.js');
+    const { modeString, sizeOnDisk } = await import('../browse/entry-info.js');
     const { RevisitBudget } = await import('../browse/tree.js');
     const revisits = RevisitBudget.fromFlag(args['max-revisited']);
     const { encodePath } = await import('../scan/queue-codec.js');

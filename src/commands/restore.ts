@@ -68,7 +68,7 @@ export default defineCommand<RestoreArgs>({
     const sigterm = onSignal('SIGTERM');
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
-    const { clientFor } = await import('../tahoe/factory.js');
+    const { clientFor } = await import('../config/client.js');
     const client = clientFor(config, { signal: stop.signal });
     const { restoreDir, restoreEntry } = await import('../restore/restore.js');
     const { Progress } = await import('../progress.js');

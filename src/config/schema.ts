@@ -11,12 +11,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { checkName } from '../backup/name.js';
-import { parseRate } from '../backup/ratelimit.js';
+import { checkName } from './series-name.js';
+import { parseRate } from '../core/ratelimit.js';
 import { ConfigError } from '../errors.js';
 import { compileExcludes } from '../scan/excludes.js';
 import { compileNameRules, compileRules, compileSizeRules } from '../scan/filters.js';
-import { assertWritableDirCap, scrubUrl } from '../tahoe/caps.js';
+import { scrubUrl } from '../core/redact.js';
+import { assertWritableDirCap } from '../tahoe/caps.js';
 
 export const SCHEMA_FILE = fileURLToPath(new URL('../../config/schema.json', import.meta.url));
 

@@ -12,7 +12,7 @@
  *  3. a small file read whole is stored raw when its xz form is not smaller.
  */
 import { deflateRawSync } from 'node:zlib';
-import { firstMatch, type Rule } from '../scan/filters.js';
+import { firstMatch, type Rule } from './rules.js';
 
 export interface CompressionPolicy {
   enabled: boolean;

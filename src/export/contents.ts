@@ -20,7 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { EntryError } from '../restore/dest.js';
 import { checkedDownload, refetching, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { unxz } from './unxz.js';
+import { unxz } from '../restore/unxz.js';
 
 export { unxz };
 

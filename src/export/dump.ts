@@ -15,13 +15,13 @@
  * and the stream lacks its end (tar and unzip both report a cut archive).
  */
 import { log } from '../log.js';
-import { interpret, sizeOnDisk, type EntryInfo, type SizeSource } from '../browse/entry.js';
+import { interpret, sizeOnDisk, type EntryInfo, type SizeSource } from '../browse/entry-info.js';
 import { walkEntries, type WalkedEntry } from '../browse/entries.js';
 import type { DirSource } from '../browse/listing.js';
 import type { RevisitBudget } from '../browse/tree.js';
 import { AppError, EXIT } from '../errors.js';
 import { textToCaps, encodeCaps } from '../meta/capability.js';
-import { CAPABILITY } from '../meta/entry.js';
+import { CAPABILITY } from '../meta/read.js';
 import { EntryError } from '../restore/dest.js';
 import { checkedDownload, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';

@@ -8,7 +8,7 @@ import { byName, type PackedChild } from './dirnode.js';
 import { dirChildren, fileSize, isDir, resolve, roCap, Unrecoverable, verifyCap, type Resolved } from './nodes.js';
 import { LEASE_SECONDS, type GridState } from './state.js';
 
-export interface WalkOptions {
+export interface GridWalkOptions {
   check: boolean;
   repair?: boolean;
   addLease?: boolean;
@@ -206,7 +206,7 @@ function bucket(size: number): [number, number] {
 }
 
 /** Walks from `root`, yielding the stream's lines (JSON units, or an ERROR text at the end). */
-export function* walk(state: GridState, root: Resolved, opts: WalkOptions): Generator<Unit | { error: string }> {
+export function* walk(state: GridState, root: Resolved, opts: GridWalkOptions): Generator<Unit | { error: string }> {
   const seen = new Set<string>();
   const stats = new DeepStats();
   const rootVerify = verifyCap(root, state);

@@ -6,7 +6,7 @@
  * backup's check a failure with the gateway's message (caps scrubbed); a backup whose root is
  * gone (404/410) is reported by name. Neither crashes the run: the next backup is checked.
  */
-import { redact, scrubCaps } from '../tahoe/caps.js';
+import { redact, scrubCaps } from '../core/redact.js';
 import type { BackupRow } from '../cache/db.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';

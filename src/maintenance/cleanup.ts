@@ -14,7 +14,8 @@ import type { Config } from '../config/load.js';
 import { pruneResultLines } from '../core/result-file.js';
 import { AppError } from '../errors.js';
 import { log } from '../log.js';
-import { assertWritableDirCap, redact } from '../tahoe/caps.js';
+import { redact } from '../core/redact.js';
+import { assertWritableDirCap } from '../tahoe/caps.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { isNodeUnit } from '../tahoe/types.js';
 

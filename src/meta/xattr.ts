@@ -1,85 +1,15 @@
 /**
- * The native addon (native/xattr.c): raw extended-attribute calls on paths, never following
- * symlinks. When it is missing, `available()` is false and callers go on without extended
- * attributes (after one warning per run).
+ * Extended attributes of paths, never following symlinks: the native addon's xattr calls
+ * (src/native.ts loads it). When it is missing, each call throws ENOADDON; callers check
+ * native.ts's `available()` first and go on without extended attributes (after one warning
+ * per run).
  */
-import { fileURLToPath } from 'node:url';
-import nodeGypBuild from 'node-gyp-build';
+import { xattrCalls } from '../native.js';
 
-interface Addon extends AtCalls {
-  list(path: Buffer): Buffer[];
-  get(path: Buffer, name: string | Buffer): Buffer;
-  set(path: Buffer, name: string | Buffer, value: Buffer, flags?: number): void;
-  remove(path: Buffer, name: string | Buffer): void;
-}
-
-/** The *at calls of native/at.c: everything relative to a directory descriptor, no symlink followed. */
-export interface AtCalls {
-  /** openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): `rel` beneath `dirfd`, through no symlink. */
-  openBeneath(dirfd: number, rel: Buffer, flags: number, mode?: number): number;
-  mkdirat(dirfd: number, name: Buffer | string, mode: number): void;
-  renameat(olddirfd: number, oldname: Buffer | string, newdirfd: number, newname: Buffer | string): void;
-  unlinkat(dirfd: number, name: Buffer | string, flags: number): void;
-  linkat(olddirfd: number, oldname: Buffer | string, newdirfd: number, newname: Buffer | string, flags: number): void;
-  symlinkat(target: Buffer, dirfd: number, name: Buffer | string): void;
-  fchownat(dirfd: number, name: Buffer | string, uid: number, gid: number, flags: number): void;
-  /** Sets the mtime (atime left as it is); `name` null: of `dirfd` itself (futimens). */
-  utimensat(dirfd: number, name: Buffer | string | null, seconds: bigint, nanoseconds: number, flags: number): void;
-  fstatatMode(dirfd: number, name: Buffer | string, flags: number): number;
-  /**
-   * lstat of `name` in `dirfd` into `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid):
-   * 0; the errno when missing (ENOENT, ENOTDIR); -1 when a time does not fit 64-bit ns.
-   */
-  lstatAt(dirfd: number, name: Buffer, out: BigInt64Array): number;
-  fsetxattr(fd: number, name: string | Buffer, value: Buffer, flags: number): void;
-}
-
-/** The length of lstatAt's `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid). */
-export const LSTAT_FIELDS = 9;
-
-/** The *at calls, or undefined (with the reason from whyUnavailable) when the addon is not built. */
-export function atCalls(): AtCalls | undefined {
-  return load() ?? undefined;
-}
-
-// The addon compiled here (native/build/Release), else the one built for this platform when the
-// package was packed (native/prebuilds/PLATFORM-ARCH/node.napi.LIBC.node): node-gyp-build's rules.
-const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
-
-let addon: Addon | null | undefined;
-let loadError: string | undefined;
-
-function load(): Addon | null {
-  if (addon === undefined) {
-    try {
-      addon = nodeGypBuild(NATIVE) as Addon;
-    } catch (e) {
-      addon = null;
-      loadError = (e as Error).message.split('\n')[0];
-    }
-  }
-  return addon;
-}
-
-export function available(): boolean {
-  return load() !== null;
-}
-
-export function whyUnavailable(): string {
-  load();
-  return loadError ?? '';
-}
-
-function need(): Addon {
-  const a = load();
-  if (!a) throw Object.assign(new Error(`the extended-attribute addon is not built: ${loadError}`), { code: 'ENOADDON' });
-  return a;
-}
-
-export const listXattrs = (path: Buffer): Buffer[] => need().list(path);
-export const getXattr = (path: Buffer, name: string | Buffer): Buffer => need().get(path, name);
-export const setXattr = (path: Buffer, name: string | Buffer, value: Buffer, flags = 0): void => need().set(path, name, value, flags);
-export const removeXattr = (path: Buffer, name: string | Buffer): void => need().remove(path, name);
+export const listXattrs = (path: Buffer): Buffer[] => xattrCalls().list(path);
+export const getXattr = (path: Buffer, name: string | Buffer): Buffer => xattrCalls().get(path, name);
+export const setXattr = (path: Buffer, name: string | Buffer, value: Buffer, flags = 0): void => xattrCalls().set(path, name, value, flags);
+export const removeXattr = (path: Buffer, name: string | Buffer): void => xattrCalls().remove(path, name);
 
 /** lsetxattr flags */
 export const XATTR_CREATE = 1;

@@ -9,13 +9,13 @@
  * path and counted; the restore goes on.
  */
 import { fchmodSync, fchownSync, fstatSync } from 'node:fs';
-import type { EntryInfo } from '../browse/entry.js';
+import type { EntryInfo } from '../browse/entry-info.js';
 import { describeErrno } from '../errors.js';
 import { log } from '../log.js';
 import { textToAcls } from '../meta/acl.js';
 import { encodeCaps, textToCaps } from '../meta/capability.js';
-import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../meta/entry.js';
-import type { AtCalls } from '../meta/xattr.js';
+import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../meta/read.js';
+import type { AtCalls } from '../native.js';
 
 export interface ApplyOptions {
   owner: boolean;

@@ -12,10 +12,11 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readdirSync, writeSync, type BigIntStats } from 'node:fs';
 import { Writable } from 'node:stream';
-import { isRestoreTemp, RESTORE_TEMP_PREFIX } from '../browse/entry.js';
+import { isRestoreTemp, RESTORE_TEMP_PREFIX } from '../browse/entry-info.js';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../core/file-type.js';
 import { describeErrno, errnoCode, onSystemError, onSystemErrorAsync } from '../errors.js';
-import { listXattrs, LSTAT_FIELDS, type AtCalls } from '../meta/xattr.js';
+import { listXattrs } from '../meta/xattr.js';
+import { LSTAT_FIELDS, type AtCalls } from '../native.js';
 
 /**
  * One entry cannot be restored (its contents do not decode, a name conflict in DEST): that

@@ -11,7 +11,7 @@
  * entry's failure: a warning naming it, the rest of the restore goes on, exit 3.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { unxz, UndecodableError } from '../export/unxz.js';
+import { unxz, UndecodableError } from './unxz.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { log } from '../log.js';
 import { EntryError, SparseWriter } from './dest.js';
@@ -60,7 +60,7 @@ export async function writeContents(client: TahoeClient, cap: string, expected: 
   const body = checkedDownload(client, cap, expected, onBytes);
   const sink = new SparseWriter(fd);
   if (xz) {
-    // Decoded in slices the writes keep up with (export/unxz.ts: lzma-native alone pushes a
+    // Decoded in slices the writes keep up with (unxz.ts: lzma-native alone pushes a
     // chunk's whole output at once). A short or long answer is reported as such; a stream
     // that does not decode is that entry's trouble, not the restore's.
     try {

@@ -16,11 +16,11 @@
 import { closeSync } from 'node:fs';
 import { AppError } from '../errors.js';
 import { log, logs } from '../log.js';
-import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
+import { interpret, UnsafeNameError, type EntryInfo } from '../browse/entry-info.js';
 import type { BackupNode } from '../browse/tree.js';
 import { byNameBytes, onPath, RevisitBudget, type Ancestors } from '../browse/tree.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { atCalls, whyUnavailable } from '../meta/xattr.js';
+import { atCalls, whyUnavailable } from '../native.js';
 import { TahoeError } from '../tahoe/errors.js';
 import { Pool } from '../core/pool.js';
 import { applyMeta, type ApplyOptions } from './apply.js';

@@ -15,8 +15,8 @@
  * wrote the file renamed it into place only once it was whole and its mtime was set.
  */
 import { closeSync } from 'node:fs';
-import type { EntryInfo } from '../browse/entry.js';
-import { CAPABILITY, ACCESS_ACL } from '../meta/entry.js';
+import type { EntryInfo } from '../browse/entry-info.js';
+import { CAPABILITY, ACCESS_ACL } from '../meta/read.js';
 import { applyMeta, type ApplyOptions } from './apply.js';
 import type { Dest } from './dest.js';
 

@@ -13,13 +13,7 @@
 import { ConfigError } from '../errors.js';
 import { pyRegex, PyRegexError } from './pyregex.js';
 import { SlowRegexError } from './regex-linear.js';
-
-export interface Rule {
-  include: boolean;
-  re: RegExp;
-  /** Compression rules only: the size from which a matching file is compressed. */
-  minSize?: number;
-}
+import type { Rule } from '../core/rules.js';
 
 function compileOne(text: string, where: string, allowBare: boolean): Omit<Rule, 'minSize'> {
   const sign = text[0];
@@ -53,18 +47,4 @@ export function compileSizeRules(rules: (string | [number, string])[], key = 'de
 /** Compiles bare regexes (`compressed_names`): each a rule that matches. */
 export function compileNameRules(list: string[], key: string): Rule[] {
   return list.map((r, i) => compileOne(r, `${key}[${i}]`, true));
-}
-
-/** The first rule matching `path` decides; undefined when none does. */
-export function firstMatch(rules: Rule[], path: string): Rule | undefined {
-  for (const r of rules) {
-    r.re.lastIndex = 0;
-    if (r.re.test(path)) return r;
-  }
-  return undefined;
-}
-
-/** Whether the walk keeps `path` (`/rel/path`, or `/rel/dir/` for a directory). */
-export function included(rules: Rule[], path: string): boolean {
-  return firstMatch(rules, path)?.include ?? true;
 }

@@ -10,9 +10,9 @@
  * report as added what the backup leaves out.
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import type { Config } from '../config/load.js';
 import { decidingExclude, type Exclude, compileExcludes } from './excludes.js';
-import { compileRules, firstMatch, type Rule } from './filters.js';
+import { firstMatch, type Rule } from '../core/rules.js';
+import { compileRules } from './filters.js';
 
 /** The first line of a cache directory tag (https://bford.info/cachedir/). */
 export const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
@@ -27,13 +27,16 @@ export interface SelectionConfig {
   one_file_system: boolean;
 }
 
+/** The configuration's keys a selection is made of (the configuration has them; scan/ does not know it). */
+type SelectionKeys = SelectionConfig & { excludeFromFiles: string[] };
+
 /** What decides a walk, from the configuration: `exclude` with the patterns of `exclude_files` after it. */
-export function selectionOf(c: Pick<Config, keyof SelectionConfig | 'excludeFromFiles'>): SelectionConfig {
+export function selectionOf(c: SelectionKeys): SelectionConfig {
   return { filter: c.filter, exclude: [...c.exclude, ...c.excludeFromFiles], exclude_if_present: c.exclude_if_present, exclude_caches: c.exclude_caches, one_file_system: c.one_file_system };
 }
 
 /** The same without the filter rules (phase 1 takes those apart). */
-export function excludesOf(c: Pick<Config, keyof SelectionConfig | 'excludeFromFiles'>): Omit<SelectionConfig, 'filter'> {
+export function excludesOf(c: SelectionKeys): Omit<SelectionConfig, 'filter'> {
   const { filter: _filter, ...rest } = selectionOf(c);
   return rest;
 }

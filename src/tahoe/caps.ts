@@ -1,10 +1,8 @@
 /**
- * Capabilities: parsing, classification, validation and redaction.
- *
- * A cap is a secret. Nothing in this project puts one into a log line or an error message:
- * `redact(cap)` gives a short stable tag to refer to it instead.
+ * Capabilities: parsing, classification and validation. A cap is a secret: its redaction
+ * (`redact`, `scrubCaps`) is in core/redact.ts, below the log that uses it.
  */
-import { createHash } from 'node:crypto';
+import { redact } from '../core/redact.js';
 import { UsageError } from '../errors.js';
 
 export type CapKind =
@@ -96,40 +94,6 @@ const SHAPES: Shape[] = [
 ];
 
 const BY_KIND = new Map(SHAPES.map((s) => [s.kind, s]));
-
-/** A short, stable, non-reversible tag for a cap, for log lines and error messages. */
-export function redact(cap: string): string {
-  return `cap#${createHash('sha256').update(cap).digest('hex').slice(0, 10)}`;
-}
-
-/**
- * A cap in any spelling: `URI:` or `uri:`, its colons literal or percent-encoded (`%3A`, as in
- * a URL path a gateway echoes back), its body running on through further colons and `%2F`s.
- */
-const CAP_IN_TEXT = /uri(?::|%3a)[a-z0-9-]+(?::|%3a)(?:[a-z0-9_-]|:|%3a|%2f)*/gi;
-const CAP_HINT = /uri(?::|%3a)/i;
-
-/** userinfo in a URL: `scheme://user:password@` (a gateway URL may carry a password). */
-const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi;
-
-/** The cap a match stands for, in its canonical spelling, so one cap always gets one tag. */
-function canonical(match: string): string {
-  const plain = match.replace(/%3a/gi, ':').replace(/%2f/gi, '/').split('/')[0]!;
-  const [, kind, ...rest] = plain.split(':');
-  return ['URI', kind!.toUpperCase(), ...rest].join(':');
-}
-
-/** Replaces every cap inside free text (gateway messages, log lines), in any spelling. */
-export function scrubCaps(text: string): string {
-  let out = CAP_HINT.test(text) ? text.replace(CAP_IN_TEXT, (m) => redact(canonical(m))) : text;
-  if (out.includes('@')) out = scrubUrl(out);
-  return out;
-}
-
-/** Removes the userinfo (user and password) of URLs in `text`. */
-export function scrubUrl(text: string): string {
-  return text.replace(USERINFO, '$1***@');
-}
 
 /** Parses a cap, or returns undefined when the text is not a well-formed cap. */
 export function tryParseCap(text: string): Cap | undefined {

@@ -16,7 +16,8 @@ import { log, logs } from '../log.js';
 import { loadHttp } from './http.js';
 import { Attempt, type DeadlineSpec } from './attempt.js';
 import { chunksOf, LIMITS, readSome, readText } from './body.js';
-import { assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from './caps.js';
+import { redact, scrubCaps } from '../core/redact.js';
+import { assertImmutableReadCap, assertWritableDirCap, parseCap, tryParseCap } from './caps.js';
 import { resumeDownload, type Opened } from './download.js';
 import { codeForStatus, readProcessLimits, TahoeError, toTahoeError } from './errors.js';
 import { describeGatewayError } from './gateway-errors.js';
@@ -24,7 +25,7 @@ import { parseNodeJson } from './nodejson.js';
 import { ndjsonUnits } from './ndjson.js';
 import { BACKUP_RETRY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry.js';
 import { parseWelcome, type GatewayWelcome } from './welcome.js';
-import type { Child } from '../core/entry.js';
+import type { Child } from '../core/child.js';
 import type { NodeInfo, StreamUnit } from './types.js';
 
 export type { RetryPolicy } from './retry.js';

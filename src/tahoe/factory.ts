@@ -1,6 +1,10 @@
-/** The client a command uses, built from the configuration (one place for every command). */
-import type { Config } from '../config/load.js';
-import { TahoeClient } from './client.js';
+/**
+ * The client a command uses, built from plain settings: the client knows nothing of the
+ * configuration (config/client.ts maps the configuration to these settings, one place for
+ * every command).
+ */
+import { TahoeClient, type ClientOptions } from './client.js';
+import type { RetryPolicy } from './retry.js';
 
 /**
  * Which retry budget a client has (README, "Retries and time limits"):
@@ -11,6 +15,13 @@ import { TahoeClient } from './client.js';
  */
 export type RetryBudget = 'interactive' | 'backup';
 
+/** What every client of a run shares: the client's options with both retry budgets and the default connection count. */
+export interface ClientSettings extends Omit<ClientOptions, 'retry' | 'connections' | 'beforeRequest' | 'signal'> {
+  retry: Record<RetryBudget, RetryPolicy>;
+  /** Connections kept open when the caller does not say. */
+  connections: number;
+}
+
 export interface ClientExtras {
   /** The retry budget (default: interactive). */
   budget?: RetryBudget;
@@ -18,20 +29,16 @@ export interface ClientExtras {
   beforeRequest?: () => Promise<void>;
   /** The run's one signal: aborting it stops requests in flight and retry waits. */
   signal?: AbortSignal;
-  /** Connections to keep open (default: operation.concurrency + 2). */
+  /** Connections to keep open (default: the settings'). */
   connections?: number;
 }
 
-export function clientFor(config: Config, extra: ClientExtras = {}): TahoeClient {
-  const retry = extra.budget === 'backup' ? config.http.retry : config.http.interactive_retry;
+export function makeClient(settings: ClientSettings, extra: ClientExtras = {}): TahoeClient {
+  const { retry, connections, ...options } = settings;
   return new TahoeClient({
-    url: config.destination.url,
-    retry: { attempts: retry.attempts, delays: retry.delay },
-    timeout: config.http.timeout,
-    uploadTimeouts: config.operation.timeouts.updates,
-    caFiles: config.http.ca_certs_files,
-    connections: extra.connections ?? config.operation.concurrency + 2,
-    debugRequests: config.http.debug_requests,
+    ...options,
+    retry: retry[extra.budget ?? 'interactive'],
+    connections: extra.connections ?? connections,
     beforeRequest: extra.beforeRequest,
     signal: extra.signal,
   });

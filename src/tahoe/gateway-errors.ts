@@ -6,7 +6,7 @@
  * the ones a user meets, put a sentence that says what happened and what to do in front.
  * Caps in the gateway's text are redacted; the result is one line.
  */
-import { scrubCaps } from './caps.js';
+import { scrubCaps } from '../core/redact.js';
 
 export interface GatewayException {
   /** The exception's class without its module (`UploadUnhappinessError`), if one was found. */

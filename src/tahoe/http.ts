@@ -14,6 +14,10 @@ export interface Http {
  * a third of that; undici has no `exports` map, so they can be loaded by path, and their call
  * is the documented `Dispatcher.request(options)`. If a later undici moves them, the whole
  * package is loaded instead (a test in test/tahoe/client.test.ts notices the slow path).
+ *
+ * These stay dynamic imports on purpose: the one-file command bundles undici, and esbuild
+ * evaluates a bundled package imported dynamically only when the import runs, where a static
+ * import would evaluate it at every start (`--help`, `list`, an unchanged night).
  */
 let http: Promise<Http & { narrow: boolean }> | undefined;
 export function loadHttp(): Promise<Http & { narrow: boolean }> {

@@ -6,7 +6,7 @@
  * Bounded: a line longer than LIMITS.streamLine fails the stream ('too-large'); of the ERROR
  * text, LIMITS.errorText is kept and the rest is not read.
  */
-import { scrubCaps } from './caps.js';
+import { scrubCaps } from '../core/redact.js';
 import { LIMITS, tooLarge } from './body.js';
 import { TahoeError } from './errors.js';
 import type { StreamUnit } from './types.js';

@@ -1,9 +1,8 @@
 /** Shapes of the web API's JSON, as this client hands them on. */
+import type { Metadata } from '../core/child.js';
 
 export type NodeType = 'filenode' | 'dirnode' | 'unknown';
 
-/** Edge metadata as stored in a directory: string values, or nested objects (xattrs, tahoe). */
-export type Metadata = Record<string, unknown>;
 
 export interface NodeInfo {
   type: NodeType;

@@ -1,6 +1,6 @@
 /** Rate-limit specs and token-bucket arithmetic (with a fake clock: nothing here is timed). */
 import { describe, expect, it } from 'vitest';
-import { parseRate, TokenBucket, type Clock } from '../../src/backup/ratelimit.js';
+import { parseRate, TokenBucket, type Clock } from '../../src/core/ratelimit.js';
 
 function fakeClock(): Clock & { slept: number[]; t: number } {
   const c = {

@@ -47,7 +47,7 @@ describe('the packed package', () => {
   }, 120_000);
 
   it('ships one bundle, config/ with the schema, the addon (sources and a prebuilt one), LICENSE and the notices; only native modules are dependencies', () => {
-    for (const f of ['dist/bin/lafs-backup.js', 'config/default.yaml', 'config/schema.json', 'native/xattr.c', 'native/at.c', 'native/addon.h', 'native/binding.gyp', 'native/build.js', PREBUILT, 'LICENSE', 'THIRD-PARTY-NOTICES.txt', 'package.json', 'README.md']) {
+    for (const f of ['dist/bin/lafs-backup.js', 'config/default.yaml', 'config/schema.json', 'native/addon.c', 'native/util.c', 'native/xattr.c', 'native/at.c', 'native/addon.h', 'native/binding.gyp', 'native/build.js', PREBUILT, 'LICENSE', 'THIRD-PARTY-NOTICES.txt', 'package.json', 'README.md']) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => f.startsWith('dist/'))).toEqual(['dist/bin/lafs-backup.js']);

@@ -1,6 +1,6 @@
 /** Waits longer than a Node timer holds (2³¹-1 ms) wait, instead of firing after 1 ms. */
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from '../../src/backup/ratelimit.js';
+import { TokenBucket } from '../../src/core/ratelimit.js';
 import { longTimeout, sleep, TIMER_MAX_MS } from '../../src/core/timers.js';
 
 const settledWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true, () => true), new Promise<boolean>((ok) => setTimeout(() => ok(false), ms))]);

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { textToAcls } from '../../src/meta/acl.js';
 import { encodeCaps, textToCaps } from '../../src/meta/capability.js';
-import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../../src/meta/entry.js';
-import { available, setXattr } from '../../src/meta/xattr.js';
+import { ACCESS_ACL, CAPABILITY, DEFAULT_ACL } from '../../src/meta/read.js';
+import { setXattr } from '../../src/meta/xattr.js';
+import { available } from '../../src/native.js';
 import { parseLine } from '../../src/scan/queue-codec.js';
 import { backup, project, readBack, type Project } from '../support/backup.js';
 import { runCli, withoutSummary } from '../support/cli.js';
@@ -122,7 +123,7 @@ describe('extended metadata against the system tools', () => {
   });
 
   it('user xattrs over the size limit are left out with a warning naming the path', async () => {
-    const { readUserXattrs } = await import('../../src/meta/entry.js');
+    const { readUserXattrs } = await import('../../src/meta/read.js');
     const { lstatSync } = await import('node:fs');
     const { rawLogLines } = await import('../setup.js');
     const big = join(p.source, 'big');

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { compressionChoice, keptXzBefore, sampleBlocks, sampleOf, samplePays } from '../../src/core/compression.js';
-import { compileNameRules, compileRules, compileSizeRules, included } from '../../src/scan/filters.js';
+import { included } from '../../src/core/rules.js';
+import { compileNameRules, compileRules, compileSizeRules } from '../../src/scan/filters.js';
 import { pyRegex } from '../../src/scan/pyregex.js';
 
 /**

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { walkBackup } from '../../src/browse/tree.js';
 import { createUnxz } from '../../src/core/xz.js';
 import { TahoeClient } from '../../src/tahoe/client.js';
-import type { Metadata } from '../../src/tahoe/types.js';
+import type { Metadata } from '../../src/core/child.js';
 import { runCli, type CliOptions, type CliResult } from './cli.js';
 
 export interface Project {

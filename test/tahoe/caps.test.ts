@@ -2,7 +2,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertDirCap, assertImmutableReadCap, assertWritableDirCap, parseCap, redact, scrubCaps, tryParseCap } from '../../src/tahoe/caps.js';
+import { redact, scrubCaps } from '../../src/core/redact.js';
+import { assertDirCap, assertImmutableReadCap, assertWritableDirCap, parseCap, tryParseCap } from '../../src/tahoe/caps.js';
 import { RECORDINGS_DIR } from '../support/recordings.js';
 
 const recorded = new Set<string>();

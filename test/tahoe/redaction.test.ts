@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { redact, scrubCaps } from '../../src/tahoe/caps.js';
+import { redact, scrubCaps } from '../../src/core/redact.js';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const b32 = (n: number) => fc.string({ unit: fc.constantFrom(...B32), minLength: n, maxLength: n });

@@ -8,7 +8,7 @@ import { mkdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dirKey } from '../../../src/cache/keys.js';
-import type { Child } from '../../../src/core/entry.js';
+import type { Child } from '../../../src/core/child.js';
 import { InterruptedError } from '../../../src/errors.js';
 import { DirStage } from '../../../src/backup/dir-stage.js';
 import { edgeMetadata } from '../../../src/backup/meta.js';

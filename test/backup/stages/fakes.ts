@@ -8,7 +8,7 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FileDecision, StoredAs } from '../../../src/cache/db.js';
-import type { Child, EntryKind } from '../../../src/core/entry.js';
+import type { Child, EntryKind } from '../../../src/core/child.js';
 import { encodingId, xzSettings } from '../../../src/core/xz.js';
 import type { BackupEvent } from '../../../src/backup/events.js';
 import type { DirMaker, StageCache, Uploader } from '../../../src/backup/ports.js';

@@ -9,7 +9,7 @@ import { linkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileKey } from '../../../src/cache/keys.js';
-import type { Child } from '../../../src/core/entry.js';
+import type { Child } from '../../../src/core/child.js';
 import { InterruptedError } from '../../../src/errors.js';
 import { FileStage, type FileStageOptions, type Saved } from '../../../src/backup/file-stage.js';
 import { tempDir } from '../../support/tree.js';

@@ -9,7 +9,7 @@
  * the next slice goes in only when the reader has taken all the output of the one before.
  */
 import { createUnxz } from '../core/xz.js';
-import { EntryError } from '../restore/dest.js';
+import { EntryError } from './dest.js';
 
 /** The stream is marked xz and is not (or is cut): that entry's trouble. */
 export class UndecodableError extends EntryError {

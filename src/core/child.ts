@@ -2,10 +2,12 @@
  * What every stage says about entries, in one place: their kinds, the child of a directory (as the backup builds it, the cache keys it and the client sends
  * it), and the name a directory lists for a name on disk.
  */
-import type { Metadata } from '../tahoe/types.js';
-import { encodePath } from '../scan/queue-codec.js';
+import { encodePath } from './path-text.js';
 
 export type EntryKind = 'file' | 'symlink' | 'dir';
+
+/** Edge metadata as stored in a directory: string values, or nested objects (xattrs, tahoe). */
+export type Metadata = Record<string, unknown>;
 
 /** One child of an immutable directory: its listed name, node type, read cap and edge metadata. */
 export interface Child {

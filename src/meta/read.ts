@@ -10,7 +10,8 @@ import { ConfigError, errnoCode, resourceLimit } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
 import { capsToText, CapabilityError, decodeCaps } from './capability.js';
-import { available, getXattr, listXattrs, whyUnavailable } from './xattr.js';
+import { available, whyUnavailable } from '../native.js';
+import { getXattr, listXattrs } from './xattr.js';
 
 export const ACCESS_ACL = 'system.posix_acl_access';
 export const DEFAULT_ACL = 'system.posix_acl_default';

@@ -4,11 +4,10 @@
  * (st_mode, st_uid, st_gid as numbers, mtime as a float). Values that are not what they should
  * be are ignored, never trusted: a directory may be hostile or corrupted.
  */
-import type { EntryKind } from '../core/entry.js';
+import type { EntryKind, Metadata } from '../core/child.js';
 import { S_IFDIR, S_IFMT, S_IFREG } from '../core/file-type.js';
 import { parseMtime } from '../core/mtime.js';
 import { AppError } from '../errors.js';
-import type { Metadata } from '../tahoe/types.js';
 import type { BackupNode } from './tree.js';
 
 

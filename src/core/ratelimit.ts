@@ -4,7 +4,7 @@
  * `1/10:50`: 10 objects a second with bursts of 50). BURST defaults to one second's worth.
  */
 import { Transform } from 'node:stream';
-import { sleep } from '../core/timers.js';
+import { sleep } from './timers.js';
 import { ConfigError } from '../errors.js';
 
 export interface Clock {

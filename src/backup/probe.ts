@@ -3,11 +3,11 @@
  * the short retry budget, so that a gateway that is down is one line naming its URL within
  * seconds, not the long budget's twenty minutes of retries later in the night.
  */
+import { clientFor } from '../config/client.js';
 import type { Config } from '../config/load.js';
 import { log } from '../log.js';
-import { TahoeError } from './errors.js';
-import { clientFor } from './factory.js';
-import type { GatewayWelcome } from './welcome.js';
+import { TahoeError } from '../tahoe/errors.js';
+import type { GatewayWelcome } from '../tahoe/welcome.js';
 
 /**
  * Resolves with the welcome page (undefined when something answers there but not with one:
