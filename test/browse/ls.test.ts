@@ -111,3 +111,32 @@ describe('the store of directory listings', () => {
     expect(found.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^src@2 +7 .* a\/one\/f\.txt$/)]);
   });
 });
+
+describe('a name that starts with "-", given after --', () => {
+  let p: Project;
+  beforeAll(async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { '-draft.txt': 'the draft\n', 'other.txt': 'other' });
+    p = project(dir, join(dir, 'src'), env.url);
+    expect((await backup(p)).code).toBe(0);
+  });
+
+  // yargs leaves what follows `--` out of a command's positional arguments: `ls src -- -draft.txt`
+  // listed the whole backup, `dump src -- -draft.txt` wrote the whole backup as a tar, and
+  // `find -- -draft.txt` was a usage error — there was no way to name such a file at all.
+  it('ls, dump and find take it as the argument it is, as rm -- -f does', async () => {
+    const ls = await runCli([...configArgs(p), 'ls', 'src', '--', '-draft.txt']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.trim().split('\n')).toEqual([expect.stringMatching(/ -draft\.txt$/)]);
+    const dump = await runCli([...configArgs(p), 'dump', 'src', '--', '-draft.txt']);
+    expect(dump.code, dump.stderr).toBe(0);
+    expect(dump.stdout).toBe('the draft\n');
+    const find = await runCli([...configArgs(p), 'find', '--backup', 'src', '--', '-draft.txt', 'other.txt']);
+    expect(find.code, find.stderr).toBe(0);
+    expect(find.stdout.trim().split('\n').map((l) => l.split(/ +/).pop()).sort()).toEqual(['-draft.txt', 'other.txt']);
+    // One argument too many after -- is still a usage error, naming it.
+    const extra = await runCli([...configArgs(p), 'ls', 'src', '--', '-draft.txt', 'more']);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/^lafs-backup: Unknown argument: more \(see --help\)\n$/);
+  });
+});
