@@ -49,6 +49,24 @@ describe('ls, restore and check say what a person asks', () => {
     expect(json.find((e) => e.path === 'text.log')).not.toHaveProperty('path_base64');
   });
 
+  // A path copied from what ls or find printed names that entry: `new\nline` as printed was
+  // "not in the backup" (the path was looked up as the grid's child name, which has the newline).
+  it('dump and ls take a path as ls and find print it, escapes and all', async () => {
+    const printed = (await runCli([...configArgs(p), 'ls', 'src'])).stdout.trim().split('\n').map((l) => l.replace(/^.* \d\d:\d\d:\d\d /, ''));
+    const want: Record<string, string> = { 'new\\nline': 'n', 'back\\\\slash': 'b' };
+    for (const [shown, contents] of Object.entries(want)) {
+      expect(printed).toContain(shown);
+      const d = await runCli([...configArgs(p), 'dump', 'src', shown]);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout).toBe(contents);
+      const l = await runCli([...configArgs(p), 'ls', 'src', shown]);
+      expect(l.stdout.trim().split('\n').map((x) => x.replace(/^.* \d\d:\d\d:\d\d /, ''))).toEqual([shown]);
+    }
+    // A name that is not UTF-8, as printed; and the name itself still works.
+    expect((await runCli([...configArgs(p), 'dump', 'src', 'b\\xff-'])).stdout).toBe('not UTF-8');
+    expect((await runCli([...configArgs(p), 'dump', 'src', 'new\nline'])).stdout).toBe('n');
+  });
+
   itEmbedded('a gateway that answers a non-directory for a directory (a wrong URL) is an error, not an empty listing', async () => {
     const cap = JSON.parse((await runCli([...configArgs(p), 'list', '--json'])).stdout).backups[0].cap;
     const wrong = join(tempDir(), 'wrong.yaml');
