@@ -173,6 +173,18 @@ describe('cleanup --keep-within, end to end', () => {
     }
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM backups')[0]!.n).toBe(2);
   });
+
+  it('before any backup (no entry cache yet): one line saying so, exit 2, as with --dry-run', async () => {
+    // Without --dry-run the lock was taken first, beside a cache in a directory not made yet:
+    // "cannot lock the entry cache …: no such file or directory", exit 1.
+    const dir = tempDir();
+    const cache = join(dir, 'state', 'lafs-backup', 'cache.db');
+    for (const dry of [['--dry-run'], []]) {
+      const r = await runCli(['--gateway', 'http://127.0.0.1:9', 'cleanup', '--keep-within', '30d', ...dry], { env: { HOME: dir, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') } });
+      expect(r.stderr, dry.join(' ')).toBe(`lafs-backup: source.entry_cache.path: ${cache} does not exist (nothing to clean up; has a backup run?)\n`);
+      expect(r.code).toBe(2);
+    }
+  });
 });
 
 function setTs(cache: string, generation: number, ts: number): void {
