@@ -30,6 +30,7 @@ export default defineCommand<InitArgs>({
     const { initTarget, gatewayUri } = await import('../config/locate.js');
     const files = args.config ?? [];
     if (files.length > 1) throw new UsageError('init: give at most one -c FILE (the file to write)');
+    if (args.path === '') throw new UsageError('init: PATH is empty (an unset variable?); give the directory to back up, or none');
     const target = resolve(files[0] ?? initTarget());
     if (existsSync(target) && !args.force) throw new UsageError(`init: ${target} exists; refusing to overwrite it (--force replaces it)`);
     // The place is made ready first: a lafs dir made before a write that fails would be a cap lost.

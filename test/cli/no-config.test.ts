@@ -148,4 +148,18 @@ describe('no configuration file needed', () => {
     // The mutable directory would have been made, its cap then lost with the file that was to hold it.
     expect(env.grid.stats.mkdir).toBe(0);
   });
+
+  it('an empty PATH (an unset variable in a script) is a usage error, not the current directory', async () => {
+    // `backup "$SNAPSHOT"` with SNAPSHOT unset backed up the directory cron started in (HOME).
+    const dir = tempDir();
+    makeTree(join(dir, 'cwd'), { 'private.txt': 'not for the backup' });
+    const e = fresh(dir, { XDG_STATE_HOME: join(dir, 'state') });
+    const b = await runCli(['--gateway', base(), 'backup', ''], { env: e, cwd: join(dir, 'cwd') });
+    expect(b.stderr).toBe('lafs-backup: backup: PATH is empty (an unset variable?); give the directory to back up, or none for source.path\n');
+    expect(b.code).toBe(2);
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+    const i = await runCli(['init', ''], { env: e, cwd: join(dir, 'cwd') });
+    expect(i.stderr).toBe('lafs-backup: init: PATH is empty (an unset variable?); give the directory to back up, or none\n');
+    expect(i.code).toBe(2);
+  });
 });
