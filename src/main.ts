@@ -36,8 +36,27 @@ export function report(err: unknown): number {
   return EXIT.FAILURE;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * What follows `--` is arguments, whatever they look like (`ls daily -- -draft.txt`, as `rm -- -f`).
+ * yargs leaves them out of a command's positional arguments (they went to `_`, so `dump daily --
+ * -f` dumped the whole backup), so they are parsed as stand-ins that cannot look like options, and
+ * put back before the command runs (and in a usage error's message).
+ */
+const STAND_IN = /\u0000arg(\d+)\u0000/g;
+function standIns(argv: string[]): { argv: string[]; restore: <T>(v: T) => T } {
+  const at = argv.indexOf('--');
+  // The shell's completion asks with the words typed so far, a lone `--` among them.
+  if (at < 0 || argv.includes('--get-yargs-completions')) return { argv, restore: (v) => v };
+  const after = argv.slice(at + 1);
+  const put = (s: string) => s.replace(STAND_IN, (_, i: string) => after[Number(i)]!);
+  const restore = <T>(v: T): T => (typeof v === 'string' ? (put(v) as T) : Array.isArray(v) ? (v.map((x) => (typeof x === 'string' ? put(x) : x)) as T) : v);
+  // A lone `-` (stdin) is left as it is: the commands count those on the command line (cap-input.ts).
+  return { argv: [...argv.slice(0, at), ...after.map((a, i) => (a === '-' ? a : `\u0000arg${i}\u0000`))], restore };
+}
+
+export async function main(rawArgv: string[]): Promise<number> {
   guardOutput();
+  const { argv, restore } = standIns(rawArgv);
   let code: number = EXIT.OK;
   const register = (y: Argv, spec: CommandSpec): Argv =>
     y.command(
@@ -59,6 +78,9 @@ export async function main(argv: string[]): Promise<number> {
       type: 'string',
       describe: 'Configuration file (repeatable; later ones override earlier). Without it: $LAFS_BACKUP_CONFIG, else ~/.config/lafs-backup/config.yaml, else /etc/lafs-backup.yaml',
       global: true,
+    })
+    .middleware((args) => {
+      for (const k of Object.keys(args)) (args as Record<string, unknown>)[k] = restore(args[k]);
     })
     .middleware((args) => {
       // Repeated -c flags arrive as an array, a single one as a string.
@@ -89,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     .fail((msg: string, err: Error) => {
       // yargs' own parse errors (an option given without its value) are usage errors too.
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError(`${msg ?? err.message} (see --help)`);
+      throw new UsageError(`${restore(msg ?? err.message)} (see --help)`);
     });
   for (const spec of commands) y = register(y, spec as CommandSpec);
   try {

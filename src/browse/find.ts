@@ -180,7 +180,9 @@ async function* findIn(b: BackupRef, m: Matcher, o: FindOptions, noMatch: Digest
       uid: entry.uid,
       gid: entry.gid,
     };
-    if (m.matches(shown) && m.accepts(hit, o.unknownSizes)) {
+    // Matched as printed and, for a name that is UTF-8, as it is (a top-level `#…` prints as `\x23…`, a newline as `\n`).
+    const plain = isUtf8(bytes) ? bytes.toString('utf8') : shown;
+    if ((m.matches(shown) || (plain !== shown && m.matches(plain))) && m.accepts(hit, o.unknownSizes)) {
       if (shown !== bytes.toString('utf8') || !isUtf8(bytes)) hit.pathBase64 = bytes.toString('base64');
       if (entry.kind !== 'dir' && child.ro_uri) hit.content = redact(child.ro_uri);
       f.hit = true;
@@ -192,7 +194,7 @@ async function* findIn(b: BackupRef, m: Matcher, o: FindOptions, noMatch: Digest
       continue;
     }
     const key = keyOf(child.ro_uri, shown);
-    if (!m.mayLeadTo(shown) || noMatch.has(key)) continue;
+    if (!(m.mayLeadTo(shown) || (plain !== shown && m.mayLeadTo(plain))) || noMatch.has(key)) continue;
     const before = budget.enter(child.ro_uri);
     stack.push(await open(child.ro_uri, at, key, before || f.again));
     onPath.add(child.ro_uri);

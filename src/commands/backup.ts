@@ -37,6 +37,8 @@ export default defineCommand<BackupArgs>({
       .conflicts('dry-run', 'queue-only'),
   run: async (args) => {
     const flags: Record<string, unknown> = {};
+    // resolve('') is the current directory: an unset variable must not back up wherever cron started.
+    if (args.path === '') throw new UsageError('backup: PATH is empty (an unset variable?); give the directory to back up, or none for source.path');
     if (args.path !== undefined) flags['source.path'] = (await import('node:path')).resolve(args.path);
     if (args['queue-only'] !== undefined) {
       flags['operation.queue_only'] = true;

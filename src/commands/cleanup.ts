@@ -74,6 +74,8 @@ export default defineCommand<CleanupArgs>({
     // policy: they come on stdin.
     const caps = usePolicy || (!capsGiven && gens.length) ? [] : capsFromInput(capsGiven ? sources : { args: [], stdin: true, files: [] }, 'cleanup', { dirs: true });
     const { lockCache } = await import('../cache/lock.js');
+    // No cache yet: said as openCache says it, not as a lock beside it that cannot be made.
+    if (!args['dry-run'] && !(await import('node:fs')).existsSync(dbPath)) await openCache(dbPath, 'clean up');
     const release = args['dry-run'] ? async () => {} : await lockCache(dbPath);
     const cache = await openCache(dbPath, 'clean up');
     let client: import('../tahoe/client.js').TahoeClient | undefined;

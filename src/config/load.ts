@@ -302,7 +302,8 @@ function readExcludeFiles(files: string[]): string[] {
       if (e instanceof ConfigError) throw new ConfigError(`exclude_files: ${e.message}`);
       throw new ConfigError(`exclude_files: cannot read ${file}: ${describeErrno(e)}`);
     }
-    text.split(/\r?\n/).forEach((line, i) => {
+    // A byte-order mark (Notepad's UTF-8) is not part of the first pattern; restic leaves it out too.
+    text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((line, i) => {
       if (line.trim() === '' || line.startsWith('#')) return;
       compileExclude(line, `${file}:${i + 1}`);
       out.push(line);

@@ -23,6 +23,7 @@ import { AppError, EXIT } from '../errors.js';
 import { textToCaps, encodeCaps } from '../meta/capability.js';
 import { CAPABILITY } from '../meta/read.js';
 import { EntryError } from '../restore/dest.js';
+import { decodePath } from '../scan/queue-codec.js';
 import { checkedDownload, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { TahoeError } from '../tahoe/errors.js';
@@ -262,19 +263,48 @@ export async function dumpFile(o: Pick<DumpOptions, 'client' | 'sizes' | 'sink' 
 }
 
 /**
- * The entry at `segments` (names as listed) in the backup `root`: its listing node, what its edge
- * says, and its path's bytes as on disk (each name a rawname where its edge has one); undefined
- * when not there.
+ * The child a path segment names: as ls and find print names (escaped: `\n`, `\\`, `\xNN`, the
+ * name's bytes on disk), else the grid's child name as it is. The printed form comes first, so a
+ * path copied from their output names what they showed.
+ */
+function childNamed(children: Record<string, NodeInfo>, segment: string, parent: string): string | undefined {
+  if (segment.includes('\\')) {
+    let want: Buffer | undefined;
+    try {
+      want = decodePath(segment);
+    } catch {
+      want = undefined; // not an escaped form (`back\slash` as typed): the name as it is
+    }
+    if (want) {
+      for (const [name, c] of Object.entries(children)) {
+        let bytes: Buffer;
+        try {
+          bytes = interpret({ path: [name], type: c.type, cap: c.ro_uri, size: c.size, metadata: c.metadata ?? {} }, parent).nameBytes;
+        } catch {
+          continue; // a hostile sibling is refused where it is read, not here
+        }
+        if (bytes.equals(want)) return name;
+      }
+    }
+  }
+  return Object.prototype.hasOwnProperty.call(children, segment) ? segment : undefined;
+}
+
+/**
+ * The entry at `segments` (names as ls prints them, or as listed) in the backup `root`: its
+ * listing node, what its edge says, and its path's bytes as on disk (each name a rawname where
+ * its edge has one); undefined when not there.
  */
 export async function entryAt(dirs: DirSource, root: string, segments: readonly string[]): Promise<{ child: NodeInfo; entry: EntryInfo; bytes: Buffer } | undefined> {
   let cap = root;
   let child: NodeInfo | undefined;
   let entry: EntryInfo | undefined;
   const names: Buffer[] = [];
-  for (const [i, name] of segments.entries()) {
+  for (const [i, segment] of segments.entries()) {
     const children = await dirs.children(cap);
-    child = Object.prototype.hasOwnProperty.call(children, name) ? children[name] : undefined;
-    if (!child) return undefined;
+    const name = childNamed(children, segment, segments.slice(0, i).join('/'));
+    child = name === undefined ? undefined : children[name];
+    if (!child || name === undefined) return undefined;
     entry = interpret({ path: [name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, segments.slice(0, i).join('/'));
     names.push(entry.nameBytes);
     if (i < segments.length - 1) {

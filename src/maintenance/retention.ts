@@ -162,7 +162,9 @@ export function selectKept<T extends Dated>(backups: T[], policy: KeepPolicy, op
     newest.slice(0, policy.last ?? 0).forEach((b) => note(b, 'last'));
     if (policy.within) {
       const end = windowEnd(newest, opts.now ?? Date.now() / 1000);
-      const from = end === undefined ? -Infinity : windowStart(end, policy.within, opts.utc);
+      const start = end === undefined ? -Infinity : windowStart(end, policy.within, opts.utc);
+      // A window reaching before the earliest time a Date holds (300000y) starts before every backup, not at NaN.
+      const from = Number.isNaN(start) ? -Infinity : start;
       for (const b of newest) if (b.ts > from) note(b, `within ${policy.within.text}`);
     }
     for (const period of PERIODS) {

@@ -104,3 +104,27 @@ describe('find', () => {
     }
   });
 });
+
+describe('find matches names as they are, not only as printed', () => {
+  let p: Project;
+  beforeAll(async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { '#draft#': 'd', 'two\nlines': 'n', sub: { '#inner#': 'i' } });
+    p = project(dir, join(dir, 'src'), env.url);
+    expect((await backup(p)).code).toBe(0);
+  });
+
+  // Paths were matched in their printed form only, where a name at the top starting with '#'
+  // is `\x23…` (the queue file's escaping) and a newline is `\n`: `find '#draft#'` (an editor's
+  // autosave) found nothing, while `find '#inner#'` one level down did.
+  it("a name starting with '#' at the top, and a newline matched by ?, are found; lines still print the escaped path", async () => {
+    const hash = await runCli([...configArgs(p), 'find', '#draft#', '#inner#']);
+    expect(hash.code, hash.stderr).toBe(0);
+    expect(hash.stdout.trim().split('\n').map((l) => l.split(/ +/).pop()).sort()).toEqual(['\\x23draft#', 'sub/#inner#']);
+    const nl = await runCli([...configArgs(p), 'find', 'two?lines']);
+    expect(nl.stdout.trim().split('\n').map((l) => l.split(/ +/).pop())).toEqual(['two\\nlines']);
+    // The printed form still matches too.
+    expect((await runCli([...configArgs(p), 'find', '*nlines'])).stdout).toMatch(/two\\nlines$/m);
+  });
+});
+

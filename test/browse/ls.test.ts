@@ -49,6 +49,24 @@ describe('ls, restore and check say what a person asks', () => {
     expect(json.find((e) => e.path === 'text.log')).not.toHaveProperty('path_base64');
   });
 
+  // A path copied from what ls or find printed names that entry: `new\nline` as printed was
+  // "not in the backup" (the path was looked up as the grid's child name, which has the newline).
+  it('dump and ls take a path as ls and find print it, escapes and all', async () => {
+    const printed = (await runCli([...configArgs(p), 'ls', 'src'])).stdout.trim().split('\n').map((l) => l.replace(/^.* \d\d:\d\d:\d\d /, ''));
+    const want: Record<string, string> = { 'new\\nline': 'n', 'back\\\\slash': 'b' };
+    for (const [shown, contents] of Object.entries(want)) {
+      expect(printed).toContain(shown);
+      const d = await runCli([...configArgs(p), 'dump', 'src', shown]);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stdout).toBe(contents);
+      const l = await runCli([...configArgs(p), 'ls', 'src', shown]);
+      expect(l.stdout.trim().split('\n').map((x) => x.replace(/^.* \d\d:\d\d:\d\d /, ''))).toEqual([shown]);
+    }
+    // A name that is not UTF-8, as printed; and the name itself still works.
+    expect((await runCli([...configArgs(p), 'dump', 'src', 'b\\xff-'])).stdout).toBe('not UTF-8');
+    expect((await runCli([...configArgs(p), 'dump', 'src', 'new\nline'])).stdout).toBe('n');
+  });
+
   itEmbedded('a gateway that answers a non-directory for a directory (a wrong URL) is an error, not an empty listing', async () => {
     const cap = JSON.parse((await runCli([...configArgs(p), 'list', '--json'])).stdout).backups[0].cap;
     const wrong = join(tempDir(), 'wrong.yaml');
@@ -109,5 +127,34 @@ describe('the store of directory listings', () => {
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM listings')[0]!.n).toBe(4);
     const found = await runCli([...configArgs(p), 'find', 'f.txt']);
     expect(found.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^src@2 +7 .* a\/one\/f\.txt$/)]);
+  });
+});
+
+describe('a name that starts with "-", given after --', () => {
+  let p: Project;
+  beforeAll(async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { '-draft.txt': 'the draft\n', 'other.txt': 'other' });
+    p = project(dir, join(dir, 'src'), env.url);
+    expect((await backup(p)).code).toBe(0);
+  });
+
+  // yargs leaves what follows `--` out of a command's positional arguments: `ls src -- -draft.txt`
+  // listed the whole backup, `dump src -- -draft.txt` wrote the whole backup as a tar, and
+  // `find -- -draft.txt` was a usage error — there was no way to name such a file at all.
+  it('ls, dump and find take it as the argument it is, as rm -- -f does', async () => {
+    const ls = await runCli([...configArgs(p), 'ls', 'src', '--', '-draft.txt']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.trim().split('\n')).toEqual([expect.stringMatching(/ -draft\.txt$/)]);
+    const dump = await runCli([...configArgs(p), 'dump', 'src', '--', '-draft.txt']);
+    expect(dump.code, dump.stderr).toBe(0);
+    expect(dump.stdout).toBe('the draft\n');
+    const find = await runCli([...configArgs(p), 'find', '--backup', 'src', '--', '-draft.txt', 'other.txt']);
+    expect(find.code, find.stderr).toBe(0);
+    expect(find.stdout.trim().split('\n').map((l) => l.split(/ +/).pop()).sort()).toEqual(['-draft.txt', 'other.txt']);
+    // One argument too many after -- is still a usage error, naming it.
+    const extra = await runCli([...configArgs(p), 'ls', 'src', '--', '-draft.txt', 'more']);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/^lafs-backup: Unknown argument: more \(see --help\)\n$/);
   });
 });

@@ -11,7 +11,7 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { TahoeClient } from '../../src/tahoe/client.js';
 import { runCli } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { itEmbedded, useGrid } from '../support/grid.js';
 import { handToUnprivileged, isRoot, makeTree, tempDir, unprivileged } from '../support/tree.js';
 
 const env = useGrid();
@@ -135,5 +135,31 @@ describe('no configuration file needed', () => {
     expect(p.code, p.stderr).toBe(0);
     expect(p.stderr).toBe(`lafs-backup: wrote ${plain} (mode 0600)\n`);
     expect(YAML.parse(readFileSync(plain, 'utf8'))).toBeNull();
+  });
+  itEmbedded('init where it cannot write: one line naming the place and the cause, exit 2, and no lafs dir made for nothing', async () => {
+    const dir = tempDir();
+    // A file where a directory must be: refused as root too (permission bits would not be).
+    writeFileSync(join(dir, 'home'), 'not a directory');
+    const e = fresh(join(dir, 'home'));
+    env.grid.resetStats();
+    const r = await runCli(['--gateway', base(), 'init'], { env: e });
+    expect(r.stderr).toBe(`lafs-backup: init: cannot write ${join(dir, 'home', '.config', 'lafs-backup', 'config.yaml')}: not a directory (ENOTDIR); give another place with -c FILE\n`);
+    expect(r.code).toBe(2);
+    // The mutable directory would have been made, its cap then lost with the file that was to hold it.
+    expect(env.grid.stats.mkdir).toBe(0);
+  });
+
+  it('an empty PATH (an unset variable in a script) is a usage error, not the current directory', async () => {
+    // `backup "$SNAPSHOT"` with SNAPSHOT unset backed up the directory cron started in (HOME).
+    const dir = tempDir();
+    makeTree(join(dir, 'cwd'), { 'private.txt': 'not for the backup' });
+    const e = fresh(dir, { XDG_STATE_HOME: join(dir, 'state') });
+    const b = await runCli(['--gateway', base(), 'backup', ''], { env: e, cwd: join(dir, 'cwd') });
+    expect(b.stderr).toBe('lafs-backup: backup: PATH is empty (an unset variable?); give the directory to back up, or none for source.path\n');
+    expect(b.code).toBe(2);
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+    const i = await runCli(['init', ''], { env: e, cwd: join(dir, 'cwd') });
+    expect(i.stderr).toBe('lafs-backup: init: PATH is empty (an unset variable?); give the directory to back up, or none\n');
+    expect(i.code).toBe(2);
   });
 });

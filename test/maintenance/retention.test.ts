@@ -119,6 +119,17 @@ describe('keep-within (restic --keep-within)', () => {
     expect(kept(back, '3d', now)).toEqual(['2026-11-22T12:00:00Z', '2026-10-22T12:00:00Z']);
   });
 
+  it('a window longer than the calendar reaches (300000y, 1000000m) keeps everything, in UTC and local time', () => {
+    // 300000 years back is before the earliest time a Date holds: the start was NaN, nothing was
+    // "after" it, and --keep-within 300000y with --keep-last 1 forgot all but the newest.
+    const all = [b(1, '1990-01-01T00:00:00Z'), b(2, '2026-11-22T12:00:00Z')];
+    for (const text of ['300000y', '1000000y', '1000000m', '1000000y1000000m1000000d1000000h']) {
+      expect(kept(all, text), text).toEqual(all.map((x) => x.label));
+      const within = parseWithin(text) as Exclude<ReturnType<typeof parseWithin>, string>;
+      expect(selectKept(all, { within, last: 1 }, { now: at('2027-01-01T00:00:00Z') }).forget, text).toEqual([]);
+    }
+  });
+
   it('with the other rules: a backup kept by any rule is kept', () => {
     const all = [b(1, '2026-09-15T12:00:00Z'), b(2, '2026-10-15T12:00:00Z'), b(3, '2026-11-20T12:00:00Z'), b(4, '2026-11-21T12:00:00Z'), b(5, '2026-11-22T12:00:00Z')];
     const within = parseWithin('2d') as Exclude<ReturnType<typeof parseWithin>, string>;
@@ -161,6 +172,18 @@ describe('cleanup --keep-within, end to end', () => {
       expect(e.stderr).toMatch(new RegExp(`^lafs-backup: --keep-within: "${bad}" is not a duration like 30d, 12h or 1y2m: .+\\n$`));
     }
     expect(cacheRows(p.cache, 'SELECT count(*) AS n FROM backups')[0]!.n).toBe(2);
+  });
+
+  it('before any backup (no entry cache yet): one line saying so, exit 2, as with --dry-run', async () => {
+    // Without --dry-run the lock was taken first, beside a cache in a directory not made yet:
+    // "cannot lock the entry cache …: no such file or directory", exit 1.
+    const dir = tempDir();
+    const cache = join(dir, 'state', 'lafs-backup', 'cache.db');
+    for (const dry of [['--dry-run'], []]) {
+      const r = await runCli(['--gateway', 'http://127.0.0.1:9', 'cleanup', '--keep-within', '30d', ...dry], { env: { HOME: dir, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') } });
+      expect(r.stderr, dry.join(' ')).toBe(`lafs-backup: source.entry_cache.path: ${cache} does not exist (nothing to clean up; has a backup run?)\n`);
+      expect(r.code).toBe(2);
+    }
   });
 });
 

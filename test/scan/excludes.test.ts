@@ -76,6 +76,24 @@ describe('exclude patterns, as .gitignore means them', () => {
   });
 });
 
+describe('an exclude file written on Windows', () => {
+  // Notepad starts a UTF-8 file with a byte-order mark: it was taken as part of the first
+  // pattern, which then matched nothing (restic reads exclude files without it).
+  it('a UTF-8 byte-order mark and CRLF line ends are not part of the patterns', async () => {
+    const dir = tempDir();
+    makeTree(join(dir, 'src'), { 'a.log': 'a', 'b.tmp': 'b', 'keep.txt': 'k' });
+    const list = join(dir, 'list.txt');
+    writeFileSync(list, '\uFEFF*.log\r\n# a comment\r\n*.tmp\r\n');
+    const r = await runCli(['--gateway', 'http://127.0.0.1:9', 'backup', '--dry-run', '--json', '--exclude-file', list, join(dir, 'src')], {
+      env: { HOME: dir, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout);
+    expect(o.skipped.excluded).toBe(2);
+    expect(o.files.uploaded).toBe(1);
+  });
+});
+
 describe('excludes end to end', () => {
   function tree(root: string): void {
     makeTree(root, {
