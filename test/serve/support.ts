@@ -59,7 +59,7 @@ export interface Req {
 
 export function request(port: number, path: string, r: Req = {}): Promise<Answer> {
   return new Promise((ok, fail) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: r.method ?? 'GET', headers: { host: r.host ?? `127.0.0.1:${port}`, ...r.headers } }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, method: r.method ?? 'GET', headers: { host: r.host ?? `127.0.0.1:${port}`, ...r.headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
