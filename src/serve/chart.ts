@@ -39,7 +39,7 @@ export function chartSvg(points: readonly Point[], label: string): string {
     `<text x="${PAD.l - 6}" y="${PAD.t + ih}" text-anchor="end">0</text>` +
     `<text x="${PAD.l}" y="${H - 6}">${day(t0)}</text>` +
     (pts.length > 1 ? `<text x="${W - PAD.r}" y="${H - 6}" text-anchor="end">${day(t1)}</text>` : '') +
-    `<text x="${W - PAD.r}" y="${PAD.t + 14}" text-anchor="end">line: size on disk · bars: new that night</text>` +
+    `<text x="${PAD.l + 8}" y="${PAD.t + 14}">line: size on disk · bars: new that night</text>` +
     bars.join('') +
     `<path class="size" d="${line}"/>` +
     dots.join('') +
