@@ -11,7 +11,7 @@
  */
 import { backupStats, type GenerationStats } from '../browse/stats.js';
 import type { BackupRef } from '../browse/backups.js';
-import { interpret, sizeOnDisk, type EntryInfo } from '../browse/entry.js';
+import { checkName, interpret, sizeOnDisk, UnsafeNameError, type EntryInfo } from '../browse/entry.js';
 import type { BackupReader } from '../browse/reader.js';
 import { byNameBytes } from '../browse/tree.js';
 import { runSummaries } from '../cache/trees.js';
@@ -54,12 +54,16 @@ export function segmentBytes(raw: readonly string[]): Buffer[] {
   return raw.map((s) => {
     // %XX escapes are bytes (a name on disk need not be UTF-8); other characters their UTF-8.
     const b = percentBytes(s);
-    if (!b.length || b.includes(0x2f) || b.includes(0) || b.equals(DOT) || b.equals(DOTDOT)) throw new BadPath('a path segment is empty, ".", "..", or holds a slash or a NUL');
+    // The check restore makes of a child name (browse/entry.ts), with this context's message.
+    try {
+      checkName(b, '');
+    } catch (e) {
+      if (e instanceof UnsafeNameError) throw new BadPath('a path segment is empty, ".", "..", or holds a slash or a NUL');
+      throw e;
+    }
     return b;
   });
 }
-const DOT = Buffer.from('.');
-const DOTDOT = Buffer.from('..');
 
 /** %XX escapes as bytes; other characters as their UTF-8. */
 function percentBytes(s: string): Buffer {

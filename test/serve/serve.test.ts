@@ -10,6 +10,7 @@ import { chmodSync, readFileSync, utimesSync, writeFileSync, rmSync } from 'node
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { expectCli, expectRun } from '../support/cli.js';
 import { useGrid } from '../support/grid.js';
@@ -297,5 +298,33 @@ describe('serve: bounded in time, refused when unsafe', () => {
       await kept.stop();
     }
     expect(readFileSync(tf, 'utf8')).toBe('a-token-long-enough-1234\n');
+  });
+});
+
+describe('serve: warnings a person must see', () => {
+  it('a backup whose leases were last renewed more than 21 days ago is warned about; a recent check ends the warning', async () => {
+    const db = new Database(p.cache);
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      db.prepare('UPDATE backups SET ts = ? WHERE generation = 1').run(now - 40 * 86400);
+      let fresh = await startServe(configArgs(p));
+      try {
+        const page = await request(fresh.port, '/', { headers: { cookie: await signIn(fresh) } });
+        expect(page.text).toMatch(/The leases of src were last renewed 40 days ago \(never checked/);
+      } finally {
+        await fresh.stop();
+      }
+      db.prepare('UPDATE backups SET ts_check = ? WHERE generation = 2').run(now - 86400);
+      fresh = await startServe(configArgs(p));
+      try {
+        const page = await request(fresh.port, '/', { headers: { cookie: await signIn(fresh) } });
+        expect(page.text).not.toContain('The leases of');
+        expect(page.text).toContain('(1 day ago)');
+      } finally {
+        await fresh.stop();
+      }
+    } finally {
+      db.close();
+    }
   });
 });
