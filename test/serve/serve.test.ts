@@ -7,13 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, utimesSync, writeFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { expectCli, expectRun } from '../support/cli.js';
-import { useGrid } from '../support/grid.js';
+import { EXTERNAL, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, writeRaw } from '../support/tree.js';
 import { memoryOf, request, signIn, startServe, type Served } from './support.js';
 
@@ -263,6 +264,16 @@ describe('serve: downloads', () => {
 describe('serve: bounded in time, refused when unsafe', () => {
   it('a client that stops reading a download is dropped after --idle-timeout, and the server goes on', async () => {
     const slow = await startServe([...configArgs(p), '--idle-timeout', '1']);
+    // Downloads the gateway is answering (the embedded grid's own server, watched from here).
+    const open = new Set<ServerResponse>();
+    const grid = EXTERNAL ? undefined : (env.grid as unknown as { server: Server }).server;
+    const watch = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === 'GET' && /^\/uri\/URI[^/?]*$/.test(req.url ?? '')) {
+        open.add(res);
+        res.on('close', () => open.delete(res));
+      }
+    };
+    grid?.on('request', watch);
     try {
       const c = await signIn(slow);
       const sock = connect(slow.port, '127.0.0.1');
@@ -272,14 +283,18 @@ describe('serve: bounded in time, refused when unsafe', () => {
       let got = 0;
       await new Promise((ok) => sock.once('data', (d: Buffer) => ok((got += d.length))));
       sock.pause();
+      if (grid) expect(open.size).toBe(1);
       // Well past the deadline (1 s), read again: what the server had sent, then the end.
       await new Promise((ok) => setTimeout(ok, 5000));
       sock.on('data', (d: Buffer) => (got += d.length));
       sock.resume();
       await new Promise((ok) => sock.once('close', ok));
       expect(got).toBeLessThan(BIG / 2);
+      // The download from the gateway behind it was given up too: no connection left pinned.
+      if (grid) await expect.poll(() => open.size, { timeout: 20_000 }).toBe(0);
       expect((await request(slow.port, '/api/ls/src/latest/sub', { headers: { cookie: c } })).status).toBe(200);
     } finally {
+      grid?.off('request', watch);
       expect(await slow.stop()).toBe(0);
     }
   });
