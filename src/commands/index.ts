@@ -12,10 +12,11 @@ import init from './init.js';
 import list from './list.js';
 import ls from './ls.js';
 import restore from './restore.js';
+import serve from './serve.js';
 import stats from './stats.js';
 
 export const commands: CommandSpec<never>[] = [
-  backup, restore, ls, find, dump, stats, diff, list, check, cleanup, dumpConfig, grid,
+  backup, restore, ls, find, dump, stats, diff, serve, list, check, cleanup, dumpConfig, grid,
   // Setting up: a configuration file where every command looks for one.
   init,
 ] as CommandSpec<never>[];
