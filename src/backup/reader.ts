@@ -19,6 +19,12 @@
  * there, with no job and no promise — and only work (a re-hash, an upload, a directory)
  * becomes a job.
  *
+ * When this run's walk wrote the queue, it also made each directory's listing key then
+ * (listing-plan.ts; `plan`): the reader defers a directory's lines — no stat — until the
+ * directory's own line, and answers it by that key when the lines read are the ones the walk
+ * queued and every subdirectory was answered by its own plan. Otherwise the deferred lines go
+ * on as below, in order (`undefer`), as if there had been no plan.
+ *
  * A directory is not answered whole (its held children go on at once) when a child is left
  * out, has more than one link (its edge names another entry), is a subdirectory that was not
  * listable itself, or when more than HOLD_MAX children would be held: memory stays bounded
