@@ -189,7 +189,8 @@ async function scanTree(run: Run, source: string, queuePath: string, writeTo = q
     own,
     readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
-    onQueued: run.listings.queued,
+    // The walk's listing keys, for phase 2 (none are used without deduplication).
+    onQueued: req.config.operation.disable_deduplication ? undefined : run.listings.queued,
     onProgress: (entries, bytes) => {
       live.objects = entries;
       live.bytes = bytes;
