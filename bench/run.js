@@ -2,7 +2,8 @@
 // baselines measured in the same run. Benchmarks are never part of `npm test`.
 import { fmt } from './lib.js';
 
-const all = ['queue', 'upload', 'least-work', 'restore', 'dump'];
+// `unchanged-1m` (a million entries, many minutes) only when named.
+const all = ['queue', 'upload', 'unchanged', 'least-work', 'restore', 'dump'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 function table(header, rows) {

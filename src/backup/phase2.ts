@@ -14,6 +14,7 @@ import { DirStage } from './dir-stage.js';
 import type { EventSink } from './events.js';
 import type { ReadXattrs } from './file-plan.js';
 import { FileStage } from './file-stage.js';
+import { ListingPlanner } from './listing-plan.js';
 import type { DirMaker, StageCache, Uploader } from './ports.js';
 import { parseRate } from '../core/ratelimit.js';
 import { readQueueFile } from './reader.js';
@@ -60,6 +61,27 @@ export interface Phase2 {
   stop: { signal: AbortSignal; fail: (e: unknown) => void };
   /** No byte rate limit (the dry run sends nothing). */
   unmetered?: boolean;
+  /** The listing keys this run's walk made (only for the queue it just wrote): listingPlanner. */
+  plan?: ListingPlanner;
+}
+
+/**
+ * What a run's listing keys depend on besides the tree: the encoding, the compression policy,
+ * whether user xattrs are on the edges. Listings of an earlier edge format (before `size`)
+ * are not reused: their dircaps lack it.
+ */
+export function listingSaltOf(config: Config, xattrs: boolean): Buffer {
+  const xz = xzChoice(config);
+  return listingSalt({ xz: xz.id, policy: xz.policy, xattrs, edges: 2 });
+}
+
+/**
+ * Phase 1's side of the listings (listing-plan.ts): give its `queued` to the walk, and the
+ * planner to runPhase2 as `plan` when phase 2 reads the queue that walk wrote. `walkStart`:
+ * no later than the walk's start (ms): its children changed before that, less TRUST_NS, only.
+ */
+export function listingPlanner(config: Config, walkStart: number): ListingPlanner {
+  return new ListingPlanner(listingSaltOf(config, config.source.extended_metadata), BigInt(walkStart) * 1_000_000n - TRUST_NS);
 }
 
 export async function runPhase2(p: Phase2): Promise<Child> {
@@ -91,9 +113,9 @@ export async function runPhase2(p: Phase2): Promise<Child> {
       source,
       files,
       dirs,
-      // Listings of an earlier edge format (before `size`) are not reused: their dircaps lack it.
-      listingSalt: p.cache ? listingSalt({ xz: xz.id, policy: xz.policy, xattrs: Boolean(p.readXattrs), edges: 2 }) : undefined,
+      listingSalt: p.cache ? listingSaltOf(p.config, Boolean(p.readXattrs)) : undefined,
       trustedBefore: BigInt(Date.now()) * 1_000_000n - TRUST_NS,
+      plan: p.cache ? p.plan : undefined,
       readMeta: p.readMeta,
       metaSince: p.metaSince,
       emit: p.emit,

@@ -19,6 +19,12 @@
  * there, with no job and no promise — and only work (a re-hash, an upload, a directory)
  * becomes a job.
  *
+ * When this run's walk wrote the queue, it also made each directory's listing key then
+ * (listing-plan.ts; `plan`): the reader defers a directory's lines — no stat — until the
+ * directory's own line, and answers it by that key when the lines read are the ones the walk
+ * queued and every subdirectory was answered by its own plan. Otherwise the deferred lines go
+ * on as below, in order (`undefer`), as if there had been no plan.
+ *
  * A directory is not answered whole (its held children go on at once) when a child is left
  * out, has more than one link (its edge names another entry), is a subdirectory that was not
  * listable itself, or when more than HOLD_MAX children would be held: memory stays bounded
@@ -47,11 +53,11 @@ import type { DirStage } from './dir-stage.js';
 import type { EventSink } from './events.js';
 import { absPath } from './file-plan.js';
 import type { FileStage, Saved } from './file-stage.js';
+import { addLine, HOLD_MAX, LINES_BASIS, type PlannedListing } from './listing-plan.js';
 import { leaveOut, leaveOutChanged } from './skip.js';
 import type { EntryStat, SourceStats } from './source-stat.js';
 
-/** The most children of one directory held while it may still be answered whole. */
-export const HOLD_MAX = 4096;
+export { HOLD_MAX } from './listing-plan.js';
 
 export interface ReaderOptions {
   queuePath: string;
@@ -65,6 +71,11 @@ export interface ReaderOptions {
   listingSalt?: Buffer;
   /** Only a listing whose children's ctimes are all older than this (ns) is recorded or looked up. */
   trustedBefore: bigint;
+  /**
+   * The listing keys this run's walk made, taken at each directory's line in queue order
+   * (listing-plan.ts); only for the queue this run's phase 1 just wrote, and with listingSalt.
+   */
+  plan?: { next(path: Buffer, lines: number): PlannedListing | undefined };
   /** ACLs and capabilities of an entry (meta/entry.ts), when extended metadata is backed up. */
   readMeta?: (abs: Buffer, st: EntryStat) => { caps?: string; acls?: string };
   /**
@@ -84,9 +95,27 @@ interface Held {
   link: boolean;
 }
 
+/** A line deferred while its directory may be answered by its planned listing. */
+type Deferred = { entry: QueueEntry; sub?: undefined } | { entry: QueueEntry; sub: { done: Saved; st: EntryStat | undefined; listing: Buffer | undefined } };
+
 interface OpenDir {
   path: Buffer;
   children: Saved[];
+  /**
+   * With a plan: the lines of its files and symlinks (not stat'ed) and its subdirectories'
+   * outcomes, in order, until its own line says whether its planned listing answers it; null
+   * once they have gone on (`undefer`).
+   */
+  deferred: Deferred[] | null;
+  /** Files and symlinks among `deferred`. */
+  deferredFiles: number;
+  /** The check of the paths of its lines read so far (listing-plan.ts addLine). */
+  lines: number;
+  /**
+   * A subdirectory was not answered by its own planned listing: the planned key of this one,
+   * which holds the subdirectory's planned key, does not describe its children as they are.
+   */
+  unplanned: boolean;
   /** Its listing so far; null once it cannot be answered whole. */
   listing: ListingKey | null;
   /** Files and symlinks stat'ed, not yet asked about (while `listing` is not null). */
@@ -175,6 +204,17 @@ class QueueReader {
     const parent = parentOf(entry.path);
     if (isDirEntry(entry)) return this.placeDir(entry, parent);
     const open = this.openFor(parent!);
+    if (open.deferred) {
+      open.deferred.push({ entry });
+      open.lines = addLine(open.lines, entry.path);
+      // As many as a listing may hold: beyond, its planned listing is none (listing-plan.ts).
+      return ++open.deferredFiles >= HOLD_MAX ? this.undefer(open) : undefined;
+    }
+    return this.placeFile(open, entry);
+  }
+
+  /** A file's or symlink's line in its open directory: stat'ed, then held for the listing, or asked about. */
+  private placeFile(open: OpenDir, entry: QueueEntry): Promise<void> | undefined {
     const link = isSymlinkEntry(entry);
     const st = this.stat(entry, link ? 'symlink' : 'file');
     if (!st) {
@@ -197,30 +237,84 @@ class QueueReader {
     const top = this.stack[this.stack.length - 1];
     // The shape is checked: the open directory on top, if any, is this one.
     const own = top?.path.equals(entry.path) ? this.stack.pop()! : this.opened(entry.path);
+    // One planned listing per directory line, in queue order, whatever becomes of it.
+    const planned = this.o.plan?.next(entry.path, own.lines);
     const st = this.stat(entry, 'dir');
     let done: Saved = null;
     let listing: Buffer | undefined;
+    let byPlan = false;
     if (st) {
       this.current(entry, st);
-      // As with a file's mtime: a change in the same clock tick as a recent ctime would not
-      // show, so a listing with a child changed in the last moments is neither used nor kept.
-      if (own.listing && own.listing.newest < this.o.trustedBefore) listing = own.listing.key(entry.path);
-      const answered = listing ? this.o.dirs.listed(entry, st, listing, heldCounts(own.held)) : undefined;
-      if (answered) done = answered;
-      else {
-        if (own.listing) await this.unlist(own);
-        done = this.o.dirs.save(entry, st, own.children, listing);
-        await this.o.dirs.room();
+      // Its children as this run's walk saw them name a known listing: none of them is stat'ed.
+      const answered = planned && own.deferred && !own.unplanned ? this.o.dirs.listed(entry, st, planned.key, { files: planned.files, symlinks: planned.symlinks, bytes: planned.bytes }) : undefined;
+      if (answered) {
+        done = answered;
+        listing = planned!.key;
+        byPlan = true;
+      } else {
+        if (own.deferred) await this.undefer(own);
+        // As with a file's mtime: a change in the same clock tick as a recent ctime would not
+        // show, so a listing with a child changed in the last moments is neither used nor kept.
+        if (own.listing && own.listing.newest < this.o.trustedBefore) listing = own.listing.key(entry.path);
+        const again = listing ? this.o.dirs.listed(entry, st, listing, heldCounts(own.held)) : undefined;
+        if (again) done = again;
+        else {
+          if (own.listing) await this.unlist(own);
+          done = this.o.dirs.save(entry, st, own.children, listing);
+          await this.o.dirs.room();
+        }
       }
-    }
+    } else if (own.deferred) await this.undefer(own);
     if (parent === null) {
       this.root = done;
       return;
     }
     const up = this.openFor(parent);
+    if (!byPlan) up.unplanned = true;
+    await this.attach(up, entry, st, listing, done);
+  }
+
+  /** A subdirectory's outcome in its parent: its listing key added to the parent's, or the parent unlisted. */
+  private attach(up: OpenDir, entry: QueueEntry, st: EntryStat | undefined, listing: Buffer | undefined, done: Saved): Promise<void> | undefined {
+    if (up.deferred) {
+      up.deferred.push({ entry, sub: { done, st, listing } });
+      up.lines = addLine(up.lines, entry.path);
+      return undefined;
+    }
     if (listing && up.listing) up.listing.add('dir', entry, st!, listing);
-    else if (up.listing) await this.unlist(up);
+    else if (up.listing) {
+      const wait = this.unlist(up);
+      if (wait) return wait.then(() => void up.children.push(done));
+    }
     up.children.push(done);
+    return undefined;
+  }
+
+  /**
+   * The directory is not answered by its planned listing: its deferred lines go on, in order,
+   * as they would have without a plan (and later ones at once).
+   */
+  private undefer(open: OpenDir): Promise<void> | undefined {
+    const lines = open.deferred!;
+    open.deferred = null;
+    for (let i = 0; i < lines.length; i++) {
+      const wait = this.replay(open, lines[i]!);
+      if (wait) return this.replayRest(open, lines, i + 1, wait);
+    }
+    return undefined;
+  }
+
+  private async replayRest(open: OpenDir, lines: readonly Deferred[], from: number, wait: Promise<void>): Promise<void> {
+    await wait;
+    for (let i = from; i < lines.length; i++) {
+      const next = this.replay(open, lines[i]!);
+      if (next) await next;
+    }
+  }
+
+  private replay(open: OpenDir, line: Deferred): Promise<void> | undefined {
+    if (!line.sub) return this.placeFile(open, line.entry);
+    return this.attach(open, line.entry, line.sub.st, line.sub.listing, line.sub.done);
   }
 
   /**
@@ -266,7 +360,8 @@ class QueueReader {
   }
 
   private opened(path: Buffer): OpenDir {
-    return { path, children: [], listing: this.o.listingSalt ? new ListingKey(this.o.listingSalt) : null, held: [] };
+    const salt = this.o.listingSalt;
+    return { path, children: [], listing: salt ? new ListingKey(salt) : null, held: [], deferred: salt && this.o.plan ? [] : null, deferredFiles: 0, lines: LINES_BASIS, unplanned: false };
   }
 }
 

@@ -26,7 +26,8 @@ import { DryRunCache, DryRunGrid } from './dry-run.js';
 import type { EventSink } from './events.js';
 import { afterHook, deliverResult, type BackupOutcome } from './finish.js';
 import { legacyMembers, seriesName } from '../config/series-name.js';
-import { runPhase2, type Phase2 } from './phase2.js';
+import { listingPlanner, runPhase2, type Phase2 } from './phase2.js';
+import type { ListingPlanner } from './listing-plan.js';
 import { preflight } from './preflight.js';
 import { parseRate } from '../core/ratelimit.js';
 import type { RunGrid } from './grid.js';
@@ -62,6 +63,8 @@ interface Run {
   tally: Tally;
   emit: EventSink;
   meta: ReturnType<typeof metadataReaders>;
+  /** Phase 1's listing keys for phase 2 (backup/listing-plan.ts). */
+  listings: ListingPlanner;
 }
 
 export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
@@ -73,7 +76,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
   if (config.source.extended_metadata) (await import('../meta/read.js')).assertMetadataReadable();
   const tally = new Tally();
   const emit: EventSink = (e) => tally.add(e);
-  const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })) };
+  const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })), listings: listingPlanner(config, started) };
   if (req.dryRun) return dryRun(run, name, configured, queuePath, dbPath!, started);
   const { stop } = run;
   const { runHook } = await import('../hooks.js');
@@ -186,6 +189,8 @@ async function scanTree(run: Run, source: string, queuePath: string, writeTo = q
     own,
     readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
     shouldStop: () => stop.signal.aborted,
+    // The walk's listing keys, for phase 2 (none are used without deduplication).
+    onQueued: req.config.operation.disable_deduplication ? undefined : run.listings.queued,
     onProgress: (entries, bytes) => {
       live.objects = entries;
       live.bytes = bytes;
@@ -307,7 +312,7 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
     // The queue file as phase 2 reads it: what a finished backup marks as consumed.
     const consumed = stamp(queuePath, queueStat(queuePath));
     const stages = op.disable_deduplication ? undefined : cache;
-    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: stages });
+    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: stages, plan: scan ? run.listings : undefined });
     // One request: on a night with no change, the only evidence that the grid has what the cache says.
     await (await import('./grid.js')).confirmRoot(client, root.cap, stages, naming.grid);
     // Rows recorded before names were configurable, named after the directory a glob matched,

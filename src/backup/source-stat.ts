@@ -18,36 +18,14 @@
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { errnoCode, notBeneath } from '../errors.js';
 import { atCalls, LSTAT_FIELDS, type AtCalls } from '../native.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
+import { statOfArray, statOfNode, type EntryStat } from '../core/entry-stat.js';
 import { baseName, parentOf } from '../scan/queue-codec.js';
 
 /** O_PATH (Linux): a descriptor that names a directory without opening it for reading. */
 const O_PATH = 0o10000000;
 const SLASH = Buffer.from('/');
 
-/** What phase 2 needs of an entry's lstat (the BigIntStats subset it used to take). */
-export class EntryStat {
-  constructor(
-    readonly mode: number,
-    readonly nlink: bigint,
-    readonly dev: bigint,
-    readonly ino: bigint,
-    readonly size: bigint,
-    readonly mtimeNs: bigint,
-    readonly ctimeNs: bigint,
-    readonly uid: number,
-    readonly gid: number,
-  ) {}
-  isFile(): boolean {
-    return (this.mode & S_IFMT) === S_IFREG;
-  }
-  isDirectory(): boolean {
-    return (this.mode & S_IFMT) === S_IFDIR;
-  }
-  isSymbolicLink(): boolean {
-    return (this.mode & S_IFMT) === S_IFLNK;
-  }
-}
+export { EntryStat } from '../core/entry-stat.js';
 
 export class SourceStats {
   private readonly at: AtCalls | undefined;
@@ -77,8 +55,7 @@ export class SourceStats {
     const r = this.at.lstatAt(dirFd, baseName(rel), this.out);
     if (r > 0) return undefined;
     if (r < 0) return this.byPath(rel);
-    const o = this.out;
-    return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!, Number(o[7]), Number(o[8]));
+    return statOfArray(this.out);
   }
 
   /** Closes the descriptors held. */
@@ -120,8 +97,7 @@ export class SourceStats {
   private byPath(rel: Buffer): EntryStat | undefined {
     const abs = rel.length ? Buffer.concat([this.root, SLASH, rel]) : this.root;
     const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-    if (!st) return undefined;
-    return new EntryStat(Number(st.mode), st.nlink, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs, Number(st.uid), Number(st.gid));
+    return st && statOfNode(st);
   }
 }
 

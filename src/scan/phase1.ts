@@ -32,6 +32,8 @@ export interface ScanOptions {
   onProgress?: (entries: number, bytes: number) => void;
   /** Checked between batches: true stops the walk (the old queue file stays as it was). */
   shouldStop?: () => boolean;
+  /** Each entry queued, with its stat, in queue order (walk.ts). */
+  onQueued?: WalkOptions['onQueued'];
 }
 
 class WalkStopped extends Error {}
@@ -92,7 +94,7 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
   const sizes = { bytes: 0 };
   async function* counted() {
     const onOwn = (rel: Buffer) => ownMet.push(encodePath(rel));
-    for await (const batch of walk({ root: Buffer.from(opts.source), select, readMeta: opts.readMeta, onSkip, onEmptied, sizes, dirs, own, onOwn })) {
+    for await (const batch of walk({ root: Buffer.from(opts.source), select, readMeta: opts.readMeta, onSkip, onEmptied, sizes, dirs, own, onOwn, onQueued: opts.onQueued })) {
       if (opts.shouldStop?.()) throw new WalkStopped();
       entries += batch.length;
       if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');

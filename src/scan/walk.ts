@@ -14,7 +14,7 @@
  * with it changed.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, type BigIntStats, type Dirent, type Stats } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { chdir, cwd } from 'node:process';
 import { setImmediate as turn } from 'node:timers/promises';
@@ -23,6 +23,8 @@ import type { LeftOut, Selector } from './select.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import type { OwnFiles, OwnMatcher } from './own-files.js';
 import { encodePath, type QueueEntry } from './queue-codec.js';
+import type { EntryStat } from '../core/entry-stat.js';
+import { lstatOf, type Lstat } from './lstat.js';
 
 export type SkipReason = 'excluded' | 'special' | 'unreadable' | 'vanished';
 
@@ -86,6 +88,13 @@ export interface WalkOptions {
   /** The tool's own files inside the source: never listed. `onOwn` hears of each one left out. */
   own?: OwnFiles;
   onOwn?: (rel: Buffer) => void;
+  /**
+   * Told about every entry queued, in queue order, with the stat its line was made from (a
+   * directory's: taken before it was listed). Phase 2's listing plan is built from these.
+   */
+  onQueued?: (entry: QueueEntry, st: EntryStat) => void;
+  /** The lstat to use (tests); default: the addon's, relative to the working directory. */
+  lstat?: Lstat;
 }
 
 interface Frame {
@@ -94,8 +103,8 @@ interface Frame {
   /** The relative path as text, for filter matching (invalid UTF-8 shows as U+FFFD). */
   relText: string;
   entry: QueueEntry;
-  /** The directory's ctime when it was stat'ed, before it was listed. */
-  ctimeNs: bigint;
+  /** The directory's stat, taken before it was listed (its ctime goes into the DirDigest). */
+  st: EntryStat;
   /** Matches the tool's own files when some are in this directory. */
   own?: OwnMatcher;
   dirents: Dirent<Buffer>[];
@@ -108,10 +117,10 @@ function join(a: Buffer, b: Buffer): Buffer {
   return a.length ? Buffer.concat([a, SLASH, b]) : b;
 }
 
-function entryFor(rel: Buffer, st: Stats | BigIntStats, meta: EntryMeta | undefined): QueueEntry {
-  const mode = Number(st.mode);
+function entryFor(rel: Buffer, st: EntryStat, meta: EntryMeta | undefined): QueueEntry {
+  const mode = st.mode;
   const isLink = (mode & S_IFMT) === S_IFLNK;
-  const e: QueueEntry = { path: rel, uid: Number(st.uid), gid: Number(st.gid), mode: isLink ? null : mode };
+  const e: QueueEntry = { path: rel, uid: st.uid, gid: st.gid, mode: isLink ? null : mode };
   if (meta?.caps) e.caps = meta.caps;
   if (meta?.acls) e.acls = meta.acls;
   return e;
@@ -142,166 +151,229 @@ function listSorted(abs: Buffer): Dirent<Buffer>[] {
 
 export async function* walk(opts: WalkOptions): AsyncGenerator<QueueEntry[]> {
   const home = cwd();
+  const walker = new Walker(opts, home);
   try {
-    yield* walkFrom(opts, home);
+    yield* walker.entries();
   } finally {
     chdir(home);
   }
 }
 
-async function* walkFrom(opts: WalkOptions, home: string): AsyncGenerator<QueueEntry[]> {
-  const batchSize = opts.batchSize ?? 512;
-  const skip = opts.onSkip ?? (() => {});
-  const select = opts.select;
-  const filtering = select?.byPath ?? false;
-  const byContents = select?.byContents ?? false;
-  const oneFs = select?.oneFileSystem ?? false;
-  /** The directory's contents, or none when a marker or a mount point says they are left out. */
-  const contents = (rel: Buffer, dirents: Dirent<Buffer>[], at: Buffer | undefined, dev: bigint | undefined): Dirent<Buffer>[] => {
-    if (oneFs && dev !== undefined && dev !== rootDev) {
-      opts.onEmptied?.(rel, 'another file system');
-      return [];
-    }
-    if (!byContents) return dirents;
-    const marker = select!.markedBy(dirents.map((d) => d.name), at);
-    if (marker === undefined) return dirents;
-    opts.onEmptied?.(rel, marker);
-    return [];
-  };
-  let rootDev = 0n;
-  const own = (rel: Buffer) => opts.own?.inDir(rel);
-  let rootFrame: Frame;
-  try {
-    const rootStat = lstatSync(opts.root, { bigint: true });
-    rootDev = rootStat.dev;
-    const rootEntry = entryFor(Buffer.alloc(0), rootStat, opts.readMeta?.(opts.root, rootStat));
-    const rel = Buffer.alloc(0);
-    rootFrame = { abs: opts.root, rel, relText: '', entry: rootEntry, ctimeNs: rootStat.ctimeNs, own: own(rel), dirents: contents(rel, listSorted(opts.root), opts.root, undefined), next: 0 };
-  } catch (e) {
-    if (e instanceof AppError) throw e;
-    rootFailure(opts.root, e);
-  }
-  const stack: Frame[] = [rootFrame];
-  let batch: QueueEntry[] = [];
-  let sinceTurn = 0;
-  let lastTurn = performance.now();
-  /** The directory we are in, or null when in `home`. */
-  let inside: Frame | null = null;
-  const leave = () => {
-    if (inside) chdir(home);
-    inside = null;
-  };
+/** One entry of a directory, as the walk reads it (`local`: the path to give system calls). */
+interface Named {
+  frame: Frame;
+  d: Dirent<Buffer>;
+  rel: Buffer;
+  relText: string;
+  abs: Buffer;
+  local: Buffer;
+}
 
-  while (stack.length) {
-    // A turn of the event loop (signals are heard there) every 4096 entries, and every 50 ms
-    // whatever the entries cost (a slow filesystem, long paths against many filters).
-    if ((++sinceTurn & 63) === 0 && (sinceTurn >= 4096 || performance.now() - lastTurn > 50)) {
-      sinceTurn = 0;
-      leave();
-      await turn();
-      lastTurn = performance.now();
-    }
-    const frame = stack[stack.length - 1]!;
-    if (frame.next >= frame.dirents.length) {
-      stack.pop();
-      opts.dirs?.add(frame.rel, frame.ctimeNs);
-      batch.push(frame.entry);
-      if (batch.length >= batchSize) {
-        leave();
-        yield batch;
-        batch = [];
+/**
+ * The walk's state: a stack of open directories (each with its sorted dirents), the batch
+ * being filled, and the directory the process is in. `entries()` drives it; each entry goes
+ * through `named` (own files, filters by name), `stat` (kind, filters by type), `meta`, then
+ * is queued or opened as a directory.
+ */
+class Walker {
+  private readonly stack: Frame[] = [];
+  private batch: QueueEntry[] = [];
+  /** The directory we are in, or null when in `home`. */
+  private inside: Frame | null = null;
+  private rootDev = 0n;
+  private readonly skip: NonNullable<WalkOptions['onSkip']>;
+  private readonly filtering: boolean;
+  private readonly lstat: Lstat;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly opts: WalkOptions,
+    private readonly home: string,
+  ) {
+    this.skip = opts.onSkip ?? (() => {});
+    this.filtering = opts.select?.byPath ?? false;
+    this.lstat = opts.lstat ?? lstatOf();
+    this.batchSize = opts.batchSize ?? 512;
+  }
+
+  async *entries(): AsyncGenerator<QueueEntry[]> {
+    this.stack.push(this.rootFrame());
+    let sinceTurn = 0;
+    let lastTurn = performance.now();
+    while (this.stack.length) {
+      // A turn of the event loop (signals are heard there) every 4096 entries, and every 50 ms
+      // whatever the entries cost (a slow filesystem, long paths against many filters).
+      if ((++sinceTurn & 63) === 0 && (sinceTurn >= 4096 || performance.now() - lastTurn > 50)) {
+        sinceTurn = 0;
+        this.leave();
+        await turn();
+        lastTurn = performance.now();
       }
-      continue;
-    }
-    if (inside !== frame) {
-      // chdir takes text: a directory whose path is not valid UTF-8 is read by absolute path.
-      const text = frame.abs.toString('utf8');
-      leave();
-      if (Buffer.from(text, 'utf8').equals(frame.abs)) {
-        try {
-          chdir(text);
-          inside = frame;
-        } catch {
-          leave();
-        }
+      const frame = this.stack[this.stack.length - 1]!;
+      if (frame.next >= frame.dirents.length) {
+        this.stack.pop();
+        this.opts.dirs?.add(frame.rel, frame.st.ctimeNs);
+        this.queue(frame.entry, frame.st);
+      } else this.step(frame);
+      if (this.batch.length >= this.batchSize) {
+        this.leave();
+        yield this.batch;
+        this.batch = [];
       }
     }
-    const d = frame.dirents[frame.next++]!;
-    const rel = join(frame.rel, d.name);
-    if (frame.own?.(d.name)) {
-      opts.onOwn?.(rel);
-      continue;
-    }
-    const relText = filtering ? (frame.relText ? `${frame.relText}/${d.name.toString('utf8')}` : d.name.toString('utf8')) : '';
-    const abs = Buffer.concat([frame.abs, SLASH, d.name]);
-    const local = inside === frame ? d.name : abs;
-    const known = d.isDirectory() || d.isFile() || d.isSymbolicLink();
-    const special = d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice();
-    if (filtering && known) {
-      const by = select!.leftOut(relText, d.isDirectory());
-      if (by) {
-        skip(rel, 'excluded', undefined, by);
-        continue;
-      }
-    }
-    // Directories are stat'ed to the nanosecond: their ctimes go into the queue's DirDigest.
-    let st: Stats | BigIntStats | undefined;
+    this.leave();
+    if (this.batch.length) yield this.batch;
+  }
+
+  private rootFrame(): Frame {
+    const root = this.opts.root;
     try {
-      st = d.isDirectory() ? lstatSync(local, { bigint: true, throwIfNoEntry: false }) : lstatSync(local, { throwIfNoEntry: false });
+      const st = this.lstat(root);
+      if (!st) throw Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
+      this.rootDev = st.dev;
+      const entry = entryFor(Buffer.alloc(0), st, this.opts.readMeta?.(root, st));
+      const rel = Buffer.alloc(0);
+      return { abs: root, rel, relText: '', entry, st, own: this.own(rel), dirents: this.contents(rel, listSorted(root), root, undefined), next: 0 };
     } catch (e) {
-      skip(rel, 'unreadable', entryFailure(rel, e));
-      continue;
+      if (e instanceof AppError) throw e;
+      rootFailure(root, e);
     }
-    if (!st) {
-      skip(rel, 'vanished');
-      continue;
-    }
-    const type = Number(st.mode) & S_IFMT;
-    if (special || (type !== S_IFDIR && type !== S_IFREG && type !== S_IFLNK)) {
-      skip(rel, 'special');
-      continue;
-    }
-    // The type may have changed since readdir (or readdir could not tell): filter again then.
-    if (filtering && (!known || (type === S_IFDIR) !== d.isDirectory())) {
-      const by = select!.leftOut(relText, type === S_IFDIR);
-      if (by) {
-        skip(rel, 'excluded', undefined, by);
-        continue;
-      }
-    }
+  }
+
+  /** The next entry of `frame`: skipped, queued, or opened as a directory. */
+  private step(frame: Frame): void {
+    this.enter(frame);
+    const n = this.named(frame, frame.dirents[frame.next++]!);
+    if (!n) return;
+    const st = this.stat(n);
+    if (!st) return;
     let meta: EntryMeta | undefined;
     try {
-      meta = opts.readMeta?.(abs, st, local);
+      meta = this.opts.readMeta?.(n.abs, st, n.local);
     } catch (e) {
-      skip(rel, 'unreadable', entryFailure(rel, e));
-      continue;
+      this.skip(n.rel, 'unreadable', entryFailure(n.rel, e));
+      return;
     }
-    const entry = entryFor(rel, st, meta);
-    if (type !== S_IFDIR) {
-      if (type === S_IFREG && opts.sizes) opts.sizes.bytes += Number(st.size);
-      batch.push(entry);
-      if (batch.length >= batchSize) {
-        leave();
-        yield batch;
-        batch = [];
+    const entry = entryFor(n.rel, st, meta);
+    if ((st.mode & S_IFMT) !== S_IFDIR) {
+      if ((st.mode & S_IFMT) === S_IFREG && this.opts.sizes) this.opts.sizes.bytes += Number(st.size);
+      this.queue(entry, st);
+      return;
+    }
+    const opened = this.opened(n, entry, st);
+    if (opened) this.stack.push(opened);
+  }
+
+  private queue(entry: QueueEntry, st: EntryStat): void {
+    this.batch.push(entry);
+    this.opts.onQueued?.(entry, st);
+  }
+
+  /** The entry's paths, unless it is one of the tool's own files or a filter leaves it out by name. */
+  private named(frame: Frame, d: Dirent<Buffer>): Named | undefined {
+    const rel = join(frame.rel, d.name);
+    if (frame.own?.(d.name)) {
+      this.opts.onOwn?.(rel);
+      return undefined;
+    }
+    const relText = this.filtering ? (frame.relText ? `${frame.relText}/${d.name.toString('utf8')}` : d.name.toString('utf8')) : '';
+    const abs = Buffer.concat([frame.abs, SLASH, d.name]);
+    const local = this.inside === frame ? d.name : abs;
+    if (this.filtering && (d.isDirectory() || d.isFile() || d.isSymbolicLink())) {
+      const by = this.opts.select!.leftOut(relText, d.isDirectory());
+      if (by) {
+        this.skip(rel, 'excluded', undefined, by);
+        return undefined;
       }
-      continue;
     }
-    let dirents: Dirent<Buffer>[];
-    let ctimeNs: bigint;
+    return { frame, d, rel, relText, abs, local };
+  }
+
+  /** The entry's lstat, unless it is gone, unreadable, special, or left out by its type. */
+  private stat(n: Named): EntryStat | undefined {
+    const { d, rel } = n;
+    let st: EntryStat | undefined;
     try {
-      // A directory readdir could not tell was one: stat'ed again, to the nanosecond.
-      const big = 'ctimeNs' in st ? st : lstatSync(local, { bigint: true });
-      ctimeNs = big.ctimeNs;
+      st = this.lstat(n.local);
+    } catch (e) {
+      this.skip(rel, 'unreadable', entryFailure(rel, e));
+      return undefined;
+    }
+    if (!st) {
+      this.skip(rel, 'vanished');
+      return undefined;
+    }
+    const type = st.mode & S_IFMT;
+    const special = d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice();
+    if (special || (type !== S_IFDIR && type !== S_IFREG && type !== S_IFLNK)) {
+      this.skip(rel, 'special');
+      return undefined;
+    }
+    // The type may have changed since readdir (or readdir could not tell): filter again then.
+    const known = d.isDirectory() || d.isFile() || d.isSymbolicLink();
+    if (this.filtering && (!known || (type === S_IFDIR) !== d.isDirectory())) {
+      const by = this.opts.select!.leftOut(n.relText, type === S_IFDIR);
+      if (by) {
+        this.skip(rel, 'excluded', undefined, by);
+        return undefined;
+      }
+    }
+    return st;
+  }
+
+  /** A directory's frame, its entries listed (none when a marker or a mount point says so). */
+  private opened(n: Named, entry: QueueEntry, st: EntryStat): Frame | undefined {
+    const { rel } = n;
+    let dirents: Dirent<Buffer>[];
+    try {
       // A mount point is kept, as an empty directory, when the walk stays on one file system.
-      dirents = oneFs && big.dev !== rootDev ? contents(rel, [], undefined, big.dev) : contents(rel, listSorted(local), inside === frame ? local : abs, undefined);
+      const oneFs = this.opts.select?.oneFileSystem ?? false;
+      dirents = oneFs && st.dev !== this.rootDev ? this.contents(rel, [], undefined, st.dev) : this.contents(rel, listSorted(n.local), this.inside === n.frame ? n.local : n.abs, undefined);
     } catch (e) {
       const why = entryFailure(rel, e);
-      skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', why);
-      continue;
+      this.skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', why);
+      return undefined;
     }
-    stack.push({ abs, rel, relText, entry, ctimeNs, own: own(rel), dirents, next: 0 });
+    return { abs: n.abs, rel, relText: n.relText, entry, st, own: this.own(rel), dirents, next: 0 };
   }
-  leave();
-  if (batch.length) yield batch;
+
+  /** The directory's contents, or none when a marker or a mount point says they are left out. */
+  private contents(rel: Buffer, dirents: Dirent<Buffer>[], at: Buffer | undefined, dev: bigint | undefined): Dirent<Buffer>[] {
+    const select = this.opts.select;
+    if ((select?.oneFileSystem ?? false) && dev !== undefined && dev !== this.rootDev) {
+      this.opts.onEmptied?.(rel, 'another file system');
+      return [];
+    }
+    if (!(select?.byContents ?? false)) return dirents;
+    const marker = select!.markedBy(
+      dirents.map((d) => d.name),
+      at,
+    );
+    if (marker === undefined) return dirents;
+    this.opts.onEmptied?.(rel, marker);
+    return [];
+  }
+
+  private own(rel: Buffer): OwnMatcher | undefined {
+    return this.opts.own?.inDir(rel);
+  }
+
+  /** Into the frame's directory (by bare names from then on); chdir takes text, so a path that is not valid UTF-8 stays absolute. */
+  private enter(frame: Frame): void {
+    if (this.inside === frame) return;
+    const text = frame.abs.toString('utf8');
+    this.leave();
+    if (!Buffer.from(text, 'utf8').equals(frame.abs)) return;
+    try {
+      chdir(text);
+      this.inside = frame;
+    } catch {
+      this.leave();
+    }
+  }
+
+  private leave(): void {
+    if (this.inside) chdir(this.home);
+    this.inside = null;
+  }
 }
