@@ -2,7 +2,7 @@
  * Layered configuration: config/default.yaml, then each `-c` file in order, then flags.
  * Every layer is checked on its own, so an error names the key and the file that set it.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,9 +91,15 @@ type Tree = Record<string, unknown>;
 /** A configuration file larger than this is refused (and /dev/zero is not read forever). */
 const MAX_CONFIG_BYTES = 1 << 20;
 
+/**
+ * Opened without blocking (a FIFO put at the path would otherwise hold the run forever, before
+ * any signal handler or deadline exists) and read only when it is a regular file or a device.
+ */
 function readBounded(file: string, max: number): string {
-  const fd = openSync(file, 'r');
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile() && !st.isCharacterDevice()) throw new ConfigError(`${file}: not a regular file (${st.isFIFO() ? 'a FIFO or pipe' : st.isDirectory() ? 'a directory' : 'a socket or device'}); give a file`);
     const buf = Buffer.alloc(max + 1);
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;

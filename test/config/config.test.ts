@@ -1,6 +1,7 @@
 /** Layered configuration: defaults, -c files in order, flags; errors name the key and the file. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -184,5 +185,22 @@ describe('configuration', () => {
     expect(dumped.operation.concurrency).toBe(3);
     expect(dumped.destination.url).toBe('http://localhost:3456/uri');
     expect(readYamlFile(a)).toEqual({ operation: { concurrency: 3 } });
+  });
+});
+
+describe('a FIFO where a configuration or exclude file should be', () => {
+  it('is refused in one line (exit 2), never opened for a blocking read', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'config.yaml');
+    execFileSync('mkfifo', [fifo]);
+    // No writer ever comes: an open for reading would block the command for good.
+    const c = await runCli(['-c', fifo, 'dump-config'], { timeoutMs: 20_000 });
+    expect(c.code, c.stderr).toBe(2);
+    expect(c.stderr).toBe(`lafs-backup: ${fifo}: not a regular file (a FIFO or pipe); give a file\n`);
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'source: {path: /tmp}\n');
+    const x = await runCli(['-c', good, 'dump-config', '--exclude-file', fifo], { timeoutMs: 20_000 });
+    expect(x.code, x.stderr).toBe(2);
+    expect(x.stderr).toBe(`lafs-backup: exclude_files: ${fifo}: not a regular file (a FIFO or pipe); give a file\n`);
   });
 });
