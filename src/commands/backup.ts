@@ -3,9 +3,14 @@
  * of it), and prints the outcome: the root cap (or the JSON summary) on stdout, the summary
  * line and any late problems on stderr.
  */
+import { resolve } from 'node:path';
+import { planBackup, runBackup, type BackupPlan } from '../backup/run.js';
+import { summaryLine } from '../backup/summary.js';
+import type { Config } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
 import { defineCommand, loadContext, selectionOptions, type SelectionArgs } from './common.js';
 import { printRecorded } from './output.js';
+import { withSession, type Needs } from './session.js';
 
 interface BackupArgs extends SelectionArgs {
   path?: string;
@@ -37,7 +42,7 @@ export default defineCommand<BackupArgs>({
       .conflicts('dry-run', 'queue-only'),
   run: async (args) => {
     const flags: Record<string, unknown> = {};
-    if (args.path !== undefined) flags['source.path'] = (await import('node:path')).resolve(args.path);
+    if (args.path !== undefined) flags['source.path'] = resolve(args.path);
     if (args['queue-only'] !== undefined) {
       flags['operation.queue_only'] = true;
       if (args['queue-only']) flags['source.queue.path'] = args['queue-only'];
@@ -54,9 +59,10 @@ export default defineCommand<BackupArgs>({
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
     const dryRun = Boolean(args['dry-run']);
     if (dryRun && op.queue_only) throw new UsageError('--dry-run cannot be used with operation.queue_only (--queue-only writes the queue file)');
-    const { Progress } = await import('../progress.js');
-    const { runBackup } = await import('../backup/run.js');
-    const outcome = await runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: Progress.create(args.progress) });
+    const plan = planBackup(config, dryRun);
+    const outcome = await withSession(config, backupNeeds(config, plan, dryRun, args.progress), (s) =>
+      runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: s.progress }, plan, s),
+    );
     // Printed after the backup is recorded: a failed write is a problem line (exit 1), see printRecorded.
     const shown = args.json ? JSON.stringify(outcome.summary) : outcome.cap && config.destination.result.print_to_stdout ? outcome.cap : undefined;
     const unprinted = shown === undefined ? undefined : await printRecorded(shown, outcome.cap !== undefined);
@@ -65,10 +71,26 @@ export default defineCommand<BackupArgs>({
       outcome.exitCode = EXIT.FAILURE;
     }
     if (!args.json && !args.quiet) {
-      const { summaryLine } = await import('../backup/summary.js');
       process.stderr.write(`lafs-backup: ${summaryLine(outcome.summary)}\n`);
     }
     for (const p of outcome.problems) process.stderr.write(`lafs-backup: ${p}\n`);
     return outcome.exitCode;
   },
 });
+
+/**
+ * What a backup opens: its stop; the cache, locked and writable (created on the first night),
+ * unless --queue-only (neither); for --dry-run the cache read-only, if there is one, and no lock.
+ * A backup's outcome says how it ended, an interrupted after hook included (afterStop).
+ */
+function backupNeeds(config: Config, plan: BackupPlan, dryRun: boolean, progress: boolean | undefined): Needs {
+  const path = plan.dbPath ?? null;
+  if (dryRun) return { stop: true, progress: { flag: progress }, cache: { mode: 'read', missing: 'skip', command: 'backup', path } };
+  return {
+    stop: true,
+    afterStop: 'return',
+    progress: { flag: progress },
+    lock: true,
+    cache: { mode: 'write', missing: 'create', command: 'backup', path, commitAfter: config.source.entry_cache.commit_after },
+  };
+}

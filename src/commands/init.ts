@@ -9,8 +9,13 @@
 import { closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadConfig } from '../config/load.js';
+import { gatewayUri, initTarget } from '../config/locate.js';
+import { configFile } from '../config/reference.js';
+import { SCHEMA_FILE } from '../config/schema.js';
 import { EXIT, UsageError } from '../errors.js';
 import { defineCommand, out } from './common.js';
+import { withSession } from './session.js';
 
 interface InitArgs {
   path?: string;
@@ -27,7 +32,6 @@ export default defineCommand<InitArgs>({
       .positional('path', { type: 'string', describe: 'The directory to back up (source.path)' })
       .option('force', { type: 'boolean', describe: 'Replace an existing file' }),
   run: async (args) => {
-    const { initTarget, gatewayUri } = await import('../config/locate.js');
     const files = args.config ?? [];
     if (files.length > 1) throw new UsageError('init: give at most one -c FILE (the file to write)');
     const target = resolve(files[0] ?? initTarget());
@@ -35,20 +39,12 @@ export default defineCommand<InitArgs>({
     const gateway = args.gateway ?? process.env.LAFS_BACKUP_GATEWAY;
     const values: Record<string, unknown> = {};
     if (args.path !== undefined) values['source.path'] = resolve(args.path);
-    const { loadConfig } = await import('../config/load.js');
     if (gateway) {
       values['destination.url'] = gatewayUri(gateway);
       // Checked as any configuration is, before a request is sent.
       const config = loadConfig({ layers: [{ origin: args.gateway !== undefined ? '--gateway' : 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': values['destination.url'] } }] });
-      const client = (await import('../tahoe/factory.js')).clientFor(config);
-      try {
-        values['destination.result.append_to_lafs_dir'] = await client.mkdirMutable();
-      } finally {
-        await client.close();
-      }
+      values['destination.result.append_to_lafs_dir'] = await withSession(config, { client: true }, (s) => s.client!.mkdirMutable());
     }
-    const { configFile } = await import('../config/reference.js');
-    const { SCHEMA_FILE } = await import('../config/schema.js');
     const header = [
       `lafs-backup configuration, written by \`lafs-backup init\` on ${new Date().toISOString().slice(0, 10)}. Every key is here with its meaning;`,
       'those commented out have their default (config/default.yaml). The file is 0600: the lafs directory cap below (if any)',
