@@ -1,15 +1,17 @@
 /**
- * A whole backup, from one place: preflight, the cache lock, before_backup, the source (a glob
- * is resolved after the hook, which may have made the snapshot it matches), phase 1 (unless the
- * queue can be reused), the generation, phase 2, the `backups` row, the result (result file,
- * lafs dir), after_backup, the lock released. It returns an outcome; the command prints it.
+ * A whole backup, from one place: before_backup, the source (a glob is resolved after the hook,
+ * which may have made the snapshot it matches), phase 1 (unless the queue can be reused), the
+ * generation, phase 2, the `backups` row, the result (result file, lafs dir), after_backup. It
+ * returns an outcome; the command prints it.
  *
- * One AbortController per run: SIGINT/SIGTERM, or the first fatal error of a stage (the gateway
- * beyond its retry budget, the cache), aborts it with its reason. The signal reaches the
- * stages' pools (queued jobs are dropped, submitting fails), the client (requests in flight,
- * retry waits) and the before hook; the run then ends with that reason.
+ * What it works with is opened by its session (commands/session.ts, `RunResources` here): the
+ * cache's lock and the cache, the one stop, the progress line, clients. Everything checkable
+ * before the lock is checked by `planBackup` first. The stop — SIGINT/SIGTERM, or the first
+ * fatal error of a stage (the gateway beyond its retry budget, the cache) — reaches the stages'
+ * pools (queued jobs are dropped, submitting fails), the client (requests in flight, retry
+ * waits) and the before hook; the run then ends with its reason.
  */
-import { mkdtempSync, rmSync, statSync, type Stats } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EntryCache } from '../cache/db.js';
@@ -17,16 +19,13 @@ import { readBook } from '../cache/grid.js';
 import { recordRunSummary } from '../cache/trees.js';
 import type { Config } from '../config/load.js';
 import type { Stop } from '../core/stop.js';
-import { AppError, describeErrno, EXIT } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { runHook, type HookVars } from '../hooks.js';
 import { log } from '../log.js';
 import { assertMetadataReadable, metadataReaders } from '../meta/entry.js';
 import type { Progress } from '../progress.js';
-import { OwnFiles, type OwnFile } from '../scan/own-files.js';
-import { buildQueue, selectionId, type ScanReport } from '../scan/phase1.js';
-import { CLOCK_SLACK_NS, planQueue } from '../scan/plan.js';
+import type { ScanReport } from '../scan/phase1.js';
 import { readQueueTrailer } from '../scan/queue-file.js';
-import { excludesOf, selectionOf } from '../scan/select.js';
 import { pickSource } from '../scan/source.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import type { ClientExtras } from '../tahoe/factory.js';
@@ -38,6 +37,7 @@ import { confirmRoot, pickGrid, type RunGrid } from './grid.js';
 import { legacyMembers, seriesName } from './name.js';
 import { runPhase2, type Phase2 } from './phase2.js';
 import { preflight, type Preflight } from './preflight.js';
+import { metaSince, prepareQueue, queueStat, scanIncomplete, scanTree, stamp, walkLeftOut } from './queue.js';
 import { checkQueue } from './queue-reuse.js';
 import { parseRate } from './ratelimit.js';
 import { backupSummary } from './summary.js';
@@ -208,56 +208,6 @@ function outcome(run: Run, phases: Phases, naming: { name: string; source: strin
   return { summary, cap: phases.cap, exitCode: incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
 }
 
-function queueStat(queuePath: string): Stats {
-  try {
-    return statSync(queuePath);
-  } catch (e) {
-    throw new AppError(`cannot read queue file ${queuePath}: ${describeErrno(e)}`);
-  }
-}
-
-/**
- * The tool's own state files, wherever they are (phase 1 leaves out those inside the source):
- * taken from the configuration alone, so that --queue-only and the backup after it agree.
- */
-function ownFiles(config: Config, queuePath: string): OwnFile[] {
-  const own: OwnFile[] = [{ path: queuePath, prefixes: ['.tmp-'] }];
-  const db = config.source.entry_cache.path;
-  if (db) own.push({ path: db, suffixes: ['-wal', '-shm', '-journal', '.lock', '.lock-owner'] });
-  const result = config.destination.result.append_to_file;
-  if (result) own.push({ path: result, suffixes: ['.lock'], prefixes: ['.tmp-'] });
-  if (config.logging.file) own.push({ path: config.logging.file });
-  return own;
-}
-
-/** Phase 1, with its progress line; `writeTo`: where the queue goes, when not to `queuePath` (a dry run's). */
-async function scanTree(run: Run, source: string, queuePath: string, writeTo = queuePath): Promise<ScanReport> {
-  const { req, stop } = run;
-  const live = { objects: 0, bytes: 0 };
-  req.progress?.phase({ label: 'scanning', unit: 'entries', bytes: true, read: () => live });
-  const own = ownFiles(req.config, queuePath);
-  if (writeTo !== queuePath) own.push({ path: writeTo, prefixes: ['.tmp-'] });
-  const scan = await buildQueue({
-    source,
-    queuePath: writeTo,
-    filter: req.config.filter,
-    excludes: excludesOf(req.config),
-    own,
-    readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
-    shouldStop: () => stop.signal.aborted,
-    onProgress: (entries, bytes) => {
-      live.objects = entries;
-      live.bytes = bytes;
-    },
-  });
-  stop.check();
-  return scan;
-}
-
-function scanIncomplete(scan: ScanReport | undefined): number {
-  return scan ? scan.skipped.unreadable + scan.skipped.vanished : 0;
-}
-
 /** Phase 1 only (`--queue-only`): no cache, no gateway. */
 async function queueOnly(run: Run, source: string, queuePath: string): Promise<Phases> {
   const scan = await scanTree(run, source, queuePath);
@@ -270,58 +220,6 @@ interface Naming {
   source: string;
   configured: string;
   grid?: RunGrid;
-}
-
-/** The queue phase 2 reads: built now, or reused; `created`: when the walk that built it began. */
-interface QueueReady {
-  scan?: ScanReport;
-  created?: Date;
-}
-
-/**
- * Phase 1, unless the queue file can be reused: a queue this run did not write may have been
- * edited, so every line is checked (paths beneath the source, metadata well formed, the
- * shape) before anything is uploaded; one reused unasked is also proved fresh (every
- * directory as its walk saw it), or rebuilt.
- */
-async function prepareQueue(run: Run, source: string, queuePath: string, cache: EntryCache): Promise<QueueReady> {
-  const { req, stop } = run;
-  const { config } = req;
-  const plan = await planQueue({
-    queuePath,
-    source,
-    reuse: config.operation.reuse_queue,
-    force: req.forceQueue,
-    checkMtime: config.source.queue.check_mtime,
-    selection: selectionId(selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
-    consumed: (st) => cache.queueConsumed(stamp(queuePath, st)),
-  });
-  let why = plan.why;
-  let created: Date | undefined;
-  if (!plan.rebuild) {
-    const stale = await checkQueue(queuePath, source, plan.verify, () => stop.check());
-    if (stale) why = stale;
-    else created = plan.header?.created;
-  }
-  const rebuild = plan.rebuild || why !== plan.why;
-  log.info({ reason: why }, rebuild ? 'building the queue file' : 'reusing the queue file');
-  if (!rebuild) return { created };
-  const scan = await scanTree(run, source, queuePath);
-  return { scan, created: new Date(scan.startedAt) };
-}
-
-/** Which queue file a finished backup consumed. */
-function stamp(queuePath: string, st: { size: number; mtimeMs: number; ino: number }): { path: string; size: number; mtimeMs: number; ino: number } {
-  return { path: queuePath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-}
-
-/**
- * Entries changed since the walk that built the queue began (give or take the clock's
- * granularity) have their ACLs and capabilities read again; without a record of when it
- * began (a queue of an earlier version), every entry's are.
- */
-function metaSince(created: Date | undefined): bigint {
-  return created ? BigInt(created.getTime()) * 1_000_000n - CLOCK_SLACK_NS : -(1n << 63n);
 }
 
 /** Phase 2's progress line: totals from this run's phase 1, or the trailer of a reused queue file. */
@@ -337,13 +235,6 @@ function phase2Of(run: Run, source: string, queuePath: string, since: bigint): O
   const { config } = run.req;
   const meta = config.source.extended_metadata ? run.meta : undefined;
   return { config, source, queuePath, readXattrs: meta?.readUserXattrs, readMeta: meta?.readAclsAndCaps, metaSince: since, emit: run.emit, stop: run.stop };
-}
-
-/** Entries the walk that built the queue left out (a reused queue's walk may have, too: only --reuse-queue takes such a queue). */
-function walkLeftOut(scan: ScanReport | undefined, queuePath: string): number {
-  if (scan) return scanIncomplete(scan);
-  const left = readQueueTrailer(queuePath)?.left;
-  return (left?.unreadable ?? 0) + (left?.vanished ?? 0);
 }
 
 /** Phase 1 (or a reused queue), a new generation, phase 2, and the backup recorded. */

@@ -4,7 +4,7 @@
  * line and any late problems on stderr.
  */
 import { resolve } from 'node:path';
-import { planBackup, runBackup, type BackupPlan } from '../backup/run.js';
+import { planBackup, runBackup, type BackupOutcome, type BackupPlan } from '../backup/run.js';
 import { summaryLine } from '../backup/summary.js';
 import type { Config } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -59,10 +59,7 @@ export default defineCommand<BackupArgs>({
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
     const dryRun = Boolean(args['dry-run']);
     if (dryRun && op.queue_only) throw new UsageError('--dry-run cannot be used with operation.queue_only (--queue-only writes the queue file)');
-    const plan = planBackup(config, dryRun);
-    const outcome = await withSession(config, backupNeeds(config, plan, dryRun, args.progress), (s) =>
-      runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: s.progress }, plan, s),
-    );
+    const outcome = await backupInSession(config, { forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: args.progress });
     // Printed after the backup is recorded: a failed write is a problem line (exit 1), see printRecorded.
     const shown = args.json ? JSON.stringify(outcome.summary) : outcome.cap && config.destination.result.print_to_stdout ? outcome.cap : undefined;
     const unprinted = shown === undefined ? undefined : await printRecorded(shown, outcome.cap !== undefined);
@@ -77,6 +74,18 @@ export default defineCommand<BackupArgs>({
     return outcome.exitCode;
   },
 });
+
+/**
+ * A whole backup in its session: everything checked before the lock (planBackup), then the
+ * session's stop, lock, cache and progress line, the run, and all of it closed (also what
+ * bench/upload.js runs in process).
+ */
+export async function backupInSession(config: Config, opts: { forceQueue: boolean; dryRun: boolean; progress?: boolean }): Promise<BackupOutcome> {
+  const plan = planBackup(config, opts.dryRun);
+  return withSession(config, backupNeeds(config, plan, opts.dryRun, opts.progress), (s) =>
+    runBackup({ config, forceQueue: opts.forceQueue, dryRun: opts.dryRun, progress: s.progress }, plan, s),
+  );
+}
 
 /**
  * What a backup opens: its stop; the cache, locked and writable (created on the first night),

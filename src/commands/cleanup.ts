@@ -70,8 +70,9 @@ export default defineCommand<CleanupArgs>({
     const needs = { lock: !args['dry-run'], cache: { mode: 'write', missing: 'error', command: 'cleanup', verb: 'clean up', path: dbPath } } as const;
     return withSession(config, needs, async (s) => {
       const cache = s.cache!;
-      const chosen = chooseBackups(cache.listBackups(), usePolicy ? policy : caps, dbPath);
-      const known = new Set([...cache.listBackups().map((b) => b.generation), ...cache.danglingGenerations()]);
+      const all = cache.listBackups();
+      const chosen = chooseBackups(all, usePolicy ? policy : caps, dbPath);
+      const known = new Set([...all.map((b) => b.generation), ...cache.danglingGenerations()]);
       for (const g of gens) if (!known.has(g)) throw new UsageError(`-g ${g}: no such generation in ${dbPath}`);
       if (!chosen.length && !gens.length) {
         await out('nothing to forget');
