@@ -27,8 +27,6 @@ const ALLOWED: Record<string, string> = {
   'core/xz.ts: lzmaLoaded': 'memo: the xz binding, loaded on first use',
   'commands/output.ts: failure': "latch: how the process's one stdout failed (it stays failed)",
   'commands/output.ts: guarded': "latch: the process's stdout and stderr have their error listeners",
-  // Real state, to go: which warnings were given is a run's business, not the process's.
-  'meta/entry.ts: warned': 'TO DO: warn-once keys kept for the process (a second run in it would not warn)',
 };
 
 const MUTATORS = ['add', 'set', 'push', 'delete', 'clear', 'unshift', 'splice'];
