@@ -46,13 +46,13 @@ async function bigFile(url) {
   // Steady state, without process start-up on either side: our upload path vs a raw PUT, both
   // warm in this process.
   const { loadConfig } = await import('../dist/config/load.js');
-  const { runBackup } = await import('../dist/backup/run.js');
+  const { backupInSession } = await import('../dist/commands/backup.js');
   const oursWarm = await medianRun(3, async () => {
     fresh(dir);
     const config = loadConfig({ files: [cfg] });
     config.destination.result.print_to_stdout = false;
     const t = process.hrtime.bigint();
-    await runBackup({ config, forceQueue: false });
+    await backupInSession(config, { forceQueue: false, dryRun: false, progress: false });
     const seconds = Number(process.hrtime.bigint() - t) / 1e9;
     return { seconds };
   });

@@ -34,8 +34,8 @@ function addressSpaceLimited(): boolean {
   }
 }
 
-/** Runs the command in a copy of Node started with `flag`; `fallback` if it cannot start. */
-function runAgain(flag: string, fallback: () => void): void {
+/** Runs the command in a copy of Node started with `flag`; `fallback` if it cannot start; `settle` when the copy has ended. */
+function runAgain(flag: string, fallback: () => void, settle: () => void): void {
   const child = spawn(process.execPath, [flag, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => child.kill(sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
@@ -48,32 +48,38 @@ function runAgain(flag: string, fallback: () => void): void {
   });
   child.on('exit', (code, signal) => {
     done();
-    settled = true;
+    settle();
     if (signal) process.kill(process.pid, signal);
     else process.exitCode = code ?? 1;
   });
 }
 
-let settled = false;
-function run(): void {
-  main(hideBin(process.argv)).then(
-    (code) => {
+/**
+ * Runs the command and sets the exit code. If the event loop empties while the command has not
+ * finished, a promise was never settled: that is a bug, and it must not look like success.
+ */
+function start(): void {
+  let settled = false;
+  const run = (): void => {
+    main(hideBin(process.argv)).then(
+      (code) => {
+        settled = true;
+        process.exitCode = code;
+      },
+      (err: unknown) => {
+        settled = true;
+        process.exitCode = report(err);
+      },
+    );
+  };
+  if (addressSpaceLimited()) runAgain('--disable-wasm-trap-handler', run, () => (settled = true));
+  else run();
+  process.on('beforeExit', () => {
+    if (!settled) {
       settled = true;
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      settled = true;
-      process.exitCode = report(err);
-    },
-  );
+      process.exitCode = report(new Error('the command stopped before finishing (nothing left to wait for)'));
+    }
+  });
 }
-if (addressSpaceLimited()) runAgain('--disable-wasm-trap-handler', run);
-else run();
-// If the event loop empties while the command has not finished, a promise was never settled:
-// that is a bug, and it must not look like success.
-process.on('beforeExit', () => {
-  if (!settled) {
-    settled = true;
-    process.exitCode = report(new Error('the command stopped before finishing (nothing left to wait for)'));
-  }
-});
+
+start();

@@ -3,11 +3,11 @@
  * after hook, however the backup ended. A failure of either leaves the backup recorded: it is
  * a problem line and an exit code, never a lost backup.
  */
-import { clientFor } from '../config/client.js';
 import type { Config } from '../config/load.js';
 import { AppError, EXIT, HookError, InterruptedError } from '../errors.js';
 import type { HookVars, Outcome, runHook as RunHook } from '../hooks.js';
 import { log, oneLine } from '../log.js';
+import type { TahoeClient } from '../tahoe/client.js';
 import { deliver, type Delivered } from './result.js';
 import type { BackupSummary } from './summary.js';
 
@@ -29,18 +29,14 @@ function outcomeOf(code: number | undefined, err: unknown): Outcome {
   return code === EXIT.INCOMPLETE ? 'incomplete' : 'success';
 }
 
-/** The result file and the lafs dir. A failure here leaves the backup recorded: exit 1, said. */
-export async function deliverResult(config: Config, signal: AbortSignal, b: Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
-  // backup's long budget: the backup is made, and a gateway busy for a minute must not cost its record.
-  const client = clientFor(config, { signal, budget: 'backup' });
+/** The result file and the lafs dir, through `client` (the run's, bound to its stop). A failure here leaves the backup recorded: exit 1, said. */
+export async function deliverResult(config: Config, client: TahoeClient, b: Delivered, ours: ReadonlySet<string>, result: BackupOutcome): Promise<void> {
   try {
     await deliver(config, client, b, ours);
   } catch (e) {
     if (!(e instanceof AppError) || e instanceof InterruptedError) throw e;
     result.problems.push(`the backup is recorded, but its result could not be delivered: ${oneLine(e.message)}`);
     result.exitCode = EXIT.FAILURE;
-  } finally {
-    await client.close();
   }
 }
 

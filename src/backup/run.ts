@@ -1,37 +1,46 @@
 /**
- * A whole backup, from one place: preflight, the cache lock, before_backup, the source (a glob
- * is resolved after the hook, which may have made the snapshot it matches), phase 1 (unless the
- * queue can be reused), the generation, phase 2, the `backups` row, the result (result file,
- * lafs dir), after_backup, the lock released. It returns an outcome; the command prints it.
+ * A whole backup, from one place: before_backup, the source (a glob is resolved after the hook,
+ * which may have made the snapshot it matches), phase 1 (unless the queue can be reused), the
+ * generation, phase 2, the `backups` row, the result (result file, lafs dir), after_backup. It
+ * returns an outcome; the command prints it.
  *
- * One AbortController per run: SIGINT/SIGTERM, or the first fatal error of a stage (the gateway
- * beyond its retry budget, the cache), aborts it with its reason. The signal reaches the
- * stages' pools (queued jobs are dropped, submitting fails), the client (requests in flight,
- * retry waits) and the before hook; the run then ends with that reason.
+ * What it works with is opened by its session (commands/session.ts, `RunResources` here): the
+ * cache's lock and the cache, the one stop, the progress line, clients. Everything checkable
+ * before the lock is checked by `planBackup` first. The stop — SIGINT/SIGTERM, or the first
+ * fatal error of a stage (the gateway beyond its retry budget, the cache) — reaches the stages'
+ * pools (queued jobs are dropped, submitting fails), the client (requests in flight, retry
+ * waits) and the before hook; the run then ends with its reason.
  */
-import { mkdtempSync, rmSync, statSync, type Stats } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EntryCache } from '../cache/db.js';
+import { readBook } from '../cache/grid.js';
+import { recordRunSummary } from '../cache/trees.js';
 import type { Config } from '../config/load.js';
-import { AppError, describeErrno, EXIT } from '../errors.js';
-import type { HookVars } from '../hooks.js';
+import type { Stop } from '../core/stop.js';
+import { EXIT } from '../errors.js';
+import { runHook, type HookVars } from '../hooks.js';
 import { log } from '../log.js';
-import { metadataReaders } from '../meta/read.js';
+import { assertMetadataReadable, metadataReaders } from '../meta/read.js';
 import type { Progress } from '../progress.js';
-import type { OwnFile } from '../scan/own-files.js';
 import type { ScanReport } from '../scan/phase1.js';
-import { clientFor } from '../config/client.js';
+import { readQueueTrailer } from '../scan/queue-file.js';
+import { pickSource } from '../scan/source.js';
+import type { TahoeClient } from '../tahoe/client.js';
+import type { ClientExtras } from '../tahoe/factory.js';
 import { DryRunCache, DryRunGrid } from './dry-run.js';
 import type { EventSink } from './events.js';
 import { afterHook, deliverResult, type BackupOutcome } from './finish.js';
+import { confirmRoot, pickGrid, type RunGrid } from './grid.js';
 import { legacyMembers, seriesName } from '../config/series-name.js';
-import { listingPlanner, runPhase2, type Phase2 } from './phase2.js';
 import type { ListingPlanner } from './listing-plan.js';
-import { preflight } from './preflight.js';
+import { listingPlanner, runPhase2, type Phase2 } from './phase2.js';
+import { probeGateway } from './probe.js';
+import { preflight, type Preflight } from './preflight.js';
+import { metaSince, prepareQueue, queueStat, scanIncomplete, scanTree, stamp, walkLeftOut } from './queue.js';
+import { checkQueue } from './queue-reuse.js';
 import { parseRate } from '../core/ratelimit.js';
-import type { RunGrid } from './grid.js';
-import { RunStop } from './stop.js';
 import { backupSummary } from './summary.js';
 import { incomplete as isIncomplete, progressCounts, Tally } from './tally.js';
 
@@ -56,10 +65,25 @@ interface Phases {
   leftOut: number;
 }
 
-/** What a run carries through its phases: its stop, the tally of its events and where they go, its metadata readers. */
+/**
+ * What a run is given by the session that opened it (commands/session.ts): its one stop, the
+ * entry cache (open, and locked, for a backup; read-only or absent for a dry run), the progress
+ * line, and clients bound to the stop. The session closes them all; the run closes the cache
+ * early, before the after hook (which may copy it).
+ */
+export interface RunResources {
+  stop: Stop;
+  cache?: EntryCache;
+  progress?: Progress;
+  closeCache(): void;
+  openClient(extras?: ClientExtras): TahoeClient;
+}
+
+/** What a run carries through its phases: its resources, the tally of its events and where they go, its metadata readers. */
 interface Run {
   req: BackupRequest;
-  stop: RunStop;
+  res: RunResources;
+  stop: Stop;
   tally: Tally;
   emit: EventSink;
   meta: ReturnType<typeof metadataReaders>;
@@ -67,75 +91,112 @@ interface Run {
   listings: ListingPlanner;
 }
 
-export async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
-  const { config } = req;
-  const started = Date.now();
-  const { queuePath, source: configured, dbPath } = preflight(config, { dryRun: req.dryRun });
-  // One name for every night of this source (a glob's match changes nightly): backup/name.ts.
+/** What is decided before anything is opened: the paths (preflight), the series name. */
+export interface BackupPlan extends Preflight {
+  /** One name for every night of this source (a glob's match changes nightly): config/series-name.ts. */
+  name: string;
+}
+
+/**
+ * Everything that can be checked before the lock is taken: every key (preflight; the state
+ * directories made unless a dry run), the name, and extended metadata that cannot be read.
+ */
+export function planBackup(config: Config, dryRun: boolean): BackupPlan {
+  const pre = preflight(config, { dryRun });
   const name = seriesName(config.source);
-  if (config.source.extended_metadata) (await import('../meta/read.js')).assertMetadataReadable();
+  if (config.source.extended_metadata) assertMetadataReadable();
+  return { ...pre, name };
+}
+
+/**
+ * The after hook's own stop: only a signal that comes while it runs stops it (one that came
+ * earlier stopped the run, whose outcome the hook is told).
+ */
+class HookStop {
+  private controller?: AbortController;
+
+  start(): AbortSignal {
+    this.controller = new AbortController();
+    return this.controller.signal;
+  }
+
+  interrupt(): void {
+    this.controller?.abort();
+  }
+}
+
+export async function runBackup(req: BackupRequest, plan: BackupPlan, res: RunResources): Promise<BackupOutcome> {
+  const started = Date.now();
   const tally = new Tally();
   const emit: EventSink = (e) => tally.add(e);
-  const run: Run = { req, stop: new RunStop(), tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })), listings: listingPlanner(config, started) };
-  if (req.dryRun) return dryRun(run, name, configured, queuePath, dbPath!, started);
-  const { stop } = run;
-  const { runHook } = await import('../hooks.js');
-  const hookOpts = { timeoutS: config.hooks.timeout };
-  const vars: HookVars = { source: configured, name };
-  let release: (() => Promise<void>) | undefined;
-  let cache: EntryCache | undefined;
+  const run: Run = { req, res, stop: res.stop, tally, emit, meta: metadataReaders((path) => emit({ type: 'metadata-unreadable', path })), listings: listingPlanner(req.config, started) };
+  const hookStop = new HookStop();
+  res.stop.onInterrupt((sig, first) => {
+    hookStop.interrupt();
+    if (first) log.warn({ signal: sig }, `${sig}: stopping; what is done is kept in the cache, rerun to finish`);
+  });
+  if (req.dryRun) return dryRun(run, plan, started);
+  const vars: HookVars = { source: plan.source, name: plan.name };
   let hooked = false;
   let result: BackupOutcome | undefined;
   let failure: unknown;
   try {
-    if (dbPath) {
-      const { lockCache } = await import('../cache/lock.js');
-      const { EntryCache } = await import('../cache/db.js');
-      release = await lockCache(dbPath);
-      cache = EntryCache.open(dbPath, { commitAfter: config.source.entry_cache.commit_after });
-      vars.generation = cache.nextGeneration(config.operation.try_resume).generation;
-    }
+    const { cache } = res;
+    if (cache) vars.generation = cache.nextGeneration(req.config.operation.try_resume).generation;
     hooked = true;
-    await runHook('before_backup', config.hooks.before_backup, vars, { ...hookOpts, signal: stop.signal });
-    stop.check();
-    // A gateway that is down is one line within seconds, before phase 1 (the short budget).
-    // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
-    let grid: RunGrid | undefined;
-    if (cache) {
-      const welcome = await (await import('./probe.js')).probeGateway(config, stop.signal);
-      grid = await (await import('./grid.js')).pickGrid(config, stop.signal, cache, welcome, vars.generation!);
-    }
-    const { pickSource } = await import('../scan/source.js');
-    const source = pickSource(configured);
-    vars.source = source;
-    const phases = cache ? await bothPhases(run, { name, source, configured, grid }, queuePath, cache) : await queueOnly(run, source, queuePath);
-    vars.cap = phases.cap;
-    result = outcome(run, phases, { name, source, queuePath }, started);
-    if (phases.cap && cache && !req.dryRun) (await import('../cache/trees.js')).recordRunSummary(cache, result.summary);
-    if (phases.cap && cache) await deliverResult(config, stop.signal, { name, source, cap: phases.cap }, cache.seriesCaps(name), result);
+    result = await recordedRun(run, plan, vars, started);
     return result;
   } catch (e) {
     failure = e;
     throw e;
   } finally {
-    req.progress?.end();
-    try {
-      cache?.close();
-    } catch (e) {
-      // The run's own failure (often this very cache) is the one reported.
-      if (failure === undefined) throw e;
-    } finally {
-      try {
-        // The signal handlers stay until the after hook is done: a signal then stops the hook.
-        if (hooked) {
-          stop.hook = new AbortController();
-          await afterHook(runHook, config, vars, result, failure, { ...hookOpts, signal: stop.hook.signal });
-        }
-      } finally {
-        stop.dispose();
-        await release?.();
-      }
-    }
+    await afterRun(run, vars, hooked ? hookStop : undefined, result, failure);
+  }
+}
+
+/** before_backup, the gateway asked which grid it is on, the source picked, the phases, the result recorded and delivered. */
+async function recordedRun(run: Run, plan: BackupPlan, vars: HookVars, started: number): Promise<BackupOutcome> {
+  const { stop, res } = run;
+  const { config } = run.req;
+  const { cache } = res;
+  await runHook('before_backup', config.hooks.before_backup, vars, { timeoutS: config.hooks.timeout, signal: stop.signal });
+  stop.check();
+  // A gateway that is down is one line within seconds, before phase 1 (the short budget).
+  // Its welcome page also says which grid it is on: the cache's rows of that grid are used.
+  let grid: RunGrid | undefined;
+  if (cache) {
+    const welcome = await probeGateway(config, stop.signal);
+    grid = await pickGrid(config, stop.signal, cache, welcome, vars.generation!);
+  }
+  const source = pickSource(plan.source);
+  vars.source = source;
+  const naming = { name: plan.name, source, configured: plan.source, grid };
+  const phases = cache ? await bothPhases(run, naming, plan.queuePath, cache) : await queueOnly(run, source, plan.queuePath);
+  vars.cap = phases.cap;
+  const result = outcome(run, phases, { name: plan.name, source, queuePath: plan.queuePath }, started);
+  if (phases.cap && cache) {
+    recordRunSummary(cache, result.summary);
+    // backup's long budget: the backup is made, and a gateway busy for a minute must not cost its record.
+    await deliverResult(config, res.openClient({ budget: 'backup' }), { name: plan.name, source, cap: phases.cap }, cache.seriesCaps(plan.name), result);
+  }
+  return result;
+}
+
+/**
+ * However the run ended: the progress line ended, the cache closed (the run's own failure is
+ * the one reported, not a failure to close), then after_backup — under the lock, with the
+ * signal handlers still on, so that a signal then stops the hook. `hookStop` undefined: the
+ * run ended before before_backup (no after hook either).
+ */
+async function afterRun(run: Run, vars: HookVars, hookStop: HookStop | undefined, result: BackupOutcome | undefined, failure: unknown): Promise<void> {
+  const { config, progress } = run.req;
+  progress?.end();
+  try {
+    run.res.closeCache();
+  } catch (e) {
+    if (failure === undefined) throw e;
+  } finally {
+    if (hookStop) await afterHook(runHook, config, vars, result, failure, { timeoutS: config.hooks.timeout, signal: hookStop.start() });
   }
 }
 
@@ -149,59 +210,6 @@ function outcome(run: Run, phases: Phases, naming: { name: string; source: strin
   if (t.futureMtimes) log.warn({ files: t.futureMtimes }, `${t.futureMtimes} file${t.futureMtimes === 1 ? ' has a modification time' : 's have modification times'} in the future (clock trouble?); backed up and cached as they are`);
   const summary = backupSummary(t, { ...phases, incomplete, elapsedMs: Date.now() - started, dryRun: run.req.dryRun }, naming);
   return { summary, cap: phases.cap, exitCode: incomplete ? EXIT.INCOMPLETE : EXIT.OK, problems: [] };
-}
-
-function queueStat(queuePath: string): Stats {
-  try {
-    return statSync(queuePath);
-  } catch (e) {
-    throw new AppError(`cannot read queue file ${queuePath}: ${describeErrno(e)}`);
-  }
-}
-
-/**
- * The tool's own state files, wherever they are (phase 1 leaves out those inside the source):
- * taken from the configuration alone, so that --queue-only and the backup after it agree.
- */
-function ownFiles(config: Config, queuePath: string): OwnFile[] {
-  const own: OwnFile[] = [{ path: queuePath, prefixes: ['.tmp-'] }];
-  const db = config.source.entry_cache.path;
-  if (db) own.push({ path: db, suffixes: ['-wal', '-shm', '-journal', '.lock', '.lock-owner'] });
-  const result = config.destination.result.append_to_file;
-  if (result) own.push({ path: result, suffixes: ['.lock'], prefixes: ['.tmp-'] });
-  if (config.logging.file) own.push({ path: config.logging.file });
-  return own;
-}
-
-/** Phase 1, with its progress line; `writeTo`: where the queue goes, when not to `queuePath` (a dry run's). */
-async function scanTree(run: Run, source: string, queuePath: string, writeTo = queuePath): Promise<ScanReport> {
-  const { req, stop } = run;
-  const { buildQueue } = await import('../scan/phase1.js');
-  const live = { objects: 0, bytes: 0 };
-  req.progress?.phase({ label: 'scanning', unit: 'entries', bytes: true, read: () => live });
-  const own = ownFiles(req.config, queuePath);
-  if (writeTo !== queuePath) own.push({ path: writeTo, prefixes: ['.tmp-'] });
-  const scan = await buildQueue({
-    source,
-    queuePath: writeTo,
-    filter: req.config.filter,
-    excludes: (await import('../scan/select.js')).excludesOf(req.config),
-    own,
-    readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
-    shouldStop: () => stop.signal.aborted,
-    // The walk's listing keys, for phase 2 (none are used without deduplication).
-    onQueued: req.config.operation.disable_deduplication ? undefined : run.listings.queued,
-    onProgress: (entries, bytes) => {
-      live.objects = entries;
-      live.bytes = bytes;
-    },
-  });
-  stop.check();
-  return scan;
-}
-
-function scanIncomplete(scan: ScanReport | undefined): number {
-  return scan ? scan.skipped.unreadable + scan.skipped.vanished : 0;
 }
 
 /** Phase 1 only (`--queue-only`): no cache, no gateway. */
@@ -218,68 +226,10 @@ interface Naming {
   grid?: RunGrid;
 }
 
-/** The queue phase 2 reads: built now, or reused; `created`: when the walk that built it began. */
-interface QueueReady {
-  scan?: ScanReport;
-  created?: Date;
-}
-
-/**
- * Phase 1, unless the queue file can be reused: a queue this run did not write may have been
- * edited, so every line is checked (paths beneath the source, metadata well formed, the
- * shape) before anything is uploaded; one reused unasked is also proved fresh (every
- * directory as its walk saw it), or rebuilt.
- */
-async function prepareQueue(run: Run, source: string, queuePath: string, cache: EntryCache): Promise<QueueReady> {
-  const { req, stop } = run;
-  const { config } = req;
-  const { planQueue } = await import('../scan/plan.js');
-  const { selectionId } = await import('../scan/phase1.js');
-  const { OwnFiles } = await import('../scan/own-files.js');
-  const plan = await planQueue({
-    queuePath,
-    source,
-    reuse: config.operation.reuse_queue,
-    force: req.forceQueue,
-    checkMtime: config.source.queue.check_mtime,
-    selection: selectionId((await import('../scan/select.js')).selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
-    consumed: (st) => cache.queueConsumed(stamp(queuePath, st)),
-  });
-  let why = plan.why;
-  let created: Date | undefined;
-  if (!plan.rebuild) {
-    const { checkQueue } = await import('./queue-reuse.js');
-    const stale = await checkQueue(queuePath, source, plan.verify, () => stop.check());
-    if (stale) why = stale;
-    else created = plan.header?.created;
-  }
-  const rebuild = plan.rebuild || why !== plan.why;
-  log.info({ reason: why }, rebuild ? 'building the queue file' : 'reusing the queue file');
-  if (!rebuild) return { created };
-  const scan = await scanTree(run, source, queuePath);
-  return { scan, created: new Date(scan.startedAt) };
-}
-
-/** Which queue file a finished backup consumed. */
-function stamp(queuePath: string, st: { size: number; mtimeMs: number; ino: number }): { path: string; size: number; mtimeMs: number; ino: number } {
-  return { path: queuePath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-}
-
-/**
- * Entries changed since the walk that built the queue began (give or take the clock's
- * granularity) have their ACLs and capabilities read again; without a record of when it
- * began (a queue of an earlier version), every entry's are.
- */
-async function metaSince(created: Date | undefined): Promise<bigint> {
-  const { CLOCK_SLACK_NS } = await import('../scan/plan.js');
-  return created ? BigInt(created.getTime()) * 1_000_000n - CLOCK_SLACK_NS : -(1n << 63n);
-}
-
 /** Phase 2's progress line: totals from this run's phase 1, or the trailer of a reused queue file. */
-async function showProgress(run: Run, label: string, queuePath: string, scan: ScanReport | undefined): Promise<void> {
+function showProgress(run: Run, label: string, queuePath: string, scan: ScanReport | undefined): void {
   const progress = run.req.progress;
   if (!progress) return;
-  const { readQueueTrailer } = await import('../scan/queue-file.js');
   const totals = scan ?? readQueueTrailer(queuePath);
   progress.phase({ label, unit: 'entries', bytes: true, totals: totals && { objects: totals.entries, bytes: totals.bytes }, read: () => progressCounts(run.tally) });
 }
@@ -291,13 +241,6 @@ function phase2Of(run: Run, source: string, queuePath: string, since: bigint): O
   return { config, source, queuePath, readXattrs: meta?.readUserXattrs, readMeta: meta?.readAclsAndCaps, metaSince: since, emit: run.emit, stop: run.stop };
 }
 
-/** Entries the walk that built the queue left out (a reused queue's walk may have, too: only --reuse-queue takes such a queue). */
-async function walkLeftOut(scan: ScanReport | undefined, queuePath: string): Promise<number> {
-  if (scan) return scanIncomplete(scan);
-  const left = (await import('../scan/queue-file.js')).readQueueTrailer(queuePath)?.left;
-  return (left?.unreadable ?? 0) + (left?.vanished ?? 0);
-}
-
 /** Phase 1 (or a reused queue), a new generation, phase 2, and the backup recorded. */
 async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: EntryCache): Promise<Phases> {
   const { source } = naming;
@@ -306,25 +249,22 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
   const { scan, created } = await prepareQueue(run, source, queuePath, cache);
   const generation = cache.startGeneration(op.try_resume, source);
   const objects = parseRate(op.rate_limit.objects, 'operation.rate_limit.objects');
-  const client = clientFor(config, { budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined, signal: run.stop.signal });
-  await showProgress(run, 'uploading', queuePath, scan);
-  try {
-    // The queue file as phase 2 reads it: what a finished backup marks as consumed.
-    const consumed = stamp(queuePath, queueStat(queuePath));
-    const stages = op.disable_deduplication ? undefined : cache;
-    const root = await runPhase2({ ...phase2Of(run, source, queuePath, await metaSince(created)), client, cache: stages, plan: scan ? run.listings : undefined });
-    // One request: on a night with no change, the only evidence that the grid has what the cache says.
-    await (await import('./grid.js')).confirmRoot(client, root.cap, stages, naming.grid);
-    // Rows recorded before names were configurable, named after the directory a glob matched,
-    // join this series (backup/name.ts legacyMembers).
-    const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
-    cache.addBackup({ name: naming.name, source, cap: root.cap, adopt });
-    cache.markQueueConsumed(consumed);
-    cache.commit();
-    return { cap: root.cap, generation, scan, leftOut: await walkLeftOut(scan, queuePath) };
-  } finally {
-    await client.close();
-  }
+  // Phase 2's own client: the long retry budget, the objects rate limit (closed with the session).
+  const client = run.res.openClient({ budget: 'backup', beforeRequest: objects ? () => objects.take(1) : undefined });
+  showProgress(run, 'uploading', queuePath, scan);
+  // The queue file as phase 2 reads it: what a finished backup marks as consumed.
+  const consumed = stamp(queuePath, queueStat(queuePath));
+  const stages = op.disable_deduplication ? undefined : cache;
+  const root = await runPhase2({ ...phase2Of(run, source, queuePath, metaSince(created)), client, cache: stages, plan: scan ? run.listings : undefined });
+  // One request: on a night with no change, the only evidence that the grid has what the cache says.
+  await confirmRoot(client, root.cap, stages, naming.grid);
+  // Rows recorded before names were configurable, named after the directory a glob matched,
+  // join this series (backup/name.ts legacyMembers).
+  const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
+  cache.addBackup({ name: naming.name, source, cap: root.cap, adopt });
+  cache.markQueueConsumed(consumed);
+  cache.commit();
+  return { cap: root.cap, generation, scan, leftOut: walkLeftOut(scan, queuePath) };
 }
 
 /**
@@ -333,19 +273,18 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
  * (backup/dry-run.ts). No lock, no hook, no request, no generation, no row, no result: what the
  * tally says is what a backup now would do.
  */
-async function dryRun(run: Run, name: string, configured: string, queuePath: string, dbPath: string, started: number): Promise<BackupOutcome> {
+async function dryRun(run: Run, plan: BackupPlan, started: number): Promise<BackupOutcome> {
   const { req, stop } = run;
   const { config } = req;
-  const { existsSync } = await import('node:fs');
-  const { EntryCache } = await import('../cache/db.js');
-  const cache = existsSync(dbPath) ? EntryCache.open(dbPath, { readonly: true }) : undefined;
-  // No gateway is asked which grid it is on: the rows of the grid the last backup went to are used.
-  const last = cache && (await import('../cache/grid.js')).readBook(cache)?.grids[0];
+  const { name, queuePath } = plan;
+  // The cache as it is, read-only (or none). No gateway is asked which grid it is on: the rows
+  // of the grid the last backup went to are used.
+  const cache = run.res.cache;
+  const last = cache && readBook(cache)?.grids[0];
   if (last) cache!.useGrid(last.tag);
   const tmp = config.operation.reuse_queue ? undefined : mkdtempSync(join(tmpdir(), 'lafs-backup-dry-run-'));
   try {
-    const { pickSource } = await import('../scan/source.js');
-    const source = pickSource(configured);
+    const source = pickSource(plan.source);
     let queue = queuePath;
     let scan: ScanReport | undefined;
     let created: Date | undefined;
@@ -354,17 +293,14 @@ async function dryRun(run: Run, name: string, configured: string, queuePath: str
       scan = await scanTree(run, source, queuePath, queue);
       created = new Date(scan.startedAt);
     } else {
-      const { checkQueue } = await import('./queue-reuse.js');
       await checkQueue(queuePath, source, undefined, () => stop.check());
     }
-    await showProgress(run, 'dry run', queue, scan);
+    showProgress(run, 'dry run', queue, scan);
     const stand = new DryRunCache(cache);
-    await runPhase2({ ...phase2Of(run, source, queue, await metaSince(created)), client: new DryRunGrid(), cache: config.operation.disable_deduplication ? undefined : stand, unmetered: true });
-    return outcome(run, { scan, leftOut: await walkLeftOut(scan, queue) }, { name, source, queuePath }, started);
+    await runPhase2({ ...phase2Of(run, source, queue, metaSince(created)), client: new DryRunGrid(), cache: config.operation.disable_deduplication ? undefined : stand, unmetered: true });
+    return outcome(run, { scan, leftOut: walkLeftOut(scan, queue) }, { name, source, queuePath }, started);
   } finally {
     req.progress?.end();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
-    cache?.close();
-    stop.dispose();
   }
 }

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { readAclsAndCaps, readUserXattrs } from '../meta/read.js';
+import { metadataReaders } from '../meta/read.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { childName } from '../core/child.js';
 import { createUnxz } from '../core/xz.js';
@@ -81,6 +81,8 @@ export class Differ {
 
   /** One budget per side (a local side never uses its own). */
   private readonly revisits: [RevisitBudget, RevisitBudget];
+  /** A local side's metadata readers (a warning about the whole diff is given once). */
+  private readonly meta = metadataReaders();
 
   constructor(
     private readonly client: TahoeClient,
@@ -118,12 +120,12 @@ export class Differ {
       if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
       const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
       if (select?.byPath && select.leftOut(rel ? `${rel}/${nameBytes.toString('utf8')}` : nameBytes.toString('utf8'), kind === 'dir')) continue;
-      const meta = kind === 'symlink' ? {} : readAclsAndCaps(abs, lstatSync(abs));
+      const meta = kind === 'symlink' ? {} : this.meta.readAclsAndCaps(abs, lstatSync(abs));
       const info: EntryInfo = { kind, nameBytes, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
       if (kind !== 'symlink') info.mode = Number(st.mode) & 0o7777;
       if (meta.acls) info.acls = meta.acls;
       if (meta.caps) info.caps = meta.caps.replace(/;/g, ' ');
-      const x = readUserXattrs(abs, st);
+      const x = this.meta.readUserXattrs(abs, st);
       if (x) info.xattrs = x;
       // Local names of any bytes: named as the backup names them (escaped, when not UTF-8).
       out.set(childName(nameBytes).name, { info, ref: abs.toString('latin1'), size: Number(st.size), id: `${st.dev}:${st.ino}` });

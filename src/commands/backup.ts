@@ -3,9 +3,14 @@
  * of it), and prints the outcome: the root cap (or the JSON summary) on stdout, the summary
  * line and any late problems on stderr.
  */
+import { resolve } from 'node:path';
+import { planBackup, runBackup, type BackupOutcome, type BackupPlan } from '../backup/run.js';
+import { summaryLine } from '../backup/summary.js';
+import type { Config } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
 import { defineCommand, loadContext, selectionOptions, type SelectionArgs } from './common.js';
 import { printRecorded } from './output.js';
+import { withSession, type Needs } from './session.js';
 
 interface BackupArgs extends SelectionArgs {
   path?: string;
@@ -39,7 +44,7 @@ export default defineCommand<BackupArgs>({
     const flags: Record<string, unknown> = {};
     // resolve('') is the current directory: an unset variable must not back up wherever cron started.
     if (args.path === '') throw new UsageError('backup: PATH is empty (an unset variable?); give the directory to back up, or none for source.path');
-    if (args.path !== undefined) flags['source.path'] = (await import('node:path')).resolve(args.path);
+    if (args.path !== undefined) flags['source.path'] = resolve(args.path);
     if (args['queue-only'] !== undefined) {
       flags['operation.queue_only'] = true;
       if (args['queue-only']) flags['source.queue.path'] = args['queue-only'];
@@ -56,9 +61,7 @@ export default defineCommand<BackupArgs>({
     if (op.reuse_queue && op.queue_only) throw new UsageError('operation.queue_only and operation.reuse_queue cannot both be set');
     const dryRun = Boolean(args['dry-run']);
     if (dryRun && op.queue_only) throw new UsageError('--dry-run cannot be used with operation.queue_only (--queue-only writes the queue file)');
-    const { Progress } = await import('../progress.js');
-    const { runBackup } = await import('../backup/run.js');
-    const outcome = await runBackup({ config, forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: Progress.create(args.progress) });
+    const outcome = await backupInSession(config, { forceQueue: Boolean(args['force-queue-rebuild']), dryRun, progress: args.progress });
     // Printed after the backup is recorded: a failed write is a problem line (exit 1), see printRecorded.
     const shown = args.json ? JSON.stringify(outcome.summary) : outcome.cap && config.destination.result.print_to_stdout ? outcome.cap : undefined;
     const unprinted = shown === undefined ? undefined : await printRecorded(shown, outcome.cap !== undefined);
@@ -67,10 +70,38 @@ export default defineCommand<BackupArgs>({
       outcome.exitCode = EXIT.FAILURE;
     }
     if (!args.json && !args.quiet) {
-      const { summaryLine } = await import('../backup/summary.js');
       process.stderr.write(`lafs-backup: ${summaryLine(outcome.summary)}\n`);
     }
     for (const p of outcome.problems) process.stderr.write(`lafs-backup: ${p}\n`);
     return outcome.exitCode;
   },
 });
+
+/**
+ * A whole backup in its session: everything checked before the lock (planBackup), then the
+ * session's stop, lock, cache and progress line, the run, and all of it closed (also what
+ * bench/upload.js runs in process).
+ */
+export async function backupInSession(config: Config, opts: { forceQueue: boolean; dryRun: boolean; progress?: boolean }): Promise<BackupOutcome> {
+  const plan = planBackup(config, opts.dryRun);
+  return withSession(config, backupNeeds(config, plan, opts.dryRun, opts.progress), (s) =>
+    runBackup({ config, forceQueue: opts.forceQueue, dryRun: opts.dryRun, progress: s.progress }, plan, s),
+  );
+}
+
+/**
+ * What a backup opens: its stop; the cache, locked and writable (created on the first night),
+ * unless --queue-only (neither); for --dry-run the cache read-only, if there is one, and no lock.
+ * A backup's outcome says how it ended, an interrupted after hook included (afterStop).
+ */
+function backupNeeds(config: Config, plan: BackupPlan, dryRun: boolean, progress: boolean | undefined): Needs {
+  const path = plan.dbPath ?? null;
+  if (dryRun) return { stop: true, progress: { flag: progress }, cache: { mode: 'read', missing: 'skip', command: 'backup', path } };
+  return {
+    stop: true,
+    afterStop: 'return',
+    progress: { flag: progress },
+    lock: true,
+    cache: { mode: 'write', missing: 'create', command: 'backup', path, commitAfter: config.source.entry_cache.commit_after },
+  };
+}

@@ -1,9 +1,13 @@
 /** `lafs-backup check`: deep-check backups, renew their leases, report what is unhealthy. */
-import { EXIT } from '../errors.js';
+import { treeTotals } from '../browse/tree.js';
+import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
-import type { CheckOutcome } from '../maintenance/check.js';
-import type { Forgotten } from '../maintenance/lost.js';
+import { checkBackup, checkTargets, leastRecentlyChecked, unitSummary, type CheckOutcome, type CheckTarget } from '../maintenance/check.js';
+import { compileFormat } from '../maintenance/format.js';
+import { LostObjects, type Forgotten } from '../maintenance/lost.js';
+import { capsFromInput, stdinDashes } from './cap-input.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { withSession, type Session } from './session.js';
 
 interface CheckArgs {
   caps?: string[];
@@ -45,127 +49,142 @@ export default defineCommand<CheckArgs>({
   run: async (args) => {
     const started = Date.now();
     const config = loadContext(args);
-    const { compileFormat } = await import('../maintenance/format.js');
-    const fmt = compileFormat(args.format ?? DEFAULT_FORMAT, '--format');
-    const healthyFmt = args['healthy-format'] ? compileFormat(args['healthy-format'], '--healthy-format') : undefined;
-    const { checkBackup, unitSummary } = await import('../maintenance/check.js');
-
-    let cache: import('../cache/db.js').EntryCache | undefined;
-    const dbPath = config.source.entry_cache.path;
-    const { existsSync } = await import('node:fs');
-    const { capsFromInput, stdinDashes } = await import('./cap-input.js');
+    const formats = { unhealthy: compileFormat(args.format ?? DEFAULT_FORMAT, '--format'), healthy: args['healthy-format'] ? compileFormat(args['healthy-format'], '--healthy-format') : undefined };
     const sources = { args: args.caps ?? [], stdin: stdinDashes(['f', 'format', 'healthy-format', 'cap-file']) > 0, files: ([] as string[]).concat(args['cap-file'] ?? []) };
     const given = sources.args.length > 0 || sources.stdin || sources.files.length > 0;
     // Caps are read (and garbage refused) before anything is asked of the gateway.
     const caps = given ? capsFromInput(sources, 'check', { dirs: true }) : undefined;
     // A cache that cannot be written (a read-only disk) is still read: the check runs, and only
     // its time cannot be recorded, which is said once.
-    let readonly = false;
-    if (dbPath && existsSync(dbPath)) {
-      const { cacheWritable } = await import('../cache/readonly.js');
-      readonly = !cacheWritable(dbPath);
-      if (readonly) log.warn(`entry cache ${dbPath} cannot be written: the backups are checked, but check times are not recorded (-a will not move on)`);
-      cache = (await import('../cache/db.js')).EntryCache.open(dbPath, { readonly });
-    }
-    const client = (await import('../config/client.js')).clientFor(config);
-    const { Progress } = await import('../progress.js');
-    const progress = Progress.create(args.progress);
-    const report: string[] = [];
-    const emit = (line: string) => {
-      if (!args['error-output']) report.push(line);
-      else if (progress) progress.aside(line);
-      else process.stderr.write(`${line}\n`);
-    };
-    const outcomes: CheckOutcome[] = [];
-    const forgotten = new Map<CheckOutcome, Forgotten>();
-    // What the checks find lost is forgotten in the cache, when that is right (maintenance/lost.ts).
-    const lostObjects = new (await import('../maintenance/lost.js')).LostObjects(cache, !readonly, client);
-    try {
-      const { checkTargets, leastRecentlyChecked } = await import('../maintenance/check.js');
-      if (!caps && !cache) {
-        const { UsageError } = await import('../errors.js');
-        throw new UsageError('check: no caps given and no entry cache (source.entry_cache.path) to take the backups from');
-      }
-      // One target per distinct root cap: nights with no change share one, and it is one object.
-      let targets = checkTargets(cache?.listBackups() ?? [], caps);
-      if (!caps) {
-        // With backups of several grids in the cache, those of the gateway's grid.
-        const mine = await lostObjects.ofThisGrid(targets);
-        targets = mine.targets;
-        if (mine.dropped) {
-          const line = `${client.where} is on another grid than ${mine.dropped} of the entry cache's backups were made on: they are not checked through it`;
-          if (mine.newestDropped) log.warn(`${line}, and the newest backup is one of them`);
-          else log.info(line);
-        }
-      }
-      if (!targets.length) {
-        // Silence would look like a healthy check: say there was nothing to check.
-        process.stderr.write(`lafs-backup: check: no finished backups in the entry cache ${config.source.entry_cache.path}; nothing to check\n`);
-      }
-      if (args['least-recently-checked'] && targets.length) targets = [leastRecentlyChecked(targets)];
-      for (const [i, target] of targets.entries()) {
-        const backup = { name: target.name, generation: target.generation ?? '', cap: target.cap };
-        const live = { objects: 0, bytes: 0 };
-        if (progress) {
-          // Totals from a manifest (directory reads only, cheap beside the deep-check itself).
-          const label = `${JSON.stringify(target.name)} (${i + 1}/${targets.length})`;
-          const { treeTotals } = await import('../browse/tree.js');
-          const totals = await progress.counting(`counting ${label}`, 'nodes', (seen) => treeTotals(client, target.cap, seen));
-          progress.phase({ label: `checking ${label}`, unit: 'nodes', totals, read: () => live });
-        }
-        const outcome = await checkBackup(client, target, {
-          lease: Boolean(args.lease) && !args.n,
-          repair: Boolean(args.repair),
-          verify: Boolean(args.verify),
-          onUnit: (unit, problem) => {
-            live.objects++;
-            if (args.json) return;
-            const data = { 0: { ...unit, summary: unitSummary(unit) }, backup };
-            if (problem) emit(fmt(data));
-            else if (healthyFmt) emit(healthyFmt(data));
-          },
-        });
-        outcomes.push(outcome);
-        if (outcome.error && !args.json) emit(`${target.name}: check failed: ${outcome.error}`);
-        const lost = await lostObjects.settle(outcome);
-        if (lost.forgotten) forgotten.set(outcome, lost.forgotten);
-        if (lost.line && !args.json) emit(lost.line);
-        if (outcome.ran && target.known && cache && !readonly) {
-          try {
-            cache.markChecked(target.cap);
-          } catch (e) {
-            log.warn(`could not record the check time of ${JSON.stringify(target.name)}: ${(e as Error).message}`);
-          }
-        }
-        log.info({ healthy: outcome.healthy, nodes: outcome.nodes, problems: outcome.problems.length }, `checked ${JSON.stringify(target.name)}`);
-      }
-    } finally {
-      progress?.end();
-      cache?.close();
-      await client.close();
-    }
-    if (args.json) {
-      await out(
-        JSON.stringify(
-          outcomes.map((o) => ({
-            name: o.target.name,
-            generation: o.target.generation ?? null,
-            healthy: o.healthy,
-            nodes: o.nodes,
-            problems: o.problems.map((p) => ({ path: p.path, type: p.type, summary: p.summary })),
-            error: o.error ?? null,
-            forgotten: forgotten.get(o) ?? null,
-          })),
-          null,
-          2,
-        ),
-      );
-    } else if (report.length) await out(report.join('\n'));
-    if (!args.json && !args.quiet && outcomes.length) process.stderr.write(`lafs-backup: ${checkSummary(outcomes, Boolean(args.lease) && !args.n, Date.now() - started)}\n`);
-    if (outcomes.some((o) => !o.ran)) return EXIT.FAILURE;
-    return outcomes.every((o) => o.healthy) ? EXIT.OK : EXIT.UNHEALTHY;
+    const needs = { stop: true, client: true, progress: { flag: args.progress }, cache: { mode: 'write-if-possible', missing: 'skip', command: 'check' } } as const;
+    const run = await withSession(config, needs, async (s) => {
+      if (s.cacheReadonly) log.warn(`entry cache ${config.source.entry_cache.path} cannot be written: the backups are checked, but check times are not recorded (-a will not move on)`);
+      const checks = new Checks(s, args, formats);
+      for (const [i, target] of (await checks.targets(caps)).entries()) await checks.checkOne(target, i);
+      return checks;
+    });
+    await run.print(started);
+    if (run.outcomes.some((o) => !o.ran)) return EXIT.FAILURE;
+    return run.outcomes.every((o) => o.healthy) ? EXIT.OK : EXIT.UNHEALTHY;
   },
 });
+
+type Format = ReturnType<typeof compileFormat>;
+
+/** One `check` run: its targets checked one by one, what they found, and the report printed at the end. */
+class Checks {
+  readonly outcomes: CheckOutcome[] = [];
+  private readonly report: string[] = [];
+  private readonly forgotten = new Map<CheckOutcome, Forgotten>();
+  /** What the checks find lost is forgotten in the cache, when that is right (maintenance/lost.ts). */
+  private readonly lostObjects: LostObjects;
+  /** How many targets there are (for the progress label). */
+  private total = 0;
+
+  constructor(
+    private readonly s: Session,
+    private readonly args: CheckArgs,
+    private readonly formats: { unhealthy: Format; healthy?: Format },
+  ) {
+    this.lostObjects = new LostObjects(s.cache, !s.cacheReadonly, s.client!);
+  }
+
+  /** A report line: kept for stdout, or with -e on stderr (beside the progress line). */
+  private emit(line: string): void {
+    const { progress } = this.s;
+    if (!this.args['error-output']) this.report.push(line);
+    else if (progress) progress.aside(line);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  /** The caps given, else the cache's backups of the gateway's grid; with -a the one checked longest ago. One target per distinct root cap. */
+  async targets(caps: string[] | undefined): Promise<CheckTarget[]> {
+    const { cache, client, config } = this.s;
+    if (!caps && !cache) throw new UsageError('check: no caps given and no entry cache (source.entry_cache.path) to take the backups from');
+    // Nights with no change share one root cap, and it is one object.
+    let targets = checkTargets(cache?.listBackups() ?? [], caps);
+    if (!caps) {
+      // With backups of several grids in the cache, those of the gateway's grid.
+      const mine = await this.lostObjects.ofThisGrid(targets);
+      targets = mine.targets;
+      if (mine.dropped) {
+        const line = `${client!.where} is on another grid than ${mine.dropped} of the entry cache's backups were made on: they are not checked through it`;
+        if (mine.newestDropped) log.warn(`${line}, and the newest backup is one of them`);
+        else log.info(line);
+      }
+    }
+    if (!targets.length) {
+      // Silence would look like a healthy check: say there was nothing to check.
+      process.stderr.write(`lafs-backup: check: no finished backups in the entry cache ${config.source.entry_cache.path}; nothing to check\n`);
+    }
+    if (this.args['least-recently-checked'] && targets.length) targets = [leastRecentlyChecked(targets)];
+    this.total = targets.length;
+    return targets;
+  }
+
+  /** Deep-checks one target; what is lost is settled in the cache, the check time recorded. */
+  async checkOne(target: CheckTarget, i: number): Promise<void> {
+    const { args, s } = this;
+    const backup = { name: target.name, generation: target.generation ?? '', cap: target.cap };
+    const live = await this.showProgress(target, i);
+    const outcome = await checkBackup(s.client!, target, {
+      lease: Boolean(args.lease) && !args.n,
+      repair: Boolean(args.repair),
+      verify: Boolean(args.verify),
+      onUnit: (unit, problem) => {
+        live.objects++;
+        if (args.json) return;
+        const data = { 0: { ...unit, summary: unitSummary(unit) }, backup };
+        if (problem) this.emit(this.formats.unhealthy(data));
+        else if (this.formats.healthy) this.emit(this.formats.healthy(data));
+      },
+    });
+    // A check cut short by a signal settles nothing and records no time.
+    s.stop.check();
+    this.outcomes.push(outcome);
+    if (outcome.error && !args.json) this.emit(`${target.name}: check failed: ${outcome.error}`);
+    const lost = await this.lostObjects.settle(outcome);
+    if (lost.forgotten) this.forgotten.set(outcome, lost.forgotten);
+    if (lost.line && !args.json) this.emit(lost.line);
+    if (outcome.ran && target.known && s.cache && !s.cacheReadonly) {
+      try {
+        s.cache.markChecked(target.cap);
+      } catch (e) {
+        log.warn(`could not record the check time of ${JSON.stringify(target.name)}: ${(e as Error).message}`);
+      }
+    }
+    log.info({ healthy: outcome.healthy, nodes: outcome.nodes, problems: outcome.problems.length }, `checked ${JSON.stringify(target.name)}`);
+  }
+
+  /** The progress line of one target, with totals from a manifest (directory reads only, cheap beside the deep-check itself). */
+  private async showProgress(target: CheckTarget, i: number): Promise<{ objects: number; bytes: number }> {
+    const live = { objects: 0, bytes: 0 };
+    const { progress, client } = this.s;
+    if (!progress) return live;
+    const label = `${JSON.stringify(target.name)} (${i + 1}/${this.total})`;
+    const totals = await progress.counting(`counting ${label}`, 'nodes', (seen) => treeTotals(client!, target.cap, seen));
+    progress.phase({ label: `checking ${label}`, unit: 'nodes', totals, read: () => live });
+    return live;
+  }
+
+  /** The report on stdout (the JSON array, or the lines kept), then the summary line on stderr. */
+  async print(started: number): Promise<void> {
+    const { args, outcomes } = this;
+    if (args.json) {
+      const rows = outcomes.map((o) => ({
+        name: o.target.name,
+        generation: o.target.generation ?? null,
+        healthy: o.healthy,
+        nodes: o.nodes,
+        problems: o.problems.map((p) => ({ path: p.path, type: p.type, summary: p.summary })),
+        error: o.error ?? null,
+        forgotten: this.forgotten.get(o) ?? null,
+      }));
+      await out(JSON.stringify(rows, null, 2));
+    } else if (this.report.length) await out(this.report.join('\n'));
+    if (!args.json && !args.quiet && outcomes.length) process.stderr.write(`lafs-backup: ${checkSummary(outcomes, Boolean(args.lease) && !args.n, Date.now() - started)}\n`);
+  }
+}
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 

@@ -1,9 +1,15 @@
 /** `lafs-backup cleanup`: forget backups locally (cache rows, result destinations). */
 import { writeFileSync } from 'node:fs';
+import type { BackupRow } from '../cache/db.js';
 import { required } from '../config/load.js';
 import { EXIT, UsageError } from '../errors.js';
-import type { KeepPolicy } from '../maintenance/retention.js';
-import { defineCommand, isoTime, loadContext, openCache, out } from './common.js';
+import { executeCleanup, planCleanup, sharesOnlyIn, type CleanupPlan } from '../maintenance/cleanup.js';
+import { hasPolicy, parseWithin, selectKept, type KeepPolicy } from '../maintenance/retention.js';
+import { redact } from '../core/redact.js';
+import type { TahoeClient } from '../tahoe/client.js';
+import { capsFromInput, stdinDashes } from './cap-input.js';
+import { defineCommand, isoTime, loadContext, out } from './common.js';
+import { withSession } from './session.js';
 
 interface CleanupArgs {
   caps?: string[];
@@ -48,22 +54,9 @@ export default defineCommand<CleanupArgs>({
   },
   run: async (args) => {
     const config = loadContext(args);
-    const policy: KeepPolicy = {};
-    for (const k of KEEP) {
-      const v = args[`keep-${k}`];
-      if (v === undefined) continue;
-      if (!Number.isInteger(v) || v < 1) throw new UsageError(`--keep-${k}: expected a whole number ≥ 1, got ${v}`);
-      policy[k] = v;
-    }
-    const { hasPolicy, parseWithin, selectKept } = await import('../maintenance/retention.js');
-    if (args['keep-within'] !== undefined) {
-      const within = parseWithin(String(args['keep-within']));
-      if (typeof within === 'string') throw new UsageError(`--keep-within: ${JSON.stringify(String(args['keep-within']))} is not a duration like 30d, 12h or 1y2m: ${within}`);
-      policy.within = within;
-    }
+    const policy = keepPolicy(args);
     const usePolicy = hasPolicy(policy);
     const gens = args.generation ?? [];
-    const { capsFromInput, stdinDashes } = await import('./cap-input.js');
     const sources = { args: args.caps ?? [], stdin: stdinDashes(['e', 'enumerate-shares', 'cap-file', 'g', 'generation']) > 0, files: ([] as string[]).concat(args['cap-file'] ?? []) };
     const capsGiven = sources.args.length > 0 || sources.stdin || sources.files.length > 0;
     if (usePolicy && (capsGiven || gens.length)) throw new UsageError('--keep-* policies choose the backups themselves: give no caps and no -g with them');
@@ -73,48 +66,22 @@ export default defineCommand<CleanupArgs>({
     // Caps are read (and garbage refused) before the lock is taken. None given, and no -g or
     // policy: they come on stdin.
     const caps = usePolicy || (!capsGiven && gens.length) ? [] : capsFromInput(capsGiven ? sources : { args: [], stdin: true, files: [] }, 'cleanup', { dirs: true });
-    const { lockCache } = await import('../cache/lock.js');
-    // No cache yet: said as openCache says it, not as a lock beside it that cannot be made.
-    if (!args['dry-run'] && !(await import('node:fs')).existsSync(dbPath)) await openCache(dbPath, 'clean up');
-    const release = args['dry-run'] ? async () => {} : await lockCache(dbPath);
-    const cache = await openCache(dbPath, 'clean up');
-    let client: import('../tahoe/client.js').TahoeClient | undefined;
-    try {
+    // No stop: a signal ends cleanup as it would any program (what the cache had not committed is rolled back).
+    const needs = { lock: !args['dry-run'], cache: { mode: 'write', missing: 'error', command: 'cleanup', verb: 'clean up', path: dbPath } } as const;
+    return withSession(config, needs, async (s) => {
+      const cache = s.cache!;
       const all = cache.listBackups();
-      let chosen = [] as typeof all;
-      if (usePolicy) {
-        const sel = selectKept(all, policy);
-        const names = new Set(all.map((b) => b.name));
-        for (const name of names) {
-          if (!sel.keep.some((b) => b.name === name)) throw new UsageError(`the policy would forget every backup of ${JSON.stringify(name)}; refused`);
-        }
-        chosen = sel.forget;
-      } else {
-        for (const cap of caps) {
-          const rows = all.filter((b) => b.cap === cap);
-          if (!rows.length) {
-            const { redact } = await import('../core/redact.js');
-            throw new UsageError(`cleanup: ${redact(cap)} is not a backup in the entry cache ${dbPath}`);
-          }
-          chosen.push(...rows);
-        }
-      }
+      const chosen = chooseBackups(all, usePolicy ? policy : caps, dbPath);
       const known = new Set([...all.map((b) => b.generation), ...cache.danglingGenerations()]);
       for (const g of gens) if (!known.has(g)) throw new UsageError(`-g ${g}: no such generation in ${dbPath}`);
       if (!chosen.length && !gens.length) {
         await out('nothing to forget');
         return EXIT.OK;
       }
-      const { executeCleanup, planCleanup, sharesOnlyIn } = await import('../maintenance/cleanup.js');
       const plan = planCleanup(cache, { backups: chosen, generations: gens, upTo: Boolean(args['up-to']) });
       const needClient = args['enumerate-shares'] !== undefined || (!args['dry-run'] && !args['enumerate-only'] && config.destination.result.append_to_lafs_dir);
-      if (needClient) client = (await import('../config/client.js')).clientFor(config);
-      if (args['enumerate-shares'] !== undefined) {
-        const sis = await sharesOnlyIn(client!, plan);
-        const target = args['enumerate-shares'];
-        if (!target || target === '-') await out(sis.join('\n'));
-        else writeFileSync(target, sis.length ? `${sis.join('\n')}\n` : '');
-      }
+      const client = needClient ? s.openClient() : undefined;
+      if (args['enumerate-shares'] !== undefined) await enumerateShares(client!, plan, args['enumerate-shares']);
       if (args['enumerate-only']) return EXIT.OK;
       const verb = args['dry-run'] ? 'would forget' : 'forgetting';
       const lines = plan.backups.map((b) => `${verb} backup ${JSON.stringify(b.name)}, generation ${b.generation}, finished ${isoTime(b.ts)}`);
@@ -124,10 +91,48 @@ export default defineCommand<CleanupArgs>({
       if (args['dry-run']) return EXIT.OK;
       await executeCleanup(cache, config, client, plan);
       return EXIT.OK;
-    } finally {
-      cache.close();
-      await client?.close();
-      await release();
-    }
+    });
   },
 });
+
+/** The --keep-* flags as a policy (empty: none given). */
+function keepPolicy(args: CleanupArgs): KeepPolicy {
+  const policy: KeepPolicy = {};
+  for (const k of KEEP) {
+    const v = args[`keep-${k}`];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--keep-${k}: expected a whole number ≥ 1, got ${v}`);
+    policy[k] = v;
+  }
+  if (args['keep-within'] !== undefined) {
+    const within = parseWithin(String(args['keep-within']));
+    if (typeof within === 'string') throw new UsageError(`--keep-within: ${JSON.stringify(String(args['keep-within']))} is not a duration like 30d, 12h or 1y2m: ${within}`);
+    policy.within = within;
+  }
+  return policy;
+}
+
+/** The backups to forget: those a policy does not keep (never every backup of a name), or those of the caps given. */
+function chooseBackups(all: BackupRow[], by: KeepPolicy | string[], dbPath: string): BackupRow[] {
+  if (!Array.isArray(by)) {
+    const sel = selectKept(all, by);
+    for (const name of new Set(all.map((b) => b.name))) {
+      if (!sel.keep.some((b) => b.name === name)) throw new UsageError(`the policy would forget every backup of ${JSON.stringify(name)}; refused`);
+    }
+    return sel.forget;
+  }
+  const chosen: BackupRow[] = [];
+  for (const cap of by) {
+    const rows = all.filter((b) => b.cap === cap);
+    if (!rows.length) throw new UsageError(`cleanup: ${redact(cap)} is not a backup in the entry cache ${dbPath}`);
+    chosen.push(...rows);
+  }
+  return chosen;
+}
+
+/** -e: the storage indexes only the forgotten backups use, to FILE or (- or nothing) stdout. */
+async function enumerateShares(client: TahoeClient, plan: CleanupPlan, target: string): Promise<void> {
+  const sis = await sharesOnlyIn(client, plan);
+  if (!target || target === '-') await out(sis.join('\n'));
+  else writeFileSync(target, sis.length ? `${sis.join('\n')}\n` : '');
+}

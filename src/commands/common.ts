@@ -81,18 +81,6 @@ export function out(text: string): Promise<void> {
   return writeStdout(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/**
- * Opens the entry cache a maintenance command needs (it must exist already). `readonly`, for
- * commands that only read it: nothing is written, and a cache on a read-only disk opens too.
- */
-export async function openCache(path: string, command: string, opts: { readonly?: boolean } = {}) {
-  const { existsSync } = await import('node:fs');
-  const { EntryCache } = await import('../cache/db.js');
-  const { UsageError } = await import('../errors.js');
-  if (!existsSync(path)) throw new UsageError(`source.entry_cache.path: ${path} does not exist (nothing to ${command}; has a backup run?)`);
-  return EntryCache.open(path, { readonly: opts.readonly });
-}
-
 export function isoTime(ts: number | null | undefined): string {
   return ts ? new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : 'never';
 }

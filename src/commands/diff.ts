@@ -1,15 +1,20 @@
 /** `lafs-backup diff A B`: compare two backups, or a backup and a local directory. */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MAX_REVISITED_OPTION } from '../browse/tree.js';
+import { Differ } from '../browse/diff.js';
+import { resolveBackup } from '../browse/resolve.js';
+import { MAX_REVISITED_OPTION, RevisitBudget } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
+import { Selector, selectionOf } from '../scan/select.js';
+import { backupArguments } from './cap-input.js';
+import { defineCommand, loadContext, out } from './common.js';
+import { JsonLists, LineBatch } from './output.js';
+import { withSession } from './session.js';
 
 /** A command-line argument naming a local path rather than a backup. */
 function isPath(arg: string): boolean {
   return !arg.startsWith('URI:') && (arg.includes('/') || arg.startsWith('.'));
 }
-import { defineCommand, loadContext, out } from './common.js';
-import { JsonLists, LineBatch } from './output.js';
 
 export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | string[]; json?: boolean; checksum?: boolean; 'max-revisited'?: number }>({
   command: 'diff [a] [b]',
@@ -25,13 +30,9 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
       .option('json', { type: 'boolean', describe: 'Print {added, removed, changed} as JSON' })
       .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
-    const { backupArguments } = await import('./cap-input.js');
     // A side given as - or with --cap-file is a cap; any other is read below (a path or a backup).
     const sides = backupArguments('diff', ['A', 'B'], 2, [args.a, args.b], ([] as string[]).concat(args['cap-file'] ?? []), 2).backups;
     const config = loadContext(args);
-    const { resolveBackup } = await import('../browse/resolve.js');
-    const { Differ } = await import('../browse/diff.js');
-    const { RevisitBudget } = await import('../browse/tree.js');
     RevisitBudget.fromFlag(args['max-revisited']);
     // A local directory only when the argument is a path (has a '/' or starts with '.'): a
     // backup named like a subdirectory of the current one must not be read as that directory.
@@ -44,10 +45,9 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
       return { kind: 'backup' as const, root: (await resolveBackup(arg, config)).cap };
     };
     const [a, b] = [await side(sides[0]!), await side(sides[1]!)];
-    const client = (await import('../config/client.js')).clientFor(config);
-    try {
-      const { Selector, selectionOf } = await import('../scan/select.js');
-      const differ = new Differ(client, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']), new Selector(selectionOf(config)));
+    // No stop: a walk of a local directory would not notice it; a signal ends diff as it would any program.
+    return withSession(config, { client: true }, async (s) => {
+      const differ = new Differ(s.client!, Boolean(args.checksum), () => RevisitBudget.fromFlag(args['max-revisited']), new Selector(selectionOf(config)));
       if (args.json) {
         // {added, removed, changed} in bounded memory: each list is spooled to a private
         // temporary file as the walk finds it, and the three are copied out at the end.
@@ -69,8 +69,6 @@ export default defineCommand<{ a?: string; b?: string; 'cap-file'?: string | str
         }
       }
       return differ.cycles ? EXIT.INCOMPLETE : EXIT.OK;
-    } finally {
-      await client.close();
-    }
+    });
   },
 });

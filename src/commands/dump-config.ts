@@ -3,7 +3,9 @@
  * Caps are redacted unless --reveal-caps; the user and password of a URL (the gateway's) are
  * always: the output gets pasted into bug reports, and the password is in your file already.
  */
+import { readFileSync } from 'node:fs';
 import { dumpConfig } from '../config/load.js';
+import { SCHEMA_FILE } from '../config/schema.js';
 import { EXIT } from '../errors.js';
 import { scrubCaps, scrubUrl } from '../core/redact.js';
 import { defineCommand, loadContext, out, selectionOptions, type SelectionArgs } from './common.js';
@@ -26,8 +28,6 @@ export default defineCommand<{ 'reveal-caps'?: boolean; schema?: boolean } & Sel
   run: async (args) => {
     if (args.schema) {
       // The schema alone: no configuration is read (a broken one must not stop you reading how to fix it).
-      const { readFileSync } = await import('node:fs');
-      const { SCHEMA_FILE } = await import('../config/schema.js');
       await out(readFileSync(SCHEMA_FILE, 'utf8'));
       return EXIT.OK;
     }

@@ -1,9 +1,13 @@
 /** `lafs-backup find PATTERN…`: which backups and generations hold matching paths, newest first. */
-import { MAX_REVISITED_OPTION } from '../browse/tree.js';
+import { refLabel, selectBackups } from '../browse/backups.js';
+import { findInBackups, hitJson, type FindHit } from '../browse/find.js';
+import { MAX_REVISITED_OPTION, RevisitBudget } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
+import { capsFromInput, oneCap } from './cap-input.js';
 import { defineCommand, loadContext, out } from './common.js';
 import { JsonArrayOut, LineBatch } from './output.js';
+import { withSession } from './session.js';
 
 interface FindArgs {
   patterns?: string[];
@@ -75,7 +79,7 @@ function list(v: string | string[] | undefined): string[] {
 }
 
 /** One hit as a text line: BACKUP, size as on disk (? unknown, - a directory), mtime (UTC), path (a directory's ends in /). */
-function hitLine(h: import('../browse/find.js').FindHit, label: string): string {
+function hitLine(h: FindHit, label: string): string {
   const size = h.type === 'dir' ? '-' : h.size === undefined ? '?' : String(h.size);
   const when = h.mtimeNs === undefined ? '-'.padEnd(19) : new Date(Number(h.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
   return `${label} ${size.padStart(12)} ${when} ${h.path}${h.type === 'dir' ? '/' : ''}`;
@@ -109,9 +113,7 @@ export default defineCommand<FindArgs>({
       minSize: size.min,
       maxSize: size.max,
     };
-    const { RevisitBudget } = await import('../browse/tree.js');
     const maxRevisited = RevisitBudget.fromFlag(args['max-revisited']).limit;
-    const { oneCap, capsFromInput } = await import('./cap-input.js');
     const wanted = list(args.backup);
     const stdin = wanted.filter((b) => b === '-' || b === '').length;
     if (stdin > 1) throw new UsageError('find: only one --backup can be read from stdin (-); give the others with --cap-file');
@@ -120,57 +122,50 @@ export default defineCommand<FindArgs>({
     const files = list(args['cap-file']);
     if (files.length) given.push(...capsFromInput({ args: [], stdin: false, files }, 'find: --cap-file', { dirs: true }));
     const config = loadContext(args);
-    const { withStop } = await import('./stop.js');
-    return withStop(async (signal) => {
-      const { BackupReader } = await import('../browse/reader.js');
-      const reader = await BackupReader.open(config, { signal });
-      try {
-        const { refLabel, selectBackups } = await import('../browse/backups.js');
-        const all = await reader.backups();
-        const chosen = given.length ? [...new Set(given.flatMap((g) => selectBackups(all, g)))] : all;
-        // Newest first: as the list of all backups has them; caps given that it lacks, last.
-        const rank = (b: (typeof all)[number]) => (all.indexOf(b) < 0 ? all.length : all.indexOf(b));
-        chosen.sort((a, b) => rank(a) - rank(b));
-        if (!chosen.length) {
-          process.stderr.write(`lafs-backup: find: no backups to look in (no entry cache, result file or lafs dir names any; give --backup CAP or --cap-file FILE)\n`);
-          return EXIT.OK;
-        }
-        const { findInBackups, hitJson } = await import('../browse/find.js');
-        const unknownSizes = { count: 0 };
-        let cycles = 0;
-        const json = args.json ? new JsonArrayOut(out) : undefined;
-        const lines = new LineBatch(out);
-        let found = 0;
-        try {
-          const hits = findInBackups(chosen, query, {
-            dirs: reader.dirs,
-            sizes: reader.sizes,
-            signal,
-            maxRevisited,
-            unknownSizes,
-            onCycle: (b, path) => {
-              cycles++;
-              log.warn(`${refLabel(b)}: ${JSON.stringify(path)} is a directory that contains itself (a cycle); not entered again`);
-            },
-          });
-          for await (const h of hits) {
-            found++;
-            if (json) await json.add(hitJson(h));
-            else await lines.add(hitLine(h, refLabel(h.backup)));
-          }
-        } catch (e) {
-          // What was found before the walk had to stop is out before the line that says why.
-          if (!json) await lines.flush();
-          throw e;
-        }
-        if (json) await json.end();
-        else await lines.flush();
-        if (unknownSizes.count) log.warn(`${unknownSizes.count} file${unknownSizes.count > 1 ? 's' : ''} of unknown size (xz files of backups whose size the entry cache no longer knows) could not be compared with --size`);
-        log.info({ backups: chosen.length, found, listingsFromCache: reader.dirs.hits, listingsFromGrid: reader.dirs.fetched }, `find: ${found} found in ${chosen.length} backups`);
-        return cycles ? EXIT.INCOMPLETE : EXIT.OK;
-      } finally {
-        await reader.close();
+    return withSession(config, { stop: true, reader: true }, async (s) => {
+      const reader = s.reader!;
+      const signal = s.signal;
+      const all = await reader.backups();
+      const chosen = given.length ? [...new Set(given.flatMap((g) => selectBackups(all, g)))] : all;
+      // Newest first: as the list of all backups has them; caps given that it lacks, last.
+      const rank = (b: (typeof all)[number]) => (all.indexOf(b) < 0 ? all.length : all.indexOf(b));
+      chosen.sort((a, b) => rank(a) - rank(b));
+      if (!chosen.length) {
+        process.stderr.write(`lafs-backup: find: no backups to look in (no entry cache, result file or lafs dir names any; give --backup CAP or --cap-file FILE)\n`);
+        return EXIT.OK;
       }
+      const unknownSizes = { count: 0 };
+      let cycles = 0;
+      const json = args.json ? new JsonArrayOut(out) : undefined;
+      const lines = new LineBatch(out);
+      let found = 0;
+      try {
+        const hits = findInBackups(chosen, query, {
+          dirs: reader.dirs,
+          sizes: reader.sizes,
+          signal,
+          maxRevisited,
+          unknownSizes,
+          onCycle: (b, path) => {
+            cycles++;
+            log.warn(`${refLabel(b)}: ${JSON.stringify(path)} is a directory that contains itself (a cycle); not entered again`);
+          },
+        });
+        for await (const h of hits) {
+          found++;
+          if (json) await json.add(hitJson(h));
+          else await lines.add(hitLine(h, refLabel(h.backup)));
+        }
+      } catch (e) {
+        // What was found before the walk had to stop is out before the line that says why.
+        if (!json) await lines.flush();
+        throw e;
+      }
+      if (json) await json.end();
+      else await lines.flush();
+      if (unknownSizes.count) log.warn(`${unknownSizes.count} file${unknownSizes.count > 1 ? 's' : ''} of unknown size (xz files of backups whose size the entry cache no longer knows) could not be compared with --size`);
+      log.info({ backups: chosen.length, found, listingsFromCache: reader.dirs.hits, listingsFromGrid: reader.dirs.fetched }, `find: ${found} found in ${chosen.length} backups`);
+      return cycles ? EXIT.INCOMPLETE : EXIT.OK;
     });
   },
 });

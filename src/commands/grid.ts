@@ -1,6 +1,13 @@
 /** `lafs-backup grid`: run the embedded web-API-compatible stand-in until interrupted. */
 import { EXIT, UsageError } from '../errors.js';
+import { startGrid } from '../grid/server.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { withSession } from './session.js';
+
+/** Resolves when `signal` aborts. */
+function stopped(signal: AbortSignal): Promise<void> {
+  return new Promise((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
+}
 
 export default defineCommand<{ port: number; host: string; dir?: string; 'delay-ms': number }>({
   command: 'grid',
@@ -18,21 +25,22 @@ export default defineCommand<{ port: number; host: string; dir?: string; 'delay-
         describe: "Answer each request no sooner than this many ms after it arrived (a slow gateway's time, for benchmarks)",
       }),
   run: async (args) => {
-    loadContext(args);
+    const config = loadContext(args);
     const port = args.port;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`grid: --port must be a whole number from 0 to 65535 (got ${String(port)})`);
     const delay = args['delay-ms'];
     if (!Number.isFinite(delay) || delay < 0 || delay > 60_000) throw new UsageError(`grid: --delay-ms must be a number of milliseconds from 0 to 60000 (got ${String(delay)})`);
-    const { startGrid } = await import('../grid/server.js');
-    const grid = await startGrid({ port, host: args.host, dir: args.dir, delayMs: delay });
-    process.stderr.write('lafs-backup grid: a stand-in gateway for tests and trials; it encrypts nothing.\n');
-    await out(grid.url);
-    // Runs until SIGINT or SIGTERM, then stops cleanly (saving state under --dir).
-    await new Promise<void>((ok) => {
-      process.once('SIGINT', () => ok());
-      process.once('SIGTERM', () => ok());
+    // Runs until SIGINT or SIGTERM (the session's stop: here the normal end, exit 0), then stops cleanly (saving state under --dir).
+    return withSession(config, { stop: true, afterStop: 'return' }, async (s) => {
+      const grid = await startGrid({ port, host: args.host, dir: args.dir, delayMs: delay });
+      try {
+        process.stderr.write('lafs-backup grid: a stand-in gateway for tests and trials; it encrypts nothing.\n');
+        await out(grid.url);
+        await stopped(s.signal);
+      } finally {
+        await grid.stop();
+      }
+      return EXIT.OK;
     });
-    await grid.stop();
-    return EXIT.OK;
   },
 });

@@ -9,8 +9,13 @@
 import { closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadConfig, readYamlFile } from '../config/load.js';
+import { gatewayUri, initTarget } from '../config/locate.js';
+import { configFile } from '../config/reference.js';
+import { SCHEMA_FILE } from '../config/schema.js';
 import { ConfigError, describeErrno, EXIT, UsageError } from '../errors.js';
 import { defineCommand, out } from './common.js';
+import { withSession } from './session.js';
 
 interface InitArgs {
   path?: string;
@@ -27,12 +32,13 @@ export default defineCommand<InitArgs>({
       .positional('path', { type: 'string', describe: 'The directory to back up (source.path)' })
       .option('force', { type: 'boolean', describe: 'Replace an existing file' }),
   run: async (args) => {
-    const { initTarget, gatewayUri } = await import('../config/locate.js');
     const files = args.config ?? [];
     if (files.length > 1) throw new UsageError('init: give at most one -c FILE (the file to write)');
     if (args.path === '') throw new UsageError('init: PATH is empty (an unset variable?); give the directory to back up, or none');
     const target = resolve(files[0] ?? initTarget());
     if (existsSync(target) && !args.force) throw new UsageError(`init: ${target} exists; refusing to overwrite it (--force replaces it)`);
+    // --force over a file that names a lafs dir keeps that dir: its cap is the key to the backups linked there.
+    const kept = existsSync(target) ? keptLafsDir(target) : undefined;
     // The place is made ready first: a lafs dir made before a write that fails would be a cap lost.
     const tmp = `${target}.tmp-${process.pid}`;
     let fd: number;
@@ -45,21 +51,15 @@ export default defineCommand<InitArgs>({
     const gateway = args.gateway ?? process.env.LAFS_BACKUP_GATEWAY;
     const values: Record<string, unknown> = {};
     if (args.path !== undefined) values['source.path'] = resolve(args.path);
-    const { loadConfig } = await import('../config/load.js');
     try {
       if (gateway) {
         values['destination.url'] = gatewayUri(gateway);
         // Checked as any configuration is, before a request is sent.
         const config = loadConfig({ layers: [{ origin: args.gateway !== undefined ? '--gateway' : 'LAFS_BACKUP_GATEWAY', values: { 'destination.url': values['destination.url'] } }] });
-        const client = (await import('../config/client.js')).clientFor(config);
-        try {
-          values['destination.result.append_to_lafs_dir'] = await client.mkdirMutable();
-        } finally {
-          await client.close();
-        }
+        values['destination.result.append_to_lafs_dir'] = kept ?? (await withSession(config, { client: true }, (s) => s.client!.mkdirMutable()));
+      } else if (kept) {
+        values['destination.result.append_to_lafs_dir'] = kept;
       }
-      const { configFile } = await import('../config/reference.js');
-      const { SCHEMA_FILE } = await import('../config/schema.js');
       const header = [
         `lafs-backup configuration, written by \`lafs-backup init\` on ${new Date().toISOString().slice(0, 10)}. Every key is here with its meaning;`,
         'those commented out have their default (config/default.yaml). The file is 0600: the lafs directory cap below (if any)',
@@ -78,8 +78,20 @@ export default defineCommand<InitArgs>({
       rmSync(tmp, { force: true });
     }
     const cap = values['destination.result.append_to_lafs_dir'] !== undefined;
-    process.stderr.write(`lafs-backup: wrote ${target} (mode 0600${cap ? "; it holds the new lafs directory's cap: keep it private" : ''})\n`);
+    const which = kept ? 'the lafs directory cap it held before' : "the new lafs directory's cap";
+    process.stderr.write(`lafs-backup: wrote ${target} (mode 0600${cap ? `; it holds ${which}: keep it private` : ''})\n`);
     await out(target);
     return EXIT.OK;
   },
 });
+
+/** The lafs dir an existing configuration names (a file that cannot be read names none: it is replaced as asked). */
+function keptLafsDir(file: string): string | undefined {
+  try {
+    const tree = readYamlFile(file) as { destination?: { result?: { append_to_lafs_dir?: unknown } } };
+    const cap = tree.destination?.result?.append_to_lafs_dir;
+    return typeof cap === 'string' && cap.startsWith('URI:') ? cap : undefined;
+  } catch {
+    return undefined;
+  }
+}

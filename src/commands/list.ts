@@ -1,7 +1,7 @@
 /** `lafs-backup list`: finished backups, and (with -g) the cache entries of generations. */
-import { required } from '../config/load.js';
 import { EXIT } from '../errors.js';
-import { defineCommand, isoTime, loadContext, openCache, out } from './common.js';
+import { defineCommand, isoTime, loadContext, out } from './common.js';
+import { withSession } from './session.js';
 
 export default defineCommand<{ json?: boolean; generations?: number[] }>({
   command: 'list',
@@ -13,8 +13,8 @@ export default defineCommand<{ json?: boolean; generations?: number[] }>({
   run: async (args) => {
     const config = loadContext(args);
     // Read-only: list works on a cache on a read-only disk, and never changes it.
-    const cache = await openCache(required(config.source.entry_cache.path, 'source.entry_cache.path', 'list'), 'list', { readonly: true });
-    try {
+    return withSession(config, { cache: { mode: 'read', missing: 'error', command: 'list' } }, async (s) => {
+      const cache = s.cache!;
       const backups = cache.listBackups().map((b) => ({ name: b.name, source: b.source, generation: b.generation, finished: isoTime(b.ts), last_check: b.tsCheck ? isoTime(b.tsCheck) : null, cap: b.cap }));
       let generations: { generation: number; finished: boolean; entries: { kind: string; path?: string; cap: string }[] }[] | undefined;
       if (args.generations) {
@@ -35,8 +35,6 @@ export default defineCommand<{ json?: boolean; generations?: number[] }>({
       }
       await out(lines.join('\n'));
       return EXIT.OK;
-    } finally {
-      cache.close();
-    }
+    });
   },
 });

@@ -3,13 +3,23 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { EXIT, UsageError } from '../errors.js';
 import { log } from '../log.js';
+import { Library } from '../serve/library.js';
+import { startServer } from '../serve/server.js';
+import { newToken } from '../serve/auth.js';
+import { readToken } from '../serve/token.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { withSession } from './session.js';
 
 interface ServeArgs {
   port?: number;
   host?: string;
   'token-file'?: string;
   'idle-timeout'?: number;
+}
+
+/** Resolves when `signal` aborts. */
+function stopped(signal: AbortSignal): Promise<void> {
+  return new Promise((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
 }
 
 const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
@@ -34,38 +44,30 @@ export default defineCommand<ServeArgs>({
     if (!(idle > 0) || idle > 86400) throw new UsageError(`serve: --idle-timeout ${args['idle-timeout']} must be a number of seconds from 0 to 86400`);
     const loopback = isLoopback(host);
     if (!loopback && !args['token-file']) throw new UsageError(`serve: --host ${host} is not a loopback address: give --token-file too (a token that outlives one start, kept 0600), and know that the traffic is not encrypted — put TLS in front (a reverse proxy) or use SSH forwarding (ssh -L) instead`);
-    const { readToken } = await import('../serve/token.js');
-    const token = args['token-file'] ? readToken(args['token-file']) : (await import('../serve/auth.js')).newToken();
+    const token = args['token-file'] ? readToken(args['token-file']) : newToken();
     const config = loadContext(args);
-    const stop = new AbortController();
-    const { BackupReader } = await import('../browse/reader.js');
-    const reader = await BackupReader.open(config, { signal: stop.signal });
-    try {
-      const { Library } = await import('../serve/library.js');
-      const { startServer } = await import('../serve/server.js');
-      const lib = new Library(reader, stop.signal);
+    // The session's one stop: SIGINT/SIGTERM end the server (its normal end, exit 0), and abort
+    // what is in flight (the reader's requests to the gateway) before everything is closed.
+    return withSession(config, { stop: true, reader: true, afterStop: 'return' }, async (s) => {
+      const lib = new Library(s.reader!, s.signal);
       let running;
       try {
-        running = await startServer({ lib, host, port, token, loopback, idleMs: idle * 1000, signal: stop.signal });
+        running = await startServer({ lib, host, port, token, loopback, idleMs: idle * 1000, signal: s.signal });
       } catch (e) {
         throw new UsageError(`serve: cannot listen on ${host}:${port}: ${(e as Error).message}`);
       }
-      if (!loopback) log.warn(`serve: listening on ${host}, which is not loopback: the token and everything served cross the network unencrypted — put TLS in front of it (a reverse proxy) or reach it through SSH forwarding`);
-      const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
-      await out(`http://${shownHost}:${running.port}/?token=${token}`);
-      log.info(`serve: serving ${host}:${running.port} (WebDAV at /dav/) until SIGINT or SIGTERM`);
-      // Backups' figures are counted from the start, so the first page has them sooner.
-      void lib.figures().catch(() => undefined);
-      await new Promise<void>((ok) => {
-        process.once('SIGINT', ok);
-        process.once('SIGTERM', ok);
-      });
-      stop.abort(new Error('the server stops'));
-      await running.close();
+      try {
+        if (!loopback) log.warn(`serve: listening on ${host}, which is not loopback: the token and everything served cross the network unencrypted — put TLS in front of it (a reverse proxy) or reach it through SSH forwarding`);
+        const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+        await out(`http://${shownHost}:${running.port}/?token=${token}`);
+        log.info(`serve: serving ${host}:${running.port} (WebDAV at /dav/) until SIGINT or SIGTERM`);
+        // Backups' figures are counted from the start, so the first page has them sooner.
+        void lib.figures().catch(() => undefined);
+        await stopped(s.signal);
+      } finally {
+        await running.close();
+      }
       return EXIT.OK;
-    } finally {
-      if (!stop.signal.aborted) stop.abort(new Error('the server stops'));
-      await reader.close();
-    }
+    });
   },
 });

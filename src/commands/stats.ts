@@ -1,8 +1,14 @@
 /** `lafs-backup stats [BACKUP]`: per backup and generation, what it holds, what it cost, what it shares. */
-import { MAX_REVISITED_OPTION } from '../browse/tree.js';
+import { refLabel, selectBackups } from '../browse/backups.js';
+import { backupStats, needSome, statsJson } from '../browse/stats.js';
+import { MAX_REVISITED_OPTION, RevisitBudget } from '../browse/tree.js';
+import { runSummaries } from '../cache/trees.js';
 import { EXIT } from '../errors.js';
 import { log } from '../log.js';
+import { formatBytes } from '../progress.js';
+import { backupArguments } from './cap-input.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { withSession } from './session.js';
 
 interface StatsArgs {
   backup?: string;
@@ -25,79 +31,68 @@ export default defineCommand<StatsArgs>({
       .option('json', { type: 'boolean', describe: 'Print one JSON object: {"backups": [...], "series": [...]}' })
       .option('max-revisited', MAX_REVISITED_OPTION),
   run: async (args) => {
-    const { backupArguments } = await import('./cap-input.js');
     const capFiles = ([] as string[]).concat(args['cap-file'] ?? []);
     const given = args.backup !== undefined || capFiles.length ? backupArguments('stats', ['BACKUP'], 1, [args.backup], capFiles).backups[0] : undefined;
     const config = loadContext(args);
-    const { RevisitBudget } = await import('../browse/tree.js');
     const maxRevisited = RevisitBudget.fromFlag(args['max-revisited']).limit;
-    const { withStop } = await import('./stop.js');
-    const { formatBytes } = await import('../progress.js');
-    return withStop(async (signal) => {
-      const { BackupReader } = await import('../browse/reader.js');
-      const reader = await BackupReader.open(config, { signal });
-      try {
-        const { refLabel, selectBackups } = await import('../browse/backups.js');
-        const { backupStats, needSome, statsJson } = await import('../browse/stats.js');
-        const all = await reader.backups();
-        const selected = given === undefined ? all : selectBackups(all, given, 'stats: BACKUP');
-        needSome(selected, 'stats');
-        // A cap the records do not know is a series of its own.
-        const universe = selected.some((b) => !all.includes(b)) ? [...all, ...selected.filter((b) => !all.includes(b))] : all;
-        const { runSummaries } = await import('../cache/trees.js');
-        let cycles = 0;
-        const gens = backupStats(universe, selected, {
-          dirs: reader.dirs,
-          sizes: reader.sizes,
-          signal,
-          maxRevisited,
-          runs: reader.cache ? runSummaries(reader.cache) : undefined,
-          onCycle: (b, path) => {
-            cycles++;
-            log.warn(`${refLabel(b)}: ${JSON.stringify(path)} is a directory that contains itself (a cycle); not entered again`);
-          },
-        });
-        const rows: ReturnType<typeof statsJson>[] = [];
-        const lines: string[][] = [['BACKUP', 'FINISHED', 'ENTRIES', 'FILES', 'ON DISK', 'STORED', 'XZ', 'NEW FILES', 'NEW', 'SHARED', 'GROWTH']];
-        let r = await gens.next();
-        for (; !r.done; r = await gens.next()) {
-          const g = r.value;
-          rows.push(statsJson(g));
-          const t = g.totals;
-          const unknown = t.unknownSizes ? `+${t.unknownSizes}?` : '';
-          lines.push([
-            refLabel(g.backup),
-            g.backup.time === null ? '-' : new Date(g.backup.time * 1000).toISOString().replace('T', ' ').slice(0, 19),
-            String(t.entries),
-            String(t.files),
-            formatBytes(t.bytes) + unknown,
-            formatBytes(t.stored.raw + t.stored.xz),
-            formatBytes(t.stored.xz),
-            String(g.new.files),
-            formatBytes(g.new.bytes),
-            formatBytes(t.shared.bytes),
-            g.growth ? signed(g.growth.bytes, formatBytes) : '-',
-          ]);
-        }
-        const series = r.value;
-        if (args.json) {
-          await out(JSON.stringify({ backups: rows, series }, null, 2));
-        } else {
-          const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-          const text = lines.map((l) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
-          for (const s of series) {
-            text.push(
-              `${s.name}: ${s.generations} generation${s.generations === 1 ? '' : 's'}, ${formatBytes(s.distinct.bytes)} stored in all (${s.distinct.files} distinct files); ` +
-                `from the first to the last: ${signed(s.growth.files)} files, ${signed(s.growth.bytes, formatBytes)} on disk`,
-            );
-          }
-          await out(text.join('\n'));
-        }
-        log.info({ listingsFromCache: reader.dirs.hits, listingsFromGrid: reader.dirs.fetched }, 'stats: listings read');
-        return cycles ? EXIT.INCOMPLETE : EXIT.OK;
-      } finally {
-        await reader.close();
+    return withSession(config, { stop: true, reader: true }, async (s) => {
+      const reader = s.reader!;
+      const signal = s.signal;
+      const all = await reader.backups();
+      const selected = given === undefined ? all : selectBackups(all, given, 'stats: BACKUP');
+      needSome(selected, 'stats');
+      // A cap the records do not know is a series of its own.
+      const universe = selected.some((b) => !all.includes(b)) ? [...all, ...selected.filter((b) => !all.includes(b))] : all;
+      let cycles = 0;
+      const gens = backupStats(universe, selected, {
+        dirs: reader.dirs,
+        sizes: reader.sizes,
+        signal,
+        maxRevisited,
+        runs: reader.cache ? runSummaries(reader.cache) : undefined,
+        onCycle: (b, path) => {
+          cycles++;
+          log.warn(`${refLabel(b)}: ${JSON.stringify(path)} is a directory that contains itself (a cycle); not entered again`);
+        },
+      });
+      const rows: ReturnType<typeof statsJson>[] = [];
+      const lines: string[][] = [['BACKUP', 'FINISHED', 'ENTRIES', 'FILES', 'ON DISK', 'STORED', 'XZ', 'NEW FILES', 'NEW', 'SHARED', 'GROWTH']];
+      let r = await gens.next();
+      for (; !r.done; r = await gens.next()) {
+        const g = r.value;
+        rows.push(statsJson(g));
+        const t = g.totals;
+        const unknown = t.unknownSizes ? `+${t.unknownSizes}?` : '';
+        lines.push([
+          refLabel(g.backup),
+          g.backup.time === null ? '-' : new Date(g.backup.time * 1000).toISOString().replace('T', ' ').slice(0, 19),
+          String(t.entries),
+          String(t.files),
+          formatBytes(t.bytes) + unknown,
+          formatBytes(t.stored.raw + t.stored.xz),
+          formatBytes(t.stored.xz),
+          String(g.new.files),
+          formatBytes(g.new.bytes),
+          formatBytes(t.shared.bytes),
+          g.growth ? signed(g.growth.bytes, formatBytes) : '-',
+        ]);
       }
+      const series = r.value;
+      if (args.json) {
+        await out(JSON.stringify({ backups: rows, series }, null, 2));
+      } else {
+        const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+        const text = lines.map((l) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
+        for (const s of series) {
+          text.push(
+            `${s.name}: ${s.generations} generation${s.generations === 1 ? '' : 's'}, ${formatBytes(s.distinct.bytes)} stored in all (${s.distinct.files} distinct files); ` +
+              `from the first to the last: ${signed(s.growth.files)} files, ${signed(s.growth.bytes, formatBytes)} on disk`,
+          );
+        }
+        await out(text.join('\n'));
+      }
+      log.info({ listingsFromCache: reader.dirs.hits, listingsFromGrid: reader.dirs.fetched }, 'stats: listings read');
+      return cycles ? EXIT.INCOMPLETE : EXIT.OK;
     });
   },
 });

@@ -19,8 +19,10 @@ export const CAPABILITY = 'security.capability';
 /** All `user.` attributes of one entry together may take this much; beyond it they are left out. */
 export const XATTR_LIMIT = 64 * 1024;
 
-const warned = new Set<string>();
-function warnOnce(key: string, msg: string): void {
+/** The warnings a set of readers has given (each once: one per run, not one per entry). */
+export type Warned = Set<string>;
+
+function warnOnce(warned: Warned, key: string, msg: string): void {
   if (warned.has(key)) return;
   warned.add(key);
   log.warn(msg);
@@ -55,9 +57,9 @@ function display(abs: Buffer): string {
  * `at` is what the call is given (a name relative to the working directory, or `abs`); `abs`
  * names the entry in warnings.
  */
-function names(trouble: MetaTrouble, at: Buffer, abs: Buffer = at): string[] | undefined {
+function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = at): string[] | undefined {
   if (!available()) {
-    warnOnce('addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
+    warnOnce(warned, 'addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
   }
   try {
@@ -66,7 +68,7 @@ function names(trouble: MetaTrouble, at: Buffer, abs: Buffer = at): string[] | u
     const code = errnoCode(e);
     const limit = resourceLimit(e, `reading the extended attributes of ${display(abs)}`);
     if (limit) throw limit;
-    if (code === 'ENOTSUP') warnOnce(`enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
+    if (code === 'ENOTSUP') warnOnce(warned, `enotsup`, `the filesystem of ${display(abs)} does not support extended attributes; going on without them there`);
     else if (code !== 'ENOENT') {
       trouble(abs);
       log.warn({ code }, `cannot list the extended attributes of ${display(abs)}; left out`);
@@ -94,9 +96,9 @@ function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): 
  * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
  * `trouble` hears of each entry whose ACL or capabilities could not be read.
  */
-export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore, warned: Warned = new Set()): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
-  const list = names(trouble, at, abs);
+  const list = names(trouble, warned, at, abs);
   if (!list?.length) return {};
   const out: { caps?: string; acls?: string } = {};
   const access = list.includes(ACCESS_ACL) ? get(trouble, at, ACCESS_ACL, abs) : undefined;
@@ -128,14 +130,14 @@ export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirector
  * undefined when there are none, null when they could not all be read (left out, with a
  * warning, and `trouble` told — an answer not to be remembered: the next run reads them again).
  */
-export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, limit = XATTR_LIMIT, trouble: MetaTrouble = ignore): Record<string, string> | undefined | null {
+export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, limit = XATTR_LIMIT, trouble: MetaTrouble = ignore, warned: Warned = new Set()): Record<string, string> | undefined | null {
   if (st.isSymbolicLink()) return undefined;
   let failed = false;
   const told: MetaTrouble = (p) => {
     failed = true;
     trouble(p);
   };
-  const all = names(told, abs);
+  const all = names(told, warned, abs);
   if (!all) return available() && !failed ? undefined : null;
   const list = all.filter((n) => n.startsWith('user.')).sort();
   if (!list.length) return undefined;
@@ -156,13 +158,17 @@ export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, l
   return Object.keys(out).length ? out : undefined;
 }
 
-/** The two readers of a backup, telling `trouble` of each entry whose metadata they could not read whole. */
-export function metadataReaders(trouble: MetaTrouble): {
+/**
+ * The two readers of a backup (or of a diff's local side), telling `trouble` of each entry whose
+ * metadata they could not read whole, and giving each warning about the whole run once.
+ */
+export function metadataReaders(trouble: MetaTrouble = ignore): {
   readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at?: Buffer) => { caps?: string; acls?: string };
   readUserXattrs: (abs: Buffer, st: { isSymbolicLink(): boolean }) => Record<string, string> | undefined | null;
 } {
+  const warned: Warned = new Set();
   return {
-    readAclsAndCaps: (abs, st, at = abs) => readAclsAndCaps(abs, st, at, trouble),
-    readUserXattrs: (abs, st) => readUserXattrs(abs, st, XATTR_LIMIT, trouble),
+    readAclsAndCaps: (abs, st, at = abs) => readAclsAndCaps(abs, st, at, trouble, warned),
+    readUserXattrs: (abs, st) => readUserXattrs(abs, st, XATTR_LIMIT, trouble, warned),
   };
 }
