@@ -129,6 +129,12 @@ describe('no configuration file needed', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toBe(`lafs-backup: init: ${file} exists; refusing to overwrite it (--force replaces it)\n`);
     expect(readFileSync(file, 'utf8')).toBe(text);
+    // --force replaces the file but keeps its lafs dir: a new one would leave the backups linked
+    // in the old one reachable only through a cap no file holds any more.
+    const forced = await runCli(['--gateway', base(), 'init', '--force', join(dir, 'docs')], { env: e });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toBe(`lafs-backup: wrote ${file} (mode 0600; it holds the lafs directory cap it held before: keep it private)\n`);
+    expect(YAML.parse(readFileSync(file, 'utf8')).destination.result.append_to_lafs_dir).toBe(dircap);
     // Without a gateway there is no cap to hold; -c says where to write.
     const plain = join(dir, 'etc', 'lafs-backup.yaml');
     const p = await runCli(['init', '-c', plain], { env: e });
