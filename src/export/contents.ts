@@ -20,9 +20,11 @@ import { pipeline } from 'node:stream/promises';
 import { EntryError } from '../restore/dest.js';
 import { checkedDownload, refetching, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { unxz } from '../restore/unxz.js';
+import { unxz as unxzAny } from '../restore/unxz.js';
+import { Scavenger } from './scavenge.js';
 
-export { unxz };
+/** xz decoded on the calling thread (restore/unxz.ts: a worker's malloc arena keeps its pages). */
+export const unxz = (src: AsyncIterable<Buffer>) => unxzAny(src, { synchronous: true });
 
 export interface FetchContext {
   client: TahoeClient;
@@ -91,13 +93,22 @@ async function spool(c: FetchContext, shown: string, cap: string, stored: number
   try {
     await refetching(shown, c.retry, c.signal, async () => {
       const src = checkedDownload(c.client, cap, stored);
-      await pipeline(Readable.from(xz ? unxz(src) : src, { objectMode: false }), createWriteStream(path, { mode: 0o600 }));
+      await pipeline(Readable.from(scavenged(xz ? unxz(src) : src), { objectMode: false }), createWriteStream(path, { mode: 0o600 }));
     });
     const size = statSync(path).size;
     return { size, body: createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>, dispose };
   } catch (e) {
     dispose();
     throw e;
+  }
+}
+
+/** `src` as it is, its buffers freed every few MiB (scavenge.ts). */
+async function* scavenged(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const s = new Scavenger();
+  for await (const b of src) {
+    s.passed(b.length);
+    yield b;
   }
 }
 

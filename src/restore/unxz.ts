@@ -28,8 +28,8 @@ const MIN_SLICE = 512;
 const MAX_SLICE = 64 * 1024;
 
 /** `src` decoded; the source's own errors (a short download, the gateway's) pass through as they are. */
-export async function* unxz(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const d = createUnxz({ synchronous: true });
+export async function* unxz(src: AsyncIterable<Buffer>, opts: { synchronous?: boolean } = {}): AsyncGenerator<Buffer> {
+  const d = createUnxz(opts);
   const out: Buffer[] = [];
   let failed: Error | undefined;
   let ended = false;
