@@ -10,8 +10,9 @@
  * which V8 takes from the machine's memory. So a dump asks for a scavenge itself every 4 MiB
  * it reads (counted where the bytes come in: a compressible file deflated into a zip reads far
  * more than it writes): the pile is then bounded by that, whatever the machine. A scavenge
- * of the young generation takes ~1 ms (~0.25 s per GiB dumped). With it, that file peaks at 85 MiB (tar) and 93 MiB
- * (zip); a 64 MiB xz log at 89 and 91 MiB (it was 127), a 32 MiB one spooled at 87 (was 128).
+ * of the young generation takes ~1 ms (~0.25 s per GiB dumped). With it, that file peaks at
+ * 85 MiB (tar) and 93 MiB (zip); a 64 MiB xz log at 89 and 91 MiB (it was 127), a 32 MiB one
+ * spooled at 87 (was 128).
  *
  * The call is V8's own `gc({ type: 'minor' })`, exposed the documented way for a flag set at
  * run time (`v8.setFlagsFromString('--expose-gc')`, then the function from a new context, which
