@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `lafs-backup` executable: runs main() and sets the exit code. */
+import './core/young-generation.js'; // first: before the bundle's start-up (see there)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';

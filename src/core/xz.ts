@@ -38,6 +38,7 @@ export function createXz(s: XzSettings): Transform {
   return l.createCompressor({ preset: s.preset | (s.extreme ? l.PRESET_EXTREME : 0), check }) as unknown as Transform;
 }
 
-export function createUnxz(): Transform {
-  return lzma().createDecompressor() as unknown as Transform;
+/** `synchronous`: decode on the calling thread (see restore/unxz.ts: no worker thread's malloc arena). */
+export function createUnxz(opts: { synchronous?: boolean } = {}): Transform {
+  return lzma().createDecompressor({ synchronous: opts.synchronous ?? false }) as unknown as Transform;
 }

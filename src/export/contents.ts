@@ -20,9 +20,11 @@ import { pipeline } from 'node:stream/promises';
 import { EntryError } from '../restore/dest.js';
 import { checkedDownload, refetching, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
-import { unxz } from '../restore/unxz.js';
+import { unxz as unxzAny } from '../restore/unxz.js';
+import { scavenged } from './scavenge.js';
 
-export { unxz };
+/** xz decoded on the calling thread (restore/unxz.ts: a worker's malloc arena keeps its pages). */
+export const unxz = (src: AsyncIterable<Buffer>) => unxzAny(src, { synchronous: true });
 
 export interface FetchContext {
   client: TahoeClient;
@@ -45,7 +47,7 @@ export interface Contents {
  */
 export async function wholeContents(c: FetchContext, shown: string, cap: string, stored: number | undefined, xz: boolean, plainSize: number | undefined, plainLimit: number): Promise<Buffer | 'stream'> {
   return refetching(shown, c.retry, c.signal, async () => {
-    const src = checkedDownload(c.client, cap, stored);
+    const src = scavenged(checkedDownload(c.client, cap, stored));
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const chunk of xz ? unxz(src) : src) {
@@ -78,8 +80,9 @@ export async function openContents(c: FetchContext, shown: string, cap: string, 
     // A raw file whose listing gives no size (not one of ours): its bytes are counted on a spool.
     return spool(c, shown, cap, undefined, false);
   }
+  // Counted as decoded: a compressible file reads far more than it downloads (scavenge.ts).
   const src = checkedDownload(c.client, cap, stored);
-  const it = (xz ? unxz(src) : src)[Symbol.asyncIterator]();
+  const it = scavenged(xz ? unxz(src) : src)[Symbol.asyncIterator]();
   const first = await it.next();
   return { size, body: withFirst(first, it), dispose: () => undefined };
 }
@@ -91,10 +94,10 @@ async function spool(c: FetchContext, shown: string, cap: string, stored: number
   try {
     await refetching(shown, c.retry, c.signal, async () => {
       const src = checkedDownload(c.client, cap, stored);
-      await pipeline(Readable.from(xz ? unxz(src) : src, { objectMode: false }), createWriteStream(path, { mode: 0o600 }));
+      await pipeline(Readable.from(scavenged(xz ? unxz(src) : src), { objectMode: false }), createWriteStream(path, { mode: 0o600 }));
     });
     const size = statSync(path).size;
-    return { size, body: createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>, dispose };
+    return { size, body: scavenged(createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>), dispose };
   } catch (e) {
     dispose();
     throw e;

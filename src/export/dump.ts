@@ -30,6 +30,7 @@ import { TahoeError } from '../tahoe/errors.js';
 import type { NodeInfo } from '../tahoe/types.js';
 import { createArchive, GatheringSink, type Archive, type ArchiveFormat, type MemberMeta, type Sink } from './archive.js';
 import { openContents, spoolDirectory, unxz, wholeContents, type FetchContext } from './contents.js';
+import { scavenged } from './scavenge.js';
 import { tarAcls } from './tar.js';
 import { MemberSizeError } from './zip.js';
 
@@ -249,7 +250,7 @@ export async function dumpFile(o: Pick<DumpOptions, 'client' | 'sizes' | 'sink' 
   const src = checkedDownload(o.client, cap, child.size);
   let n = 0;
   try {
-    for await (const chunk of entry.enc === 'xz' ? unxz(src) : src) {
+    for await (const chunk of scavenged(entry.enc === 'xz' ? unxz(src) : src)) {
       n += chunk.length;
       if (plain !== undefined && n > plain) throw new MemberSizeError(n, plain);
       await o.sink(chunk);
