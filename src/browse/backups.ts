@@ -136,7 +136,7 @@ export function selectBackups(all: readonly BackupRef[], arg: string, what = '--
   }
   const cached = all.filter((b) => b.generation !== null);
   if (/@\d+$/.test(arg)) {
-    const rows = cached.map((b) => ({ id: 0, name: b.name, source: '', cap: b.cap, generation: b.generation!, ts: b.time ?? 0, tsCheck: null })).reverse();
+    const rows = cached.map((b) => ({ id: 0, name: b.name, source: '', cap: b.cap, generation: b.generation!, ts: b.time ?? 0, tsCheck: null, checkProblem: null })).reverse();
     const row = pickBackup(rows, arg, what);
     const hit = row && cached.find((b) => b.name === row.name && b.generation === row.generation);
     if (hit) return [hit];

@@ -66,6 +66,8 @@ export interface BackupRow {
   generation: number;
   ts: number;
   tsCheck: number | null;
+  /** What the last check found wrong (null: healthy, or never checked). */
+  checkProblem: string | null;
 }
 
 export interface CacheOptions {
@@ -100,9 +102,9 @@ const SQL = {
   addBackup: 'INSERT INTO backups (name, source, cap, generation, ts, ts_check) VALUES (?, ?, ?, ?, ?, NULL)',
   rename: 'UPDATE backups SET name = ? WHERE id = ?',
   // Newest means the highest generation, never the latest clock time (a clock set back).
-  backups: 'SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck FROM backups ORDER BY generation, id',
+  backups: 'SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck, check_problem AS checkProblem FROM backups ORDER BY generation, id',
   seriesCaps: 'SELECT DISTINCT cap FROM backups WHERE name = ?',
-  checked: 'UPDATE backups SET ts_check = ? WHERE cap = ?',
+  checked: 'UPDATE backups SET ts_check = ?, check_problem = ? WHERE cap = ?',
 } as const;
 
 export class EntryCache {
@@ -409,10 +411,10 @@ export class EntryCache {
     }
   }
 
-  /** Records a check of `cap`: in every backups row with that cap (they are one object on the grid). */
-  markChecked(cap: string, ts = Date.now() / 1000): void {
+  /** Records a check of `cap` and what it found wrong (null: healthy): in every backups row with that cap (they are one object on the grid). */
+  markChecked(cap: string, problem: string | null = null, ts = Date.now() / 1000): void {
     try {
-      this.stmt('checked').run(ts, cap);
+      this.stmt('checked').run(ts, problem, cap);
     } catch (e) {
       throw describeDbError(this.path, e);
     }

@@ -73,6 +73,11 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE backups ADD COLUMN summary TEXT;
   CREATE INDEX entries_xz_cap ON entries (cap) WHERE kind = 0 AND enc LIKE 'xz%';
   `,
+  // 6 → 7: `backups.check_problem`: what the last check of that root cap found wrong (NULL: it
+  // was healthy, or none ran), so that `serve` can warn of a failed check, not only of its age.
+  `
+  ALTER TABLE backups ADD COLUMN check_problem TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

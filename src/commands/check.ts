@@ -1,6 +1,7 @@
 /** `lafs-backup check`: deep-check backups, renew their leases, report what is unhealthy. */
 import { treeTotals } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
+import { scrubCaps } from '../core/redact.js';
 import { log } from '../log.js';
 import { checkBackup, checkTargets, leastRecentlyChecked, unitSummary, type CheckOutcome, type CheckTarget } from '../maintenance/check.js';
 import { compileFormat } from '../maintenance/format.js';
@@ -148,7 +149,7 @@ class Checks {
     if (lost.line && !args.json) this.emit(lost.line);
     if (outcome.ran && target.known && s.cache && !s.cacheReadonly) {
       try {
-        s.cache.markChecked(target.cap);
+        s.cache.markChecked(target.cap, problemOf(outcome));
       } catch (e) {
         log.warn(`could not record the check time of ${JSON.stringify(target.name)}: ${(e as Error).message}`);
       }
@@ -197,4 +198,13 @@ export function checkSummary(outcomes: readonly CheckOutcome[], lease: boolean, 
   const counts = [`${healthy} healthy`, unhealthy ? `${unhealthy} unhealthy` : '', failed ? `${failed} could not be checked` : ''].filter(Boolean).join(', ');
   const leases = lease ? (failed === outcomes.length ? '' : '; leases renewed') : '; leases not renewed (-n)';
   return `check of ${plural(outcomes.length, 'backup')} done in ${(ms / 1000).toFixed(1)} s: ${counts}; ${plural(nodes, 'node')} checked${leases}`;
+}
+
+/** What a check found wrong, in one line for the cache (serve warns with it); null when healthy. */
+function problemOf(o: CheckOutcome): string | null {
+  if (o.error) return scrubCaps(o.error);
+  if (o.healthy) return null;
+  const n = o.problems.length;
+  const lost = o.lost.length ? `, ${o.lost.length} lost` : o.rootGone ? ', the root gone' : '';
+  return `unhealthy: ${n} object${n === 1 ? '' : 's'} with problems${lost}`;
 }

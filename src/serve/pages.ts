@@ -46,7 +46,7 @@ export function layout(title: string, body: string, q = ''): string {
 /** Leases are renewed by `check`; Tahoe's last 31 days unless the grid says otherwise. */
 export const LEASE_WARN_DAYS = 21;
 
-export function backupsPage(series: Series[], figures: Map<string, GenerationStats>, complete: boolean, checks: Map<string, number>): string {
+export function backupsPage(series: Series[], figures: Map<string, GenerationStats>, complete: boolean, checks: Map<string, number>, problems: Map<string, string> = new Map()): string {
   const parts: string[] = ['<h1>Backups</h1>'];
   if (!series.length) parts.push('<p class="warn">No backups known: the entry cache, the result file and the lafs dir name none.</p>');
   if (!complete) parts.push('<p class="muted">Counting the figures of the backups (reload to see more)…</p>');
@@ -55,6 +55,12 @@ export function backupsPage(series: Series[], figures: Map<string, GenerationSta
     const oldest = Math.min(...s.gens.map((g) => g.ref.time ?? Infinity));
     const renewed = checked || (Number.isFinite(oldest) ? oldest : 0);
     parts.push(`<h2 id="${esc(seg(s.name))}">${esc(s.name)}</h2>`);
+    // The newest generation's last check, when it found something wrong: a person must see it.
+    const newest = s.gens.reduce<(typeof s.gens)[number] | undefined>((a, g) => (a && (a.ref.generation ?? 0) >= (g.ref.generation ?? 0) ? a : g), undefined);
+    const problem = newest ? problems.get(newest.ref.cap) : undefined;
+    if (newest && problem) {
+      parts.push(`<p class="warn bad">The last check of ${esc(s.name)} (${ago(checks.get(newest.ref.cap) ?? 0)}) failed: ${esc(problem)}. Run <code>lafs-backup check -r</code> to repair, or see what it reports.</p>`);
+    }
     if (renewed && (Date.now() / 1000 - renewed) / 86400 > LEASE_WARN_DAYS) {
       parts.push(`<p class="warn bad">The leases of ${esc(s.name)} were last renewed ${ago(renewed)}${checked ? ' (by check)' : ' (never checked: by its first upload)'}; Tahoe's leases last 31 days. Run <code>lafs-backup check</code>.</p>`);
     }

@@ -45,6 +45,13 @@ function checks(lib: Library): Map<string, number> {
   return out;
 }
 
+/** What the last check of each root cap found wrong (caps whose last check was healthy are absent). */
+function checkProblems(lib: Library): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of lib.reader.cache?.listBackups() ?? []) if (r.tsCheck !== null && r.checkProblem) out.set(r.cap, r.checkProblem);
+  return out;
+}
+
 /** Answers one GET or HEAD below / (other than /dav/). */
 export async function route(req: IncomingMessage, res: ServerResponse, ctx: Ctx, parts: string[], query: URLSearchParams): Promise<void> {
   const { lib, signal } = ctx;
@@ -59,7 +66,7 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Ctx,
         const wait = query.get('wait') === '1';
         const all = [...(await lib.all()).values()];
         const fig = await lib.figures(wait);
-        if (!api) return sendHtml(res, backupsPage(all, fig.done, fig.complete, checks(lib)));
+        if (!api) return sendHtml(res, backupsPage(all, fig.done, fig.complete, checks(lib), checkProblems(lib)));
         const ck = checks(lib);
         return sendJson(res, {
           complete: fig.complete,

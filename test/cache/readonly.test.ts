@@ -112,7 +112,7 @@ describe('a cache on a read-only disk', () => {
   itMount('an older schema on a read-only disk is read (upgraded in memory only)', async () => {
     const { p, disk } = await onDisk();
     const db = new Database(p.cache);
-    db.exec("DROP INDEX entries_xz_cap; DROP TABLE listings; ALTER TABLE backups DROP COLUMN summary; DROP INDEX entries_size; ALTER TABLE entries DROP COLUMN size; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    db.exec("ALTER TABLE backups DROP COLUMN check_problem; DROP INDEX entries_xz_cap; DROP TABLE listings; ALTER TABLE backups DROP COLUMN summary; DROP INDEX entries_size; ALTER TABLE entries DROP COLUMN size; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     db.close();
     readOnly(disk);
     const r = await runCli([...configArgs(p), 'list', '-g', '1', '--json']);

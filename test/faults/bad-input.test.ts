@@ -5,6 +5,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../../src/cache/schema.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
 import { runCli } from '../support/cli.js';
@@ -246,11 +247,11 @@ describe('bad entry caches', () => {
     const p = setup();
     await backup(p);
     const db = new Database(p.cache);
-    db.prepare("UPDATE meta SET value = '7' WHERE key = 'schema_version'").run();
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION + 1));
     db.close();
     const r = await runCli([...configArgs(p), 'list']);
     expect(r.code).toBe(1);
-    oneLine(r, /^lafs-backup: entry cache .*cache\.db was written by a newer lafs-backup \(schema 7, this one knows 6\); refusing to touch it$/);
+    oneLine(r, new RegExp(`^lafs-backup: entry cache .*cache\\.db was written by a newer lafs-backup \\(schema ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION}\\); refusing to touch it$`));
   });
 
   it('an SQLite database of something else: refused', async () => {

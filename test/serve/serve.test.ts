@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { expectCli, expectRun } from '../support/cli.js';
-import { EXTERNAL, useGrid } from '../support/grid.js';
+import { EXTERNAL, itEmbedded, useGrid } from '../support/grid.js';
 import { makeTree, tempDir, writeRaw } from '../support/tree.js';
 import { memoryOf, request, signIn, startServe, type Served } from './support.js';
 
@@ -340,6 +340,31 @@ describe('serve: warnings a person must see', () => {
       }
     } finally {
       db.close();
+    }
+  });
+  itEmbedded('a backup whose last check failed is warned about, with what the check found', async () => {
+    const dir = tempDir('lb-serve-check-');
+    makeTree(join(dir, 'lost'), { 'a.txt': 'a'.repeat(200), sub: { 'b.txt': 'b'.repeat(300) } });
+    const q = project(dir, join(dir, 'lost'), env.url);
+    const made = await backup(q);
+    expectRun(made);
+    // Before any check: no such warning.
+    let served = await startServe(configArgs(q));
+    try {
+      const page = await request(served.port, '/', { headers: { cookie: await signIn(served) } });
+      expect(page.text).not.toContain('The last check of');
+    } finally {
+      await served.stop();
+    }
+    env.grid.damage(made.cap);
+    await expectCli([...configArgs(q), 'check', '-q'], { code: 4 });
+    served = await startServe(configArgs(q));
+    try {
+      const page = await request(served.port, '/', { headers: { cookie: await signIn(served) } });
+      expect(page.text).toMatch(/The last check of lost \(today\) failed: [^<]*no shares/i);
+      expect(page.text).not.toMatch(/URI:/);
+    } finally {
+      await served.stop();
     }
   });
 });
