@@ -6,50 +6,24 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createXz } from '../../src/core/xz.js';
 import { xzSettings } from '../../src/core/xz.js';
-import { getXattr, listXattrs } from '../../src/meta/xattr.js';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { CLI, runCli } from '../support/cli.js';
 import { itEmbedded, useGrid } from '../support/grid.js';
 import { DIRMETA, handmade, META } from '../support/handmade.js';
 import { startShortBody } from '../restore/short-body.js';
+import { snapshot } from '../support/snapshot.js';
 import { isRoot, makeTree, tempDir, writeRaw } from '../support/tree.js';
 
 const env = useGrid();
 const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 
-/** Everything about an entry the archive must keep; xattrs (ACLs, capabilities, user.*) as their raw bytes. */
-function describeEntry(abs: Buffer): Record<string, unknown> {
-  const st = lstatSync(abs, { bigint: true });
-  const d: Record<string, unknown> = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs, nlink: st.isFile() ? st.nlink : undefined };
-  if (!isRoot) delete d.uid, delete d.gid;
-  if (st.isSymbolicLink()) d.target = readlinkSync(abs, { encoding: 'buffer' }).toString('hex');
-  else {
-    d.mode = (Number(st.mode) & 0o7777).toString(8);
-    d.xattrs = Object.fromEntries(listXattrs(abs).map((n) => [n.toString(), getXattr(abs, n).toString('hex')]));
-  }
-  if (st.isFile()) d.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
-  return d;
-}
-
-function tree(root: string): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>();
-  const visit = (dir: Buffer, rel: string) => {
-    for (const name of readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare)) {
-      const abs = Buffer.concat([dir, Buffer.from('/'), name]);
-      // Keys are the names' bytes (latin1: lossless, a name need not be UTF-8).
-      const r = `${rel}/${name.toString('latin1')}`;
-      out.set(r, describeEntry(abs));
-      if (lstatSync(abs).isDirectory()) visit(abs, r);
-    }
-  };
-  visit(Buffer.from(root), '');
-  return out;
-}
+/** The tree as an extraction must give it back (owners only when root can give them). */
+const tree = (root: string) => snapshot(root, { keys: 'latin1', nlink: true, owners: isRoot });
 
 /** Inode groups: which paths are one file. */
 function linkGroups(root: string): string[][] {

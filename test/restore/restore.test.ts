@@ -1,52 +1,22 @@
 /** restore, ls and diff, end to end against the embedded grid. */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, copyFileSync, linkSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, linkSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getXattr, listXattrs } from '../../src/meta/xattr.js';
 import { TahoeClient } from '../../src/tahoe/client.js';
 import { backup, configArgs, project, type Project } from '../support/backup.js';
 import { runCli, spawnCli, withoutSummary } from '../support/cli.js';
 import { startFlaky } from '../support/flaky.js';
 import { itEmbedded, useGrid } from '../support/grid.js';
+import { snapshot } from '../support/snapshot.js';
 import { isRoot, makeTree, tempDir, writeRaw } from '../support/tree.js';
 
 const env = useGrid();
 const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 const old = new Date(Date.now() - 3600_000);
 
-/**
- * Everything about an entry the round trip must keep. Extended attributes (ACLs,
- * capabilities, user xattrs) are compared as their raw bytes, through the addon: stricter than
- * the tools' text, and it works for names that are not UTF-8 (which the tools cannot be given).
- */
-function describeEntry(abs: Buffer): Record<string, unknown> {
-  const st = lstatSync(abs, { bigint: true });
-  // mtimes are compared within a microsecond (Node's utimes takes seconds as a double).
-  const d: Record<string, unknown> = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
-  if (st.isSymbolicLink()) d.target = readlinkSync(abs, { encoding: 'buffer' }).toString('hex');
-  else {
-    d.mode = (Number(st.mode) & 0o7777).toString(8);
-    d.xattrs = Object.fromEntries(listXattrs(abs).map((n) => [n.toString(), getXattr(abs, n).toString('hex')]));
-  }
-  if (st.isFile()) d.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
-  return d;
-}
-
-function tree(root: string): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>();
-  const visit = (dir: Buffer, rel: string) => {
-    for (const name of readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare)) {
-      const abs = Buffer.concat([dir, Buffer.from('/'), name]);
-      const r = `${rel}/${name.toString('hex')}`;
-      out.set(r, describeEntry(abs));
-      if (lstatSync(abs).isDirectory()) visit(abs, r);
-    }
-  };
-  visit(Buffer.from(root), '');
-  return out;
-}
+const tree = (root: string) => snapshot(root);
 
 function richTree(root: string): void {
   makeTree(root, {
