@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { resolveBackup, type ResolvedBackup } from '../browse/resolve.js';
 import { MAX_REVISITED_OPTION, RevisitBudget, treeTotals } from '../browse/tree.js';
 import { EXIT, UsageError } from '../errors.js';
+import { entryAt } from '../export/dump.js';
 import { log } from '../log.js';
 import { formatBytes } from '../progress.js';
 import { restoreDir, restoreEntry, type RestoreOptions, type RestoreReport } from '../restore/restore.js';
@@ -135,11 +136,13 @@ async function restoreWhole(s: Session, opts: Options, cap: string): Promise<Res
 async function restorePath(s: Session, opts: Options, backup: ResolvedBackup, path: string): Promise<RestoreReport> {
   const segments = path.split('/').filter(Boolean);
   if (!segments.length) throw new UsageError('--path: give a path inside the backup');
-  const parent = await s.client!.info(backup.cap, segments.slice(0, -1));
-  const child = parent.children?.[segments[segments.length - 1]!];
-  if (!child) throw new UsageError(`--path: ${JSON.stringify(path)} is not in the backup ${backup.label}`);
+  // Names as the grid lists them, or as ls and find print them (escapes decoded), as dump and ls take them.
+  const client = s.client!;
+  const at = await entryAt({ children: async (cap) => (await client.info(cap)).children ?? {} }, backup.cap, segments);
+  if (!at) throw new UsageError(`--path: ${JSON.stringify(path)} is not in the backup ${backup.label}`);
+  const { child, names } = at;
   await showProgress(s, opts, child.type === 'dirnode' ? child.ro_uri : undefined, child, true);
-  return restoreEntry({ path: segments, type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, opts);
+  return restoreEntry({ path: names, type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, opts);
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

@@ -293,14 +293,15 @@ function childNamed(children: Record<string, NodeInfo>, segment: string, parent:
 
 /**
  * The entry at `segments` (names as ls prints them, or as listed) in the backup `root`: its
- * listing node, what its edge says, and its path's bytes as on disk (each name a rawname where
- * its edge has one); undefined when not there.
+ * listing node, what its edge says, its path's bytes as on disk (each name a rawname where
+ * its edge has one) and its names as the grid lists them; undefined when not there.
  */
-export async function entryAt(dirs: DirSource, root: string, segments: readonly string[]): Promise<{ child: NodeInfo; entry: EntryInfo; bytes: Buffer } | undefined> {
+export async function entryAt(dirs: DirSource, root: string, segments: readonly string[]): Promise<{ child: NodeInfo; entry: EntryInfo; bytes: Buffer; names: string[] } | undefined> {
   let cap = root;
   let child: NodeInfo | undefined;
   let entry: EntryInfo | undefined;
   const names: Buffer[] = [];
+  const listed: string[] = [];
   for (const [i, segment] of segments.entries()) {
     const children = await dirs.children(cap);
     const name = childNamed(children, segment, segments.slice(0, i).join('/'));
@@ -308,10 +309,11 @@ export async function entryAt(dirs: DirSource, root: string, segments: readonly 
     if (!child || name === undefined) return undefined;
     entry = interpret({ path: [name], type: child.type, cap: child.ro_uri, size: child.size, metadata: child.metadata ?? {} }, segments.slice(0, i).join('/'));
     names.push(entry.nameBytes);
+    listed.push(name);
     if (i < segments.length - 1) {
       if (child.type !== 'dirnode' || !child.ro_uri) return undefined;
       cap = child.ro_uri;
     }
   }
-  return child && entry ? { child, entry, bytes: Buffer.concat(names.flatMap((n, i) => (i ? [Buffer.from('/'), n] : [n]))) } : undefined;
+  return child && entry ? { child, entry, bytes: Buffer.concat(names.flatMap((n, i) => (i ? [Buffer.from('/'), n] : [n]))), names: listed } : undefined;
 }

@@ -4,7 +4,7 @@
  * entry cache's store of directory listings that ls, find, stats and dump read through.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backup, cacheRows, configArgs, project, type Project } from '../support/backup.js';
@@ -51,7 +51,7 @@ describe('ls, restore and check say what a person asks', () => {
 
   // A path copied from what ls or find printed names that entry: `new\nline` as printed was
   // "not in the backup" (the path was looked up as the grid's child name, which has the newline).
-  it('dump and ls take a path as ls and find print it, escapes and all', async () => {
+  it('dump, ls and restore --path take a path as ls and find print it, escapes and all', async () => {
     const printed = (await runCli([...configArgs(p), 'ls', 'src'])).stdout.trim().split('\n').map((l) => l.replace(/^.* \d\d:\d\d:\d\d /, ''));
     const want: Record<string, string> = { 'new\\nline': 'n', 'back\\\\slash': 'b' };
     for (const [shown, contents] of Object.entries(want)) {
@@ -61,6 +61,12 @@ describe('ls, restore and check say what a person asks', () => {
       expect(d.stdout).toBe(contents);
       const l = await runCli([...configArgs(p), 'ls', 'src', shown]);
       expect(l.stdout.trim().split('\n').map((x) => x.replace(/^.* \d\d:\d\d:\d\d /, ''))).toEqual([shown]);
+      // restore --path takes the same form, and the file comes back under its own name.
+      const dest = join(tempDir(), 'one');
+      const r = await runCli([...configArgs(p), 'restore', '-q', '--path', shown, 'src', dest]);
+      expect(r.code, r.stderr).toBe(0);
+      const real = shown === 'new\\nline' ? 'new\nline' : 'back\\slash';
+      expect(readFileSync(join(dest, real), 'utf8')).toBe(contents);
     }
     // A name that is not UTF-8, as printed; and the name itself still works.
     expect((await runCli([...configArgs(p), 'dump', 'src', 'b\\xff-'])).stdout).toBe('not UTF-8');
