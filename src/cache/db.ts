@@ -1,10 +1,10 @@
 /**
  * The entry cache (SQLite through better-sqlite3): what is known about local entries and the
  * caps they were uploaded as, the generation that last used each row, and finished backups.
- * The only module that speaks SQL. It holds caps: the file is created mode 0600.
- *
- * Writes are batched in transactions (`commit_after`: so many statements or seconds), in WAL
- * mode: a crash loses at most the last batch, never the database.
+ * Callers ask it questions and never see rows; its statements are in cache/sql.ts, the opening
+ * (0600: it holds caps; WAL; migrations) in cache/open.ts. Writes are batched in transactions
+ * (`commit_after`: so many statements or seconds; cache/batch.ts): a crash loses at most the
+ * last batch, never the database.
  *
  * Generation bumps of reused rows are different: an unchanged tree bumps every row, on keys
  * scattered all over the table, and committing those 50 at a time rewrote ~100 pages per
@@ -12,9 +12,9 @@
  * backup is recorded). Losing buffered bumps in a crash costs nothing: the next run bumps
  * the rows again.
  */
-import { closeSync, fchmodSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AppError, CacheError, describeErrno } from '../errors.js';
+import { CacheError } from '../errors.js';
+import { WriteBatch } from './batch.js';
 import { describeDbError } from './db-errors.js';
 import { log } from '../log.js';
 import type { EntryKind } from '../core/child.js';
@@ -22,8 +22,9 @@ import { encodeRefs, forgetGenerations, LISTING } from './forget.js';
 import { gridRows, gridSuffix } from './grid-keys.js';
 import { keyPath } from './keys.js';
 import { forgetRows } from './lost.js';
+import { openWritable } from './open.js';
 import { openReadonly } from './readonly.js';
-import { migrate } from './schema.js';
+import { SQL } from './sql.js';
 
 export { CacheError };
 
@@ -81,39 +82,11 @@ type Stmt = Database.Statement;
  * The statements of a run, prepared on first use: a cache opened read-only with an older schema
  * (an old disk, mounted read-only) is only asked what its schema has.
  */
-const SQL = {
-  get: 'SELECT cap, ctime_ns AS ctimeNs, sha256, enc, xattrs FROM entries WHERE key = ? AND kind = ?',
-  // Two probes of the (sha256, enc) index, never a scan of every row with those contents
-  // (a tree of 20,000 empty files has 20,000 of them). Only rows of this run's grid (GRID,
-  // cache/grid.ts: a condition on the key, which the index holds).
-  contentAs: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc = ? AND kind = 0 AND GRID LIMIT 1',
-  content: 'SELECT cap, enc FROM entries WHERE sha256 = ? AND enc IS NOT NULL AND kind = 0 AND GRID LIMIT 1',
-  use: 'UPDATE entries SET generation = ? WHERE key = ? AND generation < ?',
-  useFile: 'UPDATE entries SET generation = ?, ctime_ns = coalesce(?, ctime_ns), xattrs = coalesce(?, xattrs) WHERE key = ?',
-  put: 'INSERT OR REPLACE INTO entries (key, kind, cap, generation, ctime_ns, sha256, enc, xattrs, ts, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  sized: 'SELECT 1 FROM entries WHERE size = ? AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1',
-  unsized: 'SELECT 1 FROM entries WHERE size IS NULL AND sha256 IS NOT NULL AND kind = 0 AND enc IS NOT NULL LIMIT 1',
-  putListing: `INSERT OR REPLACE INTO entries (key, kind, cap, generation, ts, refs) VALUES (?, ${LISTING}, ?, ?, ?, ?)`,
-  maxGen: 'SELECT max(g) AS g FROM (SELECT max(generation) AS g FROM entries UNION ALL SELECT max(generation) FROM backups UNION ALL SELECT max(generation) FROM generations)',
-  finished: 'SELECT 1 FROM backups WHERE generation = ? LIMIT 1',
-  startGen: 'INSERT OR REPLACE INTO generations (generation, started, source) VALUES (?, ?, ?)',
-  meta: 'SELECT value FROM meta WHERE key = ?',
-  setMeta: 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)',
-  addBackup: 'INSERT INTO backups (name, source, cap, generation, ts, ts_check) VALUES (?, ?, ?, ?, ?, NULL)',
-  rename: 'UPDATE backups SET name = ? WHERE id = ?',
-  // Newest means the highest generation, never the latest clock time (a clock set back).
-  backups: 'SELECT id, name, source, cap, generation, ts, ts_check AS tsCheck, check_problem AS checkProblem FROM backups ORDER BY generation, id',
-  seriesCaps: 'SELECT DISTINCT cap FROM backups WHERE name = ?',
-  checked: 'UPDATE backups SET ts_check = ?, check_problem = ? WHERE cap = ?',
-} as const;
 
 export class EntryCache {
   private readonly db: Database.Database;
-  private readonly commitQueries: number;
-  private readonly commitMs: number;
-  private pending = 0;
-  private txStarted = 0;
-  private timer?: NodeJS.Timeout;
+  /** Writes grouped into transactions (cache/batch.ts). */
+  private readonly batch: WriteBatch;
   generation = 0;
   private readonly prepared = new Map<keyof typeof SQL, Stmt>();
   /** The grid whose rows this run uses (cache/grid.ts), and what its keys end with. */
@@ -139,8 +112,7 @@ export class EntryCache {
   ) {
     this.db = db;
     this.readonly = opts.readonly ?? false;
-    this.commitQueries = opts.commitAfter?.queries ?? 50;
-    this.commitMs = (opts.commitAfter?.seconds ?? 10) * 1000;
+    this.batch = new WriteBatch(db, path, opts.commitAfter?.queries ?? 50, (opts.commitAfter?.seconds ?? 10) * 1000);
   }
 
   private stmt(name: keyof typeof SQL): Stmt {
@@ -185,33 +157,7 @@ export class EntryCache {
    * `readonly` nothing is written, and the cache may sit on a read-only disk (cache/readonly.ts).
    */
   static open(path: string, opts: CacheOptions = {}): EntryCache {
-    if (opts.readonly) return new EntryCache(path, openReadonly(path), opts);
-    try {
-      const fd = openSync(path, 'a', 0o600);
-      fchmodSync(fd, 0o600);
-      closeSync(fd);
-    } catch (e) {
-      throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
-    }
-    let db: Database.Database | undefined;
-    try {
-      db = new Database(path, { timeout: 5000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('cache_size = -8000');
-      db.pragma('foreign_keys = ON');
-    } catch (e) {
-      // Closed first: the reason is looked for with the files it held (cantOpenReason).
-      db?.close();
-      throw describeDbError(path, e);
-    }
-    try {
-      migrate(db, path);
-      return new EntryCache(path, db, opts);
-    } catch (e) {
-      db.close();
-      throw e instanceof AppError ? e : describeDbError(path, e);
-    }
+    return new EntryCache(path, opts.readonly ? openReadonly(path) : openWritable(path), opts);
   }
 
   // ---- generations ----------------------------------------------------------------------
@@ -455,46 +401,17 @@ export class EntryCache {
     this.write(() => this.stmt('setMeta').run(key, value));
   }
 
-  // ---- transactions ---------------------------------------------------------------------
-
-  /** Runs a write inside the current batch, committing when the batch is full or old. */
+  /** Runs a write inside the current batch (cache/batch.ts). */
   private write<T>(fn: () => T): T {
-    if (!this.db.inTransaction) {
-      this.db.exec('BEGIN');
-      this.txStarted = Date.now();
-      this.pending = 0;
-      this.timer ??= setInterval(() => this.maybeCommit(), Math.max(50, Math.min(this.commitMs, 1000)));
-      this.timer.unref();
-    }
-    let result: T;
-    try {
-      result = fn();
-    } catch (e) {
-      throw describeDbError(this.path, e);
-    }
-    this.pending++;
-    this.maybeCommit();
-    return result;
-  }
-
-  private maybeCommit(): void {
-    if (!this.db.inTransaction) return;
-    if (this.pending >= this.commitQueries || Date.now() - this.txStarted >= this.commitMs) this.commit();
+    return this.batch.write(fn);
   }
 
   commit(): void {
-    if (!this.db.inTransaction) return;
-    try {
-      this.db.exec('COMMIT');
-    } catch (e) {
-      throw describeDbError(this.path, e);
-    }
-    this.pending = 0;
+    this.batch.commit();
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.batch.stop();
     if (this.db.open) {
       this.commit();
       this.flushUses();

@@ -1,0 +1,38 @@
+/**
+ * A writable connection to the entry cache: the file created 0600 (it holds caps), WAL, and
+ * the schema migrated; errors name the file. (A read-only one: cache/readonly.ts.)
+ */
+import { closeSync, fchmodSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { AppError, CacheError, describeErrno } from '../errors.js';
+import { describeDbError } from './db-errors.js';
+import { migrate } from './schema.js';
+
+export function openWritable(path: string): Database.Database {
+  try {
+    const fd = openSync(path, 'a', 0o600);
+    fchmodSync(fd, 0o600);
+    closeSync(fd);
+  } catch (e) {
+    throw new CacheError(`entry cache ${path}: cannot create or open it: ${describeErrno(e)}`);
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('cache_size = -8000');
+    db.pragma('foreign_keys = ON');
+  } catch (e) {
+    // Closed first: the reason is looked for with the files it held (cantOpenReason).
+    db?.close();
+    throw describeDbError(path, e);
+  }
+  try {
+    migrate(db, path);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e instanceof AppError ? e : describeDbError(path, e);
+  }
+}
