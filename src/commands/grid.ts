@@ -2,12 +2,8 @@
 import { EXIT, UsageError } from '../errors.js';
 import { startGrid } from '../grid/server.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { stopped } from '../core/stop.js';
 import { withSession } from './session.js';
-
-/** Resolves when `signal` aborts. */
-function stopped(signal: AbortSignal): Promise<void> {
-  return new Promise((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
-}
 
 export default defineCommand<{ port: number; host: string; dir?: string; 'delay-ms': number }>({
   command: 'grid',

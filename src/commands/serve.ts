@@ -8,6 +8,7 @@ import { startServer } from '../serve/server.js';
 import { newToken } from '../serve/auth.js';
 import { readToken } from '../serve/token.js';
 import { defineCommand, loadContext, out } from './common.js';
+import { stopped } from '../core/stop.js';
 import { withSession } from './session.js';
 
 interface ServeArgs {
@@ -15,11 +16,6 @@ interface ServeArgs {
   host?: string;
   'token-file'?: string;
   'idle-timeout'?: number;
-}
-
-/** Resolves when `signal` aborts. */
-function stopped(signal: AbortSignal): Promise<void> {
-  return new Promise((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
 }
 
 const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);

@@ -46,3 +46,8 @@ export class Stop {
     this.listeners.push(l);
   }
 }
+
+/** Resolves when `signal` aborts (a server's or the grid's normal end). */
+export function stopped(signal: AbortSignal): Promise<void> {
+  return new Promise((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
+}

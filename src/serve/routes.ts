@@ -39,17 +39,17 @@ async function generationAt(lib: Library, rawName: string | undefined, rawFolder
   return { name, gen };
 }
 
-function checks(lib: Library): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const r of lib.reader.cache?.listBackups() ?? []) if (r.tsCheck !== null) out.set(r.cap, Math.max(out.get(r.cap) ?? 0, r.tsCheck));
-  return out;
-}
-
-/** What the last check of each root cap found wrong (caps whose last check was healthy are absent). */
-function checkProblems(lib: Library): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const r of lib.reader.cache?.listBackups() ?? []) if (r.tsCheck !== null && r.checkProblem) out.set(r.cap, r.checkProblem);
-  return out;
+/** Per root cap: the time of its last check, and what that check found wrong (absent when healthy). One read of the cache. */
+function checks(lib: Library): { times: Map<string, number>; problems: Map<string, string> } {
+  const times = new Map<string, number>();
+  const problems = new Map<string, string>();
+  for (const r of lib.reader.cache?.listBackups() ?? []) {
+    if (r.tsCheck === null || r.tsCheck < (times.get(r.cap) ?? 0)) continue;
+    times.set(r.cap, r.tsCheck);
+    if (r.checkProblem) problems.set(r.cap, r.checkProblem);
+    else problems.delete(r.cap);
+  }
+  return { times, problems };
 }
 
 /** Answers one GET or HEAD below / (other than /dav/). */
@@ -66,8 +66,8 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Ctx,
         const wait = query.get('wait') === '1';
         const all = [...(await lib.all()).values()];
         const fig = await lib.figures(wait);
-        if (!api) return sendHtml(res, backupsPage(all, fig.done, fig.complete, checks(lib), checkProblems(lib)));
-        const ck = checks(lib);
+        const { times: ck, problems } = checks(lib);
+        if (!api) return sendHtml(res, backupsPage(all, fig.done, fig.complete, ck, problems));
         return sendJson(res, {
           complete: fig.complete,
           backups: all.map((s) => ({
