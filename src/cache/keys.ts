@@ -84,9 +84,21 @@ export function dirKey(ownMetadata: Metadata, children: readonly Child[]): Buffe
  * `salt` is what else decides the edges and caps: the encoding settings and compression
  * policy, and whether xattrs are read. Another configuration never reuses a listing.
  */
+/** Where ListingKey puts a child's four 64-bit fields before copying them into its record. */
+const WIDE = new BigInt64Array(4);
+const WIDE_BYTES = new Uint8Array(WIDE.buffer);
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('listing keys are written little-endian: this machine is not');
+/** What a ListingKey holds before hashing it: most directories fit whole. */
+const BUFFER_MAX = 64 * 1024;
+
 export class ListingKey {
   private readonly h = createHash('sha256');
-  private scratch = Buffer.allocUnsafe(512);
+  /**
+   * Children's records not yet hashed: one hash update per directory (or per 64 KiB), not one
+   * per child. The same bytes go in, in the same order: the same key.
+   */
+  private buf: Buffer | undefined;
+  private used = 0;
   /** The newest ctime among the children (a listing is trusted only once it is old enough). */
   newest = -(1n << 63n);
 
@@ -104,18 +116,20 @@ export class ListingKey {
     const caps = e.caps ?? '';
     const acls = e.acls ?? '';
     const need = e.path.length + 58 + 3 * (caps.length + acls.length) + 64;
-    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafe(need * 2);
-    const b = this.scratch;
-    let o = e.path.copy(b, 0);
+    const b = this.room(need);
+    let o = this.used + e.path.copy(b, this.used);
     b[o++] = 0;
     b[o++] = kind === 'file' ? 1 : kind === 'symlink' ? 2 : 3;
     o = b.writeUInt32LE(e.uid >>> 0, o);
     o = b.writeUInt32LE(e.gid >>> 0, o);
     o = b.writeInt32LE(e.mode ?? -1, o);
-    o = b.writeBigInt64LE(BigInt.asIntN(64, st.size), o);
-    o = b.writeBigInt64LE(BigInt.asIntN(64, st.mtimeNs), o);
-    o = b.writeBigInt64LE(BigInt.asIntN(64, st.ctimeNs), o);
-    o = b.writeBigInt64LE(BigInt.asIntN(64, st.ino), o);
+    // Four 64-bit fields, little-endian, two's complement (a BigInt64Array store wraps as asIntN).
+    WIDE[0] = st.size;
+    WIDE[1] = st.mtimeNs;
+    WIDE[2] = st.ctimeNs;
+    WIDE[3] = st.ino;
+    b.set(WIDE_BYTES, o);
+    o += 32;
     const capsAt = o + 8;
     const capsLen = caps ? b.write(caps, capsAt, 'utf8') : 0;
     const aclsLen = acls ? b.write(acls, capsAt + capsLen, 'utf8') : 0;
@@ -124,7 +138,20 @@ export class ListingKey {
     o += capsLen + aclsLen;
     // A subdirectory's listing key is its path (already here) and its hash: the hash is enough.
     if (sub) o += sub.copy(b, o, sub.length - 32);
-    this.h.update(b.subarray(0, o));
+    this.used = o;
+  }
+
+  /** The buffer with `need` bytes free at `used`: what it holds hashed first when it is full. */
+  private room(need: number): Buffer {
+    if (this.buf && this.used + need <= this.buf.length) return this.buf;
+    this.flush();
+    if (!this.buf || need > this.buf.length) this.buf = Buffer.allocUnsafeSlow(Math.min(Math.max(need, 2048) * 2, Math.max(need, BUFFER_MAX)));
+    return this.buf;
+  }
+
+  private flush(): void {
+    if (this.used) this.h.update(this.buf!.subarray(0, this.used));
+    this.used = 0;
   }
 
   /**
@@ -134,6 +161,8 @@ export class ListingKey {
    * its whole pool block alive — 8 KiB per directory.
    */
   key(dirPath: Buffer): Buffer {
+    this.flush();
+    this.buf = undefined;
     const digest = this.h.digest();
     const k = Buffer.allocUnsafeSlow(dirPath.length + 1 + digest.length);
     dirPath.copy(k, 0);
