@@ -75,13 +75,22 @@ export class DirStage {
   listed(e: QueueEntry, st: EntryStat, listing: Buffer, held: ListedChildren): Child | undefined {
     const cap = this.o.cache?.knownListing(listing);
     if (!cap) return undefined;
-    this.o.cache!.didReuse(listing);
-    this.o.emit({ type: 'dir-listed', path: e.path, ...held });
-    if (logs('noise')) log.noise({ path: encodePath(e.path), files: held.files + held.symlinks }, 'directory unchanged (its listing)');
+    this.listedWithin(e.path, listing, held);
     const { name, metadata, whole } = this.ownEdge(e, st);
     const child: Child = { name, type: 'dirnode', cap, metadata };
     if (whole) child.row = listing;
     return child;
+  }
+
+  /**
+   * A directory inside one answered whole by its listing (backup/plan-answer.ts), whose listing
+   * the caller has just found known: its row is raised and it is counted with what it stands
+   * for. No edge is made (its parent's dirnode has it already).
+   */
+  listedWithin(path: Buffer, listing: Buffer, held: ListedChildren): void {
+    this.o.cache!.didReuse(listing);
+    this.o.emit({ type: 'dir-listed', path, ...held });
+    if (logs('noise')) log.noise({ path: encodePath(path), files: held.files + held.symlinks }, 'directory unchanged (its listing)');
   }
 
   /**

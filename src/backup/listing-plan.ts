@@ -18,8 +18,9 @@
  * walk saw it is then backed up as the walk saw it: the backup shows that directory as it was
  * at the walk, as any backup shows a file changed while it runs either way.
  *
- * Bounded: a fixed-size record per directory (RECORD bytes) up to MAX_DIRS directories;
- * beyond that, directories have no plan (phase 2 stats their children as before). A record
+ * Bounded: a fixed-size record per directory (RECORD bytes) up to MAX_DIRS directories, and
+ * their paths up to MAX_PATH_BYTES in all; beyond that, directories have no plan (phase 2
+ * stats their children as before), or the plan is not whole (plan-answer.ts: no shortcut). A record
  * carries a check of its directory's path and one of the paths of its children's lines
  * (FNV-1a): a directory whose lines in the queue read are not the ones the walk queued (the
  * file was replaced in between) is not answered by its plan, and at the first directory whose
@@ -40,8 +41,8 @@ export interface PlannedListing {
   bytes: number;
 }
 
-/** Bytes per directory: flag, digest (32), files, symlinks, bytes (f64), path length, path FNV-1a, lines FNV-1a. */
-const RECORD = 1 + 32 + 4 + 4 + 8 + 4 + 4 + 4;
+/** Bytes per directory: flag, digest (32), files, symlinks, bytes (f64), path length, path FNV-1a, lines FNV-1a, path offset. */
+const RECORD = 1 + 32 + 4 + 4 + 8 + 4 + 4 + 4 + 4;
 
 /** The FNV-1a basis: the `lines` check of a directory with no lines yet. */
 export const LINES_BASIS = 0x811c9dc5;
@@ -51,8 +52,15 @@ export function addLine(h: number, path: Buffer): number {
   for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path[i]!, 0x01000193);
   return Math.imul(h ^ 0x2f, 0x01000193) >>> 0;
 }
-/** Directories planned at most (their records: MAX_DIRS × RECORD bytes, 15 MiB). */
+/** Directories planned at most (their records: MAX_DIRS × RECORD bytes, 16 MiB). */
 export const MAX_DIRS = 256 * 1024;
+/** Bytes of the planned directories' paths kept at most (for plan-answer.ts); beyond, the plan is not whole. */
+export const MAX_PATH_BYTES = 16 * 1024 * 1024;
+
+/** A planned directory, as plan-answer.ts takes them: its path, listing key and counts. */
+export interface PlannedDir extends PlannedListing {
+  path: Buffer;
+}
 
 interface Open {
   path: Buffer;
@@ -63,6 +71,15 @@ interface Open {
   files: number;
   symlinks: number;
   bytes: number;
+}
+
+/** A listing key (cache/keys.ts ListingKey.key): the path, a NUL, the digest at `r[at…at+32]`. */
+function keyOf(path: Buffer, r: Buffer, at: number): Buffer {
+  const key = Buffer.allocUnsafeSlow(path.length + 1 + 32);
+  path.copy(key, 0);
+  key[path.length] = 0;
+  r.copy(key, path.length + 1, at, at + 32);
+  return key;
 }
 
 function fnv1a(b: Buffer): number {
@@ -77,6 +94,13 @@ export class ListingPlanner {
   private count = 0;
   private readIndex = 0;
   private broken = false;
+  /** The planned directories' paths, one after another (each record has its offset). */
+  private paths = Buffer.alloc(0);
+  private pathBytes = 0;
+  /** Some directory has no key, no record, or no path kept: the plan is not whole. */
+  private partial = false;
+  /** The root's line and the stat it was made from (its line comes last). */
+  private rootLine?: { entry: QueueEntry; st: EntryStat };
 
   constructor(
     /** The salt phase 2's listing keys take (backup/phase2.ts listingSaltOf). */
@@ -112,7 +136,10 @@ export class ListingPlanner {
     const own = top?.path.equals(e.path) ? this.stack.pop()! : this.opened(e.path);
     const key = own.listing && own.listing.newest < this.trustedBefore ? own.listing.key(e.path) : undefined;
     this.record(e.path, key, own);
-    if (parent === null) return;
+    if (parent === null) {
+      this.rootLine = { entry: e, st };
+      return;
+    }
     const up = this.openFor(parent);
     up.lines = addLine(up.lines, e.path);
     if (key && up.listing) up.listing.add('dir', e, st, key);
@@ -120,7 +147,12 @@ export class ListingPlanner {
   }
 
   private record(path: Buffer, key: Buffer | undefined, own: Open): void {
-    if (this.count >= this.maxDirs) return;
+    if (!key) this.partial = true;
+    if (this.count >= this.maxDirs) {
+      this.partial = true;
+      return;
+    }
+    const pathAt = this.keepPath(path);
     const need = (this.count + 1) * RECORD;
     if (this.records.length < need) {
       const grown = Buffer.alloc(Math.min(Math.max(need * 2, 64 * RECORD), this.maxDirs * RECORD));
@@ -137,7 +169,45 @@ export class ListingPlanner {
     o = r.writeDoubleLE(own.bytes, o);
     o = r.writeUInt32LE(path.length, o);
     o = r.writeUInt32LE(fnv1a(path), o);
-    r.writeUInt32LE(own.lines, o);
+    o = r.writeUInt32LE(own.lines, o);
+    r.writeUInt32LE(pathAt, o);
+  }
+
+  /** Keeps the path (its offset in `paths`); 0 once MAX_PATH_BYTES are kept (the plan is then not whole). */
+  private keepPath(path: Buffer): number {
+    if (this.partial || this.pathBytes + path.length > MAX_PATH_BYTES) {
+      this.partial = true;
+      return 0;
+    }
+    if (this.paths.length < this.pathBytes + path.length) {
+      const grown = Buffer.alloc(Math.min(Math.max((this.pathBytes + path.length) * 2, 64 * 1024), MAX_PATH_BYTES));
+      this.paths.copy(grown, 0, 0, this.pathBytes);
+      this.paths = grown;
+    }
+    const at = this.pathBytes;
+    this.pathBytes += path.copy(this.paths, at);
+    return at;
+  }
+
+  /**
+   * The root's line with the stat it was made from, when every directory the walk queued has a
+   * planned listing key and its path kept (plan-answer.ts); undefined otherwise.
+   */
+  whole(): { entry: QueueEntry; st: EntryStat } | undefined {
+    return this.partial || this.count === 0 ? undefined : this.rootLine;
+  }
+
+  /** Every planned directory, in queue order (the root last); only when `whole()`. */
+  *planned(): Generator<PlannedDir> {
+    if (!this.whole()) return;
+    const r = this.records;
+    for (let i = 0; i < this.count; i++) {
+      const o = i * RECORD;
+      const len = r.readUInt32LE(o + 49);
+      const at = r.readUInt32LE(o + 61);
+      const path = this.paths.subarray(at, at + len);
+      yield { path, key: keyOf(path, r, o + 1), files: r.readUInt32LE(o + 33), symlinks: r.readUInt32LE(o + 37), bytes: r.readDoubleLE(o + 41) };
+    }
   }
 
   /**
@@ -156,10 +226,7 @@ export class ListingPlanner {
       return undefined;
     }
     if (r[o++] !== 1 || r.readUInt32LE(pathAt + 8) !== lines) return undefined;
-    const key = Buffer.allocUnsafeSlow(path.length + 1 + 32);
-    path.copy(key, 0);
-    key[path.length] = 0;
-    r.copy(key, path.length + 1, o, o + 32);
+    const key = keyOf(path, r, o);
     o += 32;
     return { key, files: r.readUInt32LE(o), symlinks: r.readUInt32LE(o + 4), bytes: r.readDoubleLE(o + 8) };
   }

@@ -17,6 +17,7 @@ import { FileStage } from './file-stage.js';
 import { ListingPlanner } from './listing-plan.js';
 import type { DirMaker, StageCache, Uploader } from './ports.js';
 import { parseRate } from '../core/ratelimit.js';
+import { answerByPlan, type Written } from './plan-answer.js';
 import { readQueueFile } from './reader.js';
 import { SourceStats, type EntryStat } from './source-stat.js';
 import type { XzChoice } from './upload.js';
@@ -61,8 +62,8 @@ export interface Phase2 {
   stop: { signal: AbortSignal; fail: (e: unknown) => void };
   /** No byte rate limit (the dry run sends nothing). */
   unmetered?: boolean;
-  /** The listing keys this run's walk made (only for the queue it just wrote): listingPlanner. */
-  plan?: ListingPlanner;
+  /** The listing keys this run's walk made, and the queue it wrote (only that queue's): listingPlanner. */
+  plan?: { listings: ListingPlanner; written?: Written };
 }
 
 /**
@@ -107,6 +108,11 @@ export async function runPhase2(p: Phase2): Promise<Child> {
   const dirs = new DirStage({ root, client: p.client, cache: p.cache, concurrency: op.concurrency, readXattrs: p.readXattrs, emit: p.emit, signal, fail });
   const source = new SourceStats(root);
   try {
+    const { plan, cache } = p;
+    if (plan?.written && cache) {
+      const whole = await answerByPlan({ queuePath: p.queuePath, plan: plan.listings, written: plan.written, cache, dirs, source, root, readMeta: p.readMeta, metaSince: p.metaSince, signal });
+      if (whole) return whole;
+    }
     return await readQueueFile({
       queuePath: p.queuePath,
       root,
@@ -115,7 +121,7 @@ export async function runPhase2(p: Phase2): Promise<Child> {
       dirs,
       listingSalt: p.cache ? listingSaltOf(p.config, Boolean(p.readXattrs)) : undefined,
       trustedBefore: BigInt(Date.now()) * 1_000_000n - TRUST_NS,
-      plan: p.cache ? p.plan : undefined,
+      plan: p.cache ? p.plan?.listings : undefined,
       readMeta: p.readMeta,
       metaSince: p.metaSince,
       emit: p.emit,

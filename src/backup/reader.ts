@@ -185,15 +185,7 @@ class QueueReader {
    * capabilities read again when its ctime is not older than the walk that listed it.
    */
   private current(e: QueueEntry, st: EntryStat): void {
-    e.uid = st.uid;
-    e.gid = st.gid;
-    if (e.mode !== null) e.mode = st.mode;
-    const read = this.o.readMeta;
-    if (read && st.ctimeNs >= this.o.metaSince) {
-      const m = read(absPath(this.o.root, e.path), st);
-      e.caps = m.caps;
-      e.acls = m.acls;
-    }
+    asItIsNow(e, st, this.o);
   }
 
   /**
@@ -362,6 +354,22 @@ class QueueReader {
   private opened(path: Buffer): OpenDir {
     const salt = this.o.listingSalt;
     return { path, children: [], listing: salt ? new ListingKey(salt) : null, held: [], deferred: salt && this.o.plan ? [] : null, deferredFiles: 0, lines: LINES_BASIS, unplanned: false };
+  }
+}
+
+/**
+ * The entry as it is now (`st`, just stat'ed): owner and mode from the stat; ACLs and
+ * capabilities read again when its ctime is not older than the walk that listed it.
+ */
+export function asItIsNow(e: QueueEntry, st: EntryStat, o: Pick<ReaderOptions, 'root' | 'readMeta' | 'metaSince'>): void {
+  e.uid = st.uid;
+  e.gid = st.gid;
+  if (e.mode !== null) e.mode = st.mode;
+  const read = o.readMeta;
+  if (read && st.ctimeNs >= o.metaSince) {
+    const m = read(absPath(o.root, e.path), st);
+    e.caps = m.caps;
+    e.acls = m.acls;
   }
 }
 

@@ -255,7 +255,7 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
   // The queue file as phase 2 reads it: what a finished backup marks as consumed.
   const consumed = stamp(queuePath, queueStat(queuePath));
   const stages = op.disable_deduplication ? undefined : cache;
-  const root = await runPhase2({ ...phase2Of(run, source, queuePath, metaSince(created)), client, cache: stages, plan: scan ? run.listings : undefined });
+  const root = await runPhase2({ ...phase2Of(run, source, queuePath, metaSince(created)), client, cache: stages, plan: scan ? { listings: run.listings, written: scan.written } : undefined });
   // One request: on a night with no change, the only evidence that the grid has what the cache says.
   await confirmRoot(client, root.cap, stages, naming.grid);
   // Rows recorded before names were configurable, named after the directory a glob matched,

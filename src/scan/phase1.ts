@@ -17,6 +17,8 @@ export interface ScanReport {
   elapsedMs: number;
   /** When the walk began (ms since the epoch): entries changed since may differ from their lines. */
   startedAt: number;
+  /** The queue file as written (its size and SHA-256); none when the walk was stopped. */
+  written?: { bytes: number; sha256: Buffer };
 }
 
 export interface ScanOptions {
@@ -34,6 +36,8 @@ export interface ScanOptions {
   shouldStop?: () => boolean;
   /** Each entry queued, with its stat, in queue order (walk.ts). */
   onQueued?: WalkOptions['onQueued'];
+  /** The attribute memo (attr-memo.ts), with readMeta. */
+  attrMemo?: WalkOptions['attrMemo'];
 }
 
 class WalkStopped extends Error {}
@@ -91,10 +95,11 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
     log.info({ path: encodePath(rel) }, `${showPath(rel)}: its contents are left out (${why === 'another file system' ? 'another file system is mounted there: one_file_system' : `it holds ${why}`})`);
   };
   let entries = 0;
+  let written: ScanReport['written'];
   const sizes = { bytes: 0 };
   async function* counted() {
     const onOwn = (rel: Buffer) => ownMet.push(encodePath(rel));
-    for await (const batch of walk({ root: Buffer.from(opts.source), select, readMeta: opts.readMeta, onSkip, onEmptied, sizes, dirs, own, onOwn, onQueued: opts.onQueued })) {
+    for await (const batch of walk({ root: Buffer.from(opts.source), select, readMeta: opts.readMeta, onSkip, onEmptied, sizes, dirs, own, onOwn, onQueued: opts.onQueued, attrMemo: opts.attrMemo })) {
       if (opts.shouldStop?.()) throw new WalkStopped();
       entries += batch.length;
       if (logs('noise')) for (const e of batch) log.noise({ path: encodePath(e.path) }, 'queued');
@@ -110,12 +115,13 @@ export async function buildQueue(opts: ScanOptions): Promise<ScanReport> {
       left: { unreadable: skipped.unreadable, vanished: skipped.vanished },
       dirs: { count: dirs.count, newestCtimeNs: dirs.newestCtimeNs, ctimes: dirs.digest() },
     });
-    await writeQueue(opts.queuePath, header, counted(), trailer);
+    const w = await writeQueue(opts.queuePath, header, counted(), trailer);
+    written = { bytes: w.bytes, sha256: w.sha256 };
   } catch (e) {
     if (e instanceof WalkStopped) return { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started, startedAt: started };
     throw e;
   }
-  const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started, startedAt: started };
+  const report = { entries, bytes: sizes.bytes, skipped, elapsedMs: Date.now() - started, startedAt: started, written };
   if (ownMet.length) {
     const shown = ownMet.slice(0, 10).map((p) => JSON.stringify(p)).join(', ') + (ownMet.length > 10 ? `, and ${ownMet.length - 10} more` : '');
     log.info({ files: ownMet.length }, `left lafs-backup's own files out of the backup: ${shown}`);

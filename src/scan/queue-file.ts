@@ -11,6 +11,7 @@
  * them (their number, the newest ctime, a digest of every directory's path and ctime): what
  * proves a queue still fresh (backup/queue-reuse.ts).
  */
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -95,6 +96,8 @@ export function readQueueTrailer(path: string): QueueTrailer | undefined {
 export interface WriteResult {
   entries: number;
   bytes: number;
+  /** The SHA-256 of every byte written: phase 2 knows by it that the file it reads is this one. */
+  sha256: Buffer;
 }
 
 /** Removes temporary queue files left by writers that were killed (their pid is gone). */
@@ -130,6 +133,12 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
   }
   let entries = 0;
   let bytes = 0;
+  const digest = createHash('sha256');
+  const put = async (text: string): Promise<number> => {
+    const b = Buffer.from(text, 'utf8');
+    digest.update(b);
+    return writeFully(fh!, b);
+  };
   try {
     await fh.chmod(0o600);
     let buf = headerLines(header);
@@ -137,12 +146,12 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
       for (const e of batch) buf += `${formatLine(e)}\n`;
       entries += batch.length;
       if (buf.length >= 1 << 18) {
-        bytes += await writeFully(fh, buf);
+        bytes += await put(buf);
         buf = '';
       }
     }
     if (trailer) buf += trailerLines(trailer());
-    bytes += await writeFully(fh, buf);
+    bytes += await put(buf);
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -155,7 +164,33 @@ export async function writeQueue(path: string, header: QueueHeader, batches: Asy
     if (code) throw new AppError(`cannot write queue file ${path}: ${describeErrno(e)}`);
     throw e;
   }
-  return { entries, bytes };
+  return { entries, bytes, sha256: digest.digest() };
+}
+
+/**
+ * Whether the file at `path` holds exactly the bytes whose SHA-256 is `sha256` (read in 1 MiB
+ * pieces, no more than `limit` bytes: a bigger file is another one).
+ */
+export async function sameBytes(path: string, sha256: Buffer, limit: number): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, READ_FLAGS);
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > limit) return false;
+      h.update(buf.subarray(0, bytesRead));
+    }
+    return h.digest().equals(sha256);
+  } catch {
+    return false;
+  } finally {
+    await fh?.close().catch(() => {});
+  }
 }
 
 /**
