@@ -10,5 +10,6 @@ char *c_string(napi_env env, napi_value v, const char *what);
 napi_status args(napi_env env, napi_callback_info info, size_t want, napi_value *argv);
 void xattr_init(napi_env env, napi_value exports);
 void at_init(napi_env env, napi_value exports);
+void scan_init(napi_env env, napi_value exports);
 
 #endif

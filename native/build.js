@@ -36,7 +36,7 @@ function prebuilt() {
 // against an addon older than its sources fail in ways that point anywhere but the build.
 if (process.argv.includes('--if-stale')) {
   const built = `${here}/build/Release/lafs.node`;
-  const sources = ['addon.c', 'util.c', 'xattr.c', 'at.c', 'addon.h', 'binding.gyp'].map((f) => `${here}/${f}`).filter(existsSync);
+  const sources = ['addon.c', 'util.c', 'xattr.c', 'at.c', 'scan.c', 'addon.h', 'binding.gyp'].map((f) => `${here}/${f}`).filter(existsSync);
   if (existsSync(built) && sources.every((f) => statSync(f).mtimeMs <= statSync(built).mtimeMs)) process.exit(0);
 }
 // On install (no flag): a prebuilt addon that loads is all it takes.

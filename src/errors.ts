@@ -3,6 +3,7 @@
  * one line, names the culprit (key, file, path, a cap's redacted form) and never a cap.
  */
 import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 
 /** Exit codes, documented in the README and in `--help`. */
 export const EXIT = {
@@ -197,6 +198,15 @@ export function errnoCode(err: unknown): string | undefined {
     return (err as { code: string }).code;
   }
   return undefined;
+}
+
+/** The errno's code (EACCES…), as Node's errors carry it. */
+const CODES = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+/** An Error as Node's calls throw them (code, errno, syscall), for a failure the addon returned as a number. */
+export function errnoError(errno: number, syscall: string): Error {
+  const code = CODES.get(errno) ?? 'EUNKNOWN';
+  return Object.assign(new Error(`${syscall}: ${code}`), { code, errno: -errno, syscall });
 }
 
 /** A short reason for a system error, without the path Node puts into its messages. */

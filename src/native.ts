@@ -1,6 +1,7 @@
 /**
  * The native addon (native/), loaded once, here: xattr.c's raw extended-attribute calls on
- * paths and at.c's *at calls relative to a directory descriptor, never following a symlink.
+ * paths, at.c's *at calls relative to a directory descriptor, never following a symlink, and
+ * scan.c's one-call listing of a directory for phase 1's walk.
  * When it is not built, `available()` is false, `whyUnavailable()` says why, the xattr calls
  * throw ENOADDON and `atCalls()` is undefined: callers go on without extended metadata (after
  * one warning per run) or, for restore, refuse to run.
@@ -39,10 +40,16 @@ export interface AtCalls {
   fsetxattr(fd: number, name: string | Buffer, value: Buffer, flags: number): void;
 }
 
+/** native/scan.c: one directory of phase 1's walk in one call (its result's layout is there and in scan/dir-scan.ts). */
+export interface ScanCalls {
+  /** The sorted entries with their lstat (and attribute names): an ArrayBuffer; the errno; -1 when more than `maxEntries`. */
+  scanDir(path: Buffer, withXattrs: boolean, maxEntries: number, unchangedBefore: bigint): ArrayBuffer | number;
+}
+
 /** The length of lstatAt's `out` (mode, nlink, dev, ino, size, mtime ns, ctime ns, uid, gid). */
 export const LSTAT_FIELDS = 9;
 
-type Addon = XattrCalls & AtCalls;
+type Addon = XattrCalls & AtCalls & ScanCalls;
 
 // The addon compiled here (native/build/Release), else the one built for this platform when the
 // package was packed (native/prebuilds/PLATFORM-ARCH/node.napi.LIBC.node): node-gyp-build's rules.
@@ -83,6 +90,11 @@ export function xattrCalls(): XattrCalls {
   const a = load();
   if (!a) throw Object.assign(new Error(`the extended-attribute addon is not built: ${loadError}`), { code: 'ENOADDON' });
   return a;
+}
+
+/** The one-call directory scan, or undefined when the addon is not built. */
+export function scanCalls(): ScanCalls | undefined {
+  return load() ?? undefined;
 }
 
 /** The *at calls, or undefined (with the reason from whyUnavailable) when the addon is not built. */

@@ -11,6 +11,7 @@ import type { Stop } from '../core/stop.js';
 import { AppError, describeErrno } from '../errors.js';
 import { log } from '../log.js';
 import type { Progress } from '../progress.js';
+import { AttrMemo } from '../scan/attr-memo.js';
 import { OwnFiles, type OwnFile } from '../scan/own-files.js';
 import { buildQueue, selectionId, type ScanOptions, type ScanReport } from '../scan/phase1.js';
 import { CLOCK_SLACK_NS, planQueue } from '../scan/plan.js';
@@ -49,8 +50,11 @@ export function ownFiles(config: Config, queuePath: string): OwnFile[] {
   return own;
 }
 
-/** Phase 1, with its progress line; `writeTo`: where the queue goes, when not to `queuePath` (a dry run's). */
-export async function scanTree(run: QueueRun, source: string, queuePath: string, writeTo = queuePath): Promise<ScanReport> {
+/**
+ * Phase 1, with its progress line; `writeTo`: where the queue goes, when not to `queuePath` (a
+ * dry run's); `attrMemo`: the attribute memo (scan/attr-memo.ts), when extended metadata is kept.
+ */
+export async function scanTree(run: QueueRun, source: string, queuePath: string, writeTo = queuePath, attrMemo?: AttrMemo): Promise<ScanReport> {
   const { req, stop } = run;
   const live = { objects: 0, bytes: 0 };
   req.progress?.phase({ label: 'scanning', unit: 'entries', bytes: true, read: () => live });
@@ -63,6 +67,7 @@ export async function scanTree(run: QueueRun, source: string, queuePath: string,
     excludes: excludesOf(req.config),
     own,
     readMeta: req.config.source.extended_metadata ? run.meta.readAclsAndCaps : undefined,
+    attrMemo,
     shouldStop: () => stop.signal.aborted,
     // The walk's listing keys, for phase 2 (none are used without deduplication).
     onQueued: req.config.operation.disable_deduplication ? undefined : run.listings.queued,
@@ -94,13 +99,14 @@ export interface QueueReady {
 export async function prepareQueue(run: QueueRun, source: string, queuePath: string, cache: EntryCache): Promise<QueueReady> {
   const { req, stop } = run;
   const { config } = req;
+  const selection = selectionId(selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata);
   const plan = await planQueue({
     queuePath,
     source,
     reuse: config.operation.reuse_queue,
     force: req.forceQueue,
     checkMtime: config.source.queue.check_mtime,
-    selection: selectionId(selectionOf(config), new OwnFiles(source, ownFiles(config, queuePath)), config.source.extended_metadata),
+    selection,
     consumed: (st) => cache.queueConsumed(stamp(queuePath, st)),
   });
   let why = plan.why;
@@ -113,7 +119,12 @@ export async function prepareQueue(run: QueueRun, source: string, queuePath: str
   const rebuild = plan.rebuild || why !== plan.why;
   log.info({ reason: why }, rebuild ? 'building the queue file' : 'reusing the queue file');
   if (!rebuild) return { created };
-  const scan = await scanTree(run, source, queuePath);
+  // The attribute memo of the last walk of this source with this selection, and tonight's kept
+  // for the next (only a walk that wrote its queue whole: one stopped saw only part of the tree).
+  const scope = { source, selection };
+  const memo = config.source.extended_metadata ? new AttrMemo(AttrMemo.decode(cache.attrMemo(), scope), BigInt(Date.now()) * 1_000_000n - CLOCK_SLACK_NS) : undefined;
+  const scan = await scanTree(run, source, queuePath, queuePath, memo);
+  if (memo && scan.written) cache.keepAttrMemo(memo.encode(scope));
   return { scan, created: new Date(scan.startedAt) };
 }
 

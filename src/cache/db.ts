@@ -391,6 +391,16 @@ export class EntryCache {
     }
   }
 
+  /** The attribute memo the last walk kept (scan/attr-memo.ts: its text, opaque here). */
+  attrMemo(): string | undefined {
+    return this.getMeta('attr_memo');
+  }
+
+  /** Keeps tonight's walk's attribute memo for the next one (in the current batch). */
+  keepAttrMemo(text: string): void {
+    this.setMeta('attr_memo', text);
+  }
+
   /** A value of the meta table (cache/grid.ts keeps its record there). */
   getMeta(key: string): string | undefined {
     return (this.stmt('meta').get(key) as { value: string } | undefined)?.value;

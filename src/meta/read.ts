@@ -6,7 +6,7 @@
  * one warning per run and the backup goes on without them. A blob that cannot be decoded is
  * left out with a warning naming the path; it never stops the walk.
  */
-import { ConfigError, errnoCode, resourceLimit } from '../errors.js';
+import { ConfigError, errnoCode, errnoError, resourceLimit } from '../errors.js';
 import { log } from '../log.js';
 import { aclsToText, AclError } from './acl.js';
 import { capsToText, CapabilityError, decodeCaps } from './capability.js';
@@ -55,14 +55,17 @@ function display(abs: Buffer): string {
 /**
  * The names listed for the entry (bytes as latin1 text, so they map back to the same bytes).
  * `at` is what the call is given (a name relative to the working directory, or `abs`); `abs`
- * names the entry in warnings.
+ * names the entry in warnings. `listed`: what the walk's directory scan already listed (the
+ * names NUL-separated, or a negative errno), taken as the call's answer.
  */
-function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = at): string[] | undefined {
+function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = at, listed?: Buffer | number): string[] | undefined {
   if (!available()) {
     warnOnce(warned, 'addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
   }
   try {
+    if (typeof listed === 'number') throw errnoError(-listed, 'llistxattr');
+    if (listed) return splitNames(listed);
     return listXattrs(at).map((n) => n.toString('latin1'));
   } catch (e) {
     const code = errnoCode(e);
@@ -75,6 +78,13 @@ function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = a
     }
     return undefined;
   }
+}
+
+/** llistxattr's answer (names, each ending in NUL) as latin1 text names. */
+function splitNames(raw: Buffer): string[] {
+  if (!raw.length) return [];
+  const text = raw.toString('latin1');
+  return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
 }
 
 function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
@@ -96,9 +106,10 @@ function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): 
  * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
  * `trouble` hears of each entry whose ACL or capabilities could not be read.
  */
-export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore, warned: Warned = new Set()): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore, warned: Warned = new Set(), listed?: Buffer | number): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
-  const list = names(trouble, warned, at, abs);
+  if (listed !== undefined && typeof listed !== 'number' && !listed.length) return {};
+  const list = names(trouble, warned, at, abs, listed);
   if (!list?.length) return {};
   const out: { caps?: string; acls?: string } = {};
   const access = list.includes(ACCESS_ACL) ? get(trouble, at, ACCESS_ACL, abs) : undefined;
@@ -163,12 +174,12 @@ export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, l
  * metadata they could not read whole, and giving each warning about the whole run once.
  */
 export function metadataReaders(trouble: MetaTrouble = ignore): {
-  readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at?: Buffer) => { caps?: string; acls?: string };
+  readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at?: Buffer, listed?: Buffer | number) => { caps?: string; acls?: string };
   readUserXattrs: (abs: Buffer, st: { isSymbolicLink(): boolean }) => Record<string, string> | undefined | null;
 } {
   const warned: Warned = new Set();
   return {
-    readAclsAndCaps: (abs, st, at = abs) => readAclsAndCaps(abs, st, at, trouble, warned),
+    readAclsAndCaps: (abs, st, at = abs, listed) => readAclsAndCaps(abs, st, at, trouble, warned, listed),
     readUserXattrs: (abs, st) => readUserXattrs(abs, st, XATTR_LIMIT, trouble, warned),
   };
 }

@@ -6,25 +6,23 @@
  *
  * The walk uses synchronous calls inside a directory (far cheaper per entry than a round trip
  * through the thread pool) and yields batches, giving the event loop a turn now and then so
- * signals are handled promptly.
- *
- * Entries are looked up relative to their directory (the walk changes into it), which saves
- * the kernel a path walk from / for every lstat. The working directory is changed only within
- * synchronous stretches and restored before every yield or await, so no other code ever runs
- * with it changed.
+ * signals are handled promptly. Each directory is read in one call (dir-scan.ts: its sorted
+ * names, each one's lstat relative to the directory's descriptor, and attribute names), taken
+ * when the walk opens it; the working directory is never changed.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, type Dirent } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { chdir, cwd } from 'node:process';
 import { setImmediate as turn } from 'node:timers/promises';
-import { AppError, describeErrno, errnoCode, resourceLimit, ResourceLimitError } from '../errors.js';
+import { AppError, describeErrno, errnoCode, errnoError, resourceLimit, ResourceLimitError } from '../errors.js';
 import type { LeftOut, Selector } from './select.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../core/file-type.js';
 import type { OwnFiles, OwnMatcher } from './own-files.js';
 import { encodePath, type QueueEntry } from './queue-codec.js';
 import type { EntryStat } from '../core/entry-stat.js';
 import { lstatOf, type Lstat } from './lstat.js';
+import { DT, scanDir, type DirScan, type ScanEntry } from './dir-scan.js';
+import { scanCalls, type ScanCalls } from '../native.js';
+import type { AttrMemo } from './attr-memo.js';
 
 export type SkipReason = 'excluded' | 'special' | 'unreadable' | 'vanished';
 
@@ -70,9 +68,10 @@ export interface WalkOptions {
   select?: Selector;
   /**
    * Reads capabilities and ACLs of an entry (the metadata module); none when absent. `at` is
-   * the path to give the system calls: the bare name while the walk is in the entry's directory.
+   * the path to give the system calls. `listed`: the names of its attributes as the
+   * directory's scan listed them (dir-scan.ts ScanEntry.attrs), when it did.
    */
-  readMeta?: (abs: Buffer, st: EntryKind, at?: Buffer) => EntryMeta;
+  readMeta?: (abs: Buffer, st: EntryKind, at?: Buffer, listed?: Buffer | number) => EntryMeta;
   /**
    * Told about every entry left out, and why. `detail` says what failed for unreadable ones;
    * `by` is the rule or pattern that excluded one.
@@ -93,8 +92,12 @@ export interface WalkOptions {
    * directory's: taken before it was listed). Phase 2's listing plan is built from these.
    */
   onQueued?: (entry: QueueEntry, st: EntryStat) => void;
-  /** The lstat to use (tests); default: the addon's, relative to the working directory. */
+  /** The lstat to use for entries of directories listed the slow way (tests); default: the addon's. */
   lstat?: Lstat;
+  /** The one-call directory scan (tests give null to list the slow way); default: the addon's. */
+  scan?: ScanCalls | null;
+  /** Which directories' entries had no ACL or capability at the last walk; told of tonight's (attr-memo.ts). Only with readMeta. */
+  attrMemo?: AttrMemo;
 }
 
 interface Frame {
@@ -107,11 +110,15 @@ interface Frame {
   st: EntryStat;
   /** Matches the tool's own files when some are in this directory. */
   own?: OwnMatcher;
-  dirents: Dirent<Buffer>[];
+  list: DirScan;
+  /** Entries of `list` taken so far. */
   next: number;
 }
 
+const NOTHING: DirScan = { count: 0, clean: false, next: () => undefined, names: () => [] };
+
 const SLASH = Buffer.from('/');
+const ENOENT = 2;
 
 function join(a: Buffer, b: Buffer): Buffer {
   return a.length ? Buffer.concat([a, SLASH, b]) : b;
@@ -143,56 +150,40 @@ function rootFailure(root: Buffer, e: unknown): never {
   throw resourceLimit(e, `reading ${shown}`) ?? new AppError(`cannot read ${shown}: ${describeErrno(e)}`, 'source');
 }
 
-/** Lists a directory sorted by name bytes; throws the system error. */
-function listSorted(abs: Buffer): Dirent<Buffer>[] {
-  const list = readdirSync(abs, { encoding: 'buffer', withFileTypes: true });
-  return list.sort((a, b) => Buffer.compare(a.name, b.name));
-}
-
 export async function* walk(opts: WalkOptions): AsyncGenerator<QueueEntry[]> {
-  const home = cwd();
-  const walker = new Walker(opts, home);
-  try {
-    yield* walker.entries();
-  } finally {
-    chdir(home);
-  }
+  yield* new Walker(opts).entries();
 }
 
-/** One entry of a directory, as the walk reads it (`local`: the path to give system calls). */
+/** One entry of a directory, as the walk reads it. */
 interface Named {
   frame: Frame;
-  d: Dirent<Buffer>;
+  d: ScanEntry;
   rel: Buffer;
   relText: string;
-  abs: Buffer;
-  local: Buffer;
+  abs?: Buffer;
 }
 
 /**
- * The walk's state: a stack of open directories (each with its sorted dirents), the batch
- * being filled, and the directory the process is in. `entries()` drives it; each entry goes
+ * The walk's state: a stack of open directories (each with its sorted entries) and the batch
+ * being filled. `entries()` drives it; each entry goes
  * through `named` (own files, filters by name), `stat` (kind, filters by type), `meta`, then
  * is queued or opened as a directory.
  */
 class Walker {
   private readonly stack: Frame[] = [];
   private batch: QueueEntry[] = [];
-  /** The directory we are in, or null when in `home`. */
-  private inside: Frame | null = null;
   private rootDev = 0n;
   private readonly skip: NonNullable<WalkOptions['onSkip']>;
   private readonly filtering: boolean;
   private readonly lstat: Lstat;
+  private readonly scan: ScanCalls | undefined;
   private readonly batchSize: number;
 
-  constructor(
-    private readonly opts: WalkOptions,
-    private readonly home: string,
-  ) {
+  constructor(private readonly opts: WalkOptions) {
     this.skip = opts.onSkip ?? (() => {});
     this.filtering = opts.select?.byPath ?? false;
     this.lstat = opts.lstat ?? lstatOf();
+    this.scan = opts.scan === null ? undefined : (opts.scan ?? scanCalls());
     this.batchSize = opts.batchSize ?? 512;
   }
 
@@ -205,23 +196,20 @@ class Walker {
       // whatever the entries cost (a slow filesystem, long paths against many filters).
       if ((++sinceTurn & 63) === 0 && (sinceTurn >= 4096 || performance.now() - lastTurn > 50)) {
         sinceTurn = 0;
-        this.leave();
         await turn();
         lastTurn = performance.now();
       }
       const frame = this.stack[this.stack.length - 1]!;
-      if (frame.next >= frame.dirents.length) {
+      if (frame.next >= frame.list.count) {
         this.stack.pop();
         this.opts.dirs?.add(frame.rel, frame.st.ctimeNs);
         this.queue(frame.entry, frame.st);
       } else this.step(frame);
       if (this.batch.length >= this.batchSize) {
-        this.leave();
         yield this.batch;
         this.batch = [];
       }
     }
-    this.leave();
     if (this.batch.length) yield this.batch;
   }
 
@@ -233,7 +221,7 @@ class Walker {
       this.rootDev = st.dev;
       const entry = entryFor(Buffer.alloc(0), st, this.opts.readMeta?.(root, st));
       const rel = Buffer.alloc(0);
-      return { abs: root, rel, relText: '', entry, st, own: this.own(rel), dirents: this.contents(rel, listSorted(root), root, undefined), next: 0 };
+      return { abs: root, rel, relText: '', entry, st, own: this.own(rel), list: this.contents(rel, this.list(root, st), root, undefined), next: 0 };
     } catch (e) {
       if (e instanceof AppError) throw e;
       rootFailure(root, e);
@@ -242,14 +230,17 @@ class Walker {
 
   /** The next entry of `frame`: skipped, queued, or opened as a directory. */
   private step(frame: Frame): void {
-    this.enter(frame);
-    const n = this.named(frame, frame.dirents[frame.next++]!);
+    frame.next++;
+    const n = this.named(frame, frame.list.next()!);
     if (!n) return;
     const st = this.stat(n);
     if (!st) return;
     let meta: EntryMeta | undefined;
     try {
-      meta = this.opts.readMeta?.(n.abs, st, n.local);
+      // Nothing to read when the scan listed no attributes (or the memo knows there are none),
+      // or for a symlink (no ACL or capability is kept on one): most entries, most nights.
+      const none = (n.d.attrs !== undefined && typeof n.d.attrs !== 'number' && !n.d.attrs.length) || (st.mode & S_IFMT) === S_IFLNK;
+      meta = none ? undefined : this.opts.readMeta?.(this.abs(n), st, this.abs(n), n.d.attrs);
     } catch (e) {
       this.skip(n.rel, 'unreadable', entryFailure(n.rel, e));
       return;
@@ -270,23 +261,21 @@ class Walker {
   }
 
   /** The entry's paths, unless it is one of the tool's own files or a filter leaves it out by name. */
-  private named(frame: Frame, d: Dirent<Buffer>): Named | undefined {
+  private named(frame: Frame, d: ScanEntry): Named | undefined {
     const rel = join(frame.rel, d.name);
     if (frame.own?.(d.name)) {
       this.opts.onOwn?.(rel);
       return undefined;
     }
     const relText = this.filtering ? (frame.relText ? `${frame.relText}/${d.name.toString('utf8')}` : d.name.toString('utf8')) : '';
-    const abs = Buffer.concat([frame.abs, SLASH, d.name]);
-    const local = this.inside === frame ? d.name : abs;
-    if (this.filtering && (d.isDirectory() || d.isFile() || d.isSymbolicLink())) {
-      const by = this.opts.select!.leftOut(relText, d.isDirectory());
+    if (this.filtering && (d.type === DT.DIR || d.type === DT.REG || d.type === DT.LNK)) {
+      const by = this.opts.select!.leftOut(relText, d.type === DT.DIR);
       if (by) {
         this.skip(rel, 'excluded', undefined, by);
         return undefined;
       }
     }
-    return { frame, d, rel, relText, abs, local };
+    return { frame, d, rel, relText };
   }
 
   /** The entry's lstat, unless it is gone, unreadable, special, or left out by its type. */
@@ -294,7 +283,9 @@ class Walker {
     const { d, rel } = n;
     let st: EntryStat | undefined;
     try {
-      st = this.lstat(n.local);
+      // The scan took it (or failed to), unless the directory was listed the slow way.
+      if (d.statErrno !== undefined && d.statErrno !== ENOENT) throw errnoError(d.statErrno, 'lstat');
+      st = d.stat ?? (d.statErrno === undefined ? this.lstat(this.abs(n)) : undefined);
     } catch (e) {
       this.skip(rel, 'unreadable', entryFailure(rel, e));
       return undefined;
@@ -304,14 +295,14 @@ class Walker {
       return undefined;
     }
     const type = st.mode & S_IFMT;
-    const special = d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice();
+    const special = d.type === DT.SOCK || d.type === DT.FIFO || d.type === DT.BLK || d.type === DT.CHR;
     if (special || (type !== S_IFDIR && type !== S_IFREG && type !== S_IFLNK)) {
       this.skip(rel, 'special');
       return undefined;
     }
     // The type may have changed since readdir (or readdir could not tell): filter again then.
-    const known = d.isDirectory() || d.isFile() || d.isSymbolicLink();
-    if (this.filtering && (!known || (type === S_IFDIR) !== d.isDirectory())) {
+    const known = d.type === DT.DIR || d.type === DT.REG || d.type === DT.LNK;
+    if (this.filtering && (!known || (type === S_IFDIR) !== (d.type === DT.DIR))) {
       const by = this.opts.select!.leftOut(n.relText, type === S_IFDIR);
       if (by) {
         this.skip(rel, 'excluded', undefined, by);
@@ -324,56 +315,52 @@ class Walker {
   /** A directory's frame, its entries listed (none when a marker or a mount point says so). */
   private opened(n: Named, entry: QueueEntry, st: EntryStat): Frame | undefined {
     const { rel } = n;
-    let dirents: Dirent<Buffer>[];
+    let list: DirScan;
     try {
       // A mount point is kept, as an empty directory, when the walk stays on one file system.
       const oneFs = this.opts.select?.oneFileSystem ?? false;
-      dirents = oneFs && st.dev !== this.rootDev ? this.contents(rel, [], undefined, st.dev) : this.contents(rel, listSorted(n.local), this.inside === n.frame ? n.local : n.abs, undefined);
+      list = oneFs && st.dev !== this.rootDev ? this.contents(rel, NOTHING, undefined, st.dev) : this.contents(rel, this.list(this.abs(n), st), this.abs(n), undefined);
     } catch (e) {
       const why = entryFailure(rel, e);
       this.skip(rel, errnoCode(e) === 'ENOENT' ? 'vanished' : 'unreadable', why);
       return undefined;
     }
-    return { abs: n.abs, rel, relText: n.relText, entry, st, own: this.own(rel), dirents, next: 0 };
+    return { abs: this.abs(n), rel, relText: n.relText, entry, st, own: this.own(rel), list, next: 0 };
+  }
+
+  /** The entry's absolute path (made when first asked: most entries never need it). */
+  private abs(n: Named): Buffer {
+    return (n.abs ??= Buffer.concat([n.frame.abs, SLASH, n.d.name]));
+  }
+
+  /**
+   * A directory's entries, sorted (with their stats and attribute names when the addon scans);
+   * `st`: its lstat. The attribute memo says which entries need not be asked, and hears of it
+   * when none had an ACL or a capability.
+   */
+  private list(path: Buffer, st: EntryStat): DirScan {
+    const attrs = this.opts.readMeta !== undefined;
+    const memo = attrs ? this.opts.attrMemo : undefined;
+    const list = scanDir(path, { attrs, unchangedBefore: memo?.since(st) }, this.scan);
+    if (memo && list.clean) memo.clean(st);
+    return list;
   }
 
   /** The directory's contents, or none when a marker or a mount point says they are left out. */
-  private contents(rel: Buffer, dirents: Dirent<Buffer>[], at: Buffer | undefined, dev: bigint | undefined): Dirent<Buffer>[] {
+  private contents(rel: Buffer, list: DirScan, at: Buffer | undefined, dev: bigint | undefined): DirScan {
     const select = this.opts.select;
     if ((select?.oneFileSystem ?? false) && dev !== undefined && dev !== this.rootDev) {
       this.opts.onEmptied?.(rel, 'another file system');
-      return [];
+      return NOTHING;
     }
-    if (!(select?.byContents ?? false)) return dirents;
-    const marker = select!.markedBy(
-      dirents.map((d) => d.name),
-      at,
-    );
-    if (marker === undefined) return dirents;
+    if (!(select?.byContents ?? false)) return list;
+    const marker = select!.markedBy(list.names(), at);
+    if (marker === undefined) return list;
     this.opts.onEmptied?.(rel, marker);
-    return [];
+    return NOTHING;
   }
 
   private own(rel: Buffer): OwnMatcher | undefined {
     return this.opts.own?.inDir(rel);
-  }
-
-  /** Into the frame's directory (by bare names from then on); chdir takes text, so a path that is not valid UTF-8 stays absolute. */
-  private enter(frame: Frame): void {
-    if (this.inside === frame) return;
-    const text = frame.abs.toString('utf8');
-    this.leave();
-    if (!Buffer.from(text, 'utf8').equals(frame.abs)) return;
-    try {
-      chdir(text);
-      this.inside = frame;
-    } catch {
-      this.leave();
-    }
-  }
-
-  private leave(): void {
-    if (this.inside) chdir(this.home);
-    this.inside = null;
   }
 }

@@ -9,6 +9,7 @@ import { Selector } from '../../src/scan/select.js';
 import { readQueue } from '../../src/scan/queue-file.js';
 import { parentOf, type QueueEntry } from '../../src/scan/queue-codec.js';
 import { walk, type SkipReason } from '../../src/scan/walk.js';
+import { metadataReaders } from '../../src/meta/read.js';
 import { runCli, withoutSummary } from '../support/cli.js';
 import { handToUnprivileged, makeTree, tempDir, unprivileged, writeRaw } from '../support/tree.js';
 
@@ -57,10 +58,11 @@ describe('walk', () => {
     expect(skipped).toEqual([['fifo', 'special'], ['sock', 'special']]);
   });
 
-  it('an entry that vanishes between readdir and lstat is reported and skipped', async () => {
+  it('listed the slow way (no addon, or a huge directory): an entry that vanishes between readdir and lstat is reported and skipped', async () => {
     const root = join(tempDir(), 'src');
     makeTree(root, { a: 'a', b: 'b', c: { x: 'x' }, d: 'd' });
     const { paths, skipped } = await walkAll(root, [], {
+      scan: null,
       readMeta: (abs) => {
         if (abs.toString().endsWith('/a')) {
           rmSync(join(root, 'b'));
@@ -71,6 +73,42 @@ describe('walk', () => {
     });
     expect(paths).toEqual(['a', 'd', '']);
     expect(skipped).toEqual([['b', 'vanished'], ['c', 'vanished']]);
+  });
+
+  it("read in one call per directory: a file removed after its directory's scan is queued as the scan saw it; a directory removed before it is opened is reported and skipped", async () => {
+    const root = join(tempDir(), 'src');
+    makeTree(root, { a: 'a', b: 'b', c: { x: 'x' }, d: 'd' });
+    const { paths, skipped } = await walkAll(root, [], {
+      onQueued: (e) => {
+        if (e.path.toString() === 'a') {
+          rmSync(join(root, 'b'));
+          rmSync(join(root, 'c'), { recursive: true });
+        }
+      },
+    });
+    expect(paths).toEqual(['a', 'b', 'd', '']);
+    expect(skipped).toEqual([['c', 'vanished']]);
+  });
+
+  it('both ways of listing a directory (the addon\'s one call, Node\'s readdir and an lstat each) queue the same lines', async () => {
+    const root = join(tempDir(), 'src');
+    makeTree(root, { b: { z: 'z', a: { deep: 'd' } }, a: 'a', c: {}, 'é': 'e', acl: 'with an ACL', dflt: {}, link: { symlink: 'a' }, dangling: { symlink: 'nope' } });
+    writeRaw(root, Buffer.from([0x62, 0x5f, 0xff]), 'invalid utf-8');
+    execFileSync('mkfifo', [join(root, 'fifo')]);
+    execFileSync('setfacl', ['-m', 'u:1000:rwx', join(root, 'acl')]);
+    execFileSync('setfacl', ['-d', '-m', 'u::rwx,g::r-x,o::---', join(root, 'dflt')]);
+    if (process.getuid?.() === 0) {
+      writeFileSync(join(root, 'cap'), 'x');
+      execFileSync('setcap', ['cap_net_raw+ep', join(root, 'cap')]);
+    }
+    const readMeta = metadataReaders().readAclsAndCaps;
+    const fast = await walkAll(root, [], { readMeta });
+    const slow = await walkAll(root, [], { readMeta, scan: null });
+    expect(fast.entries).toEqual(slow.entries);
+    expect(fast.skipped).toEqual(slow.skipped);
+    expect(fast.entries.find((e) => e.path.toString() === 'acl')!.acls).toMatch(/u:1000:rwx/);
+    expect(fast.entries.find((e) => e.path.toString() === 'dflt')!.acls).toMatch(/^d:/);
+    if (process.getuid?.() === 0) expect(fast.entries.find((e) => e.path.toString() === 'cap')!.caps).toBe('cap_net_raw=ep');
   });
 
   it('excluded directories are not descended into', async () => {

@@ -169,19 +169,20 @@ describe('imports', () => {
     expect(cycles(g).map((c) => c.join(' → '))).toEqual([]);
   });
 
-  it("native/: xattr.c and at.c call nothing of each other's; addon.c registers both, util.c has what they share", () => {
+  it("native/: xattr.c, at.c and scan.c call nothing of each other's; addon.c registers them, util.c has what they share", () => {
     const NATIVE = resolve(SRC, '../native');
     const text = (f: string) => readFileSync(join(NATIVE, f), 'utf8');
     /** The functions a C file defines (a definition starts a line: a return type, the name, its parameters, `{`). */
     const defined = (f: string) => [...text(f).matchAll(/^(?:static\s+)?[\w ]+?[\s*]+(\w+)\([^;{]*\)\s*\{/gm)].map((m) => m[1]!);
     const calls = (f: string, names: string[]) => names.filter((n) => new RegExp(`\\b${n}\\s*\\(`).test(text(f)));
+    const parts = ['xattr.c', 'at.c', 'scan.c'];
     expect(defined('xattr.c')).toContain('xattr_init');
     expect(defined('at.c')).toContain('at_init');
+    expect(defined('scan.c')).toContain('scan_init');
     expect(defined('util.c')).toContain('throw_errno');
-    expect(calls('xattr.c', defined('at.c'))).toEqual([]);
-    expect(calls('at.c', defined('xattr.c'))).toEqual([]);
-    expect(calls('addon.c', [...defined('xattr.c'), ...defined('at.c')]).sort()).toEqual(['at_init', 'xattr_init']);
-    expect(JSON.parse(readFileSync(join(NATIVE, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '')).targets[0].sources.sort()).toEqual(['addon.c', 'at.c', 'util.c', 'xattr.c']);
+    for (const f of parts) for (const g of parts) if (f !== g) expect(calls(f, defined(g)), `${f} calls into ${g}`).toEqual([]);
+    expect(calls('addon.c', parts.flatMap(defined)).sort()).toEqual(['at_init', 'scan_init', 'xattr_init']);
+    expect(JSON.parse(readFileSync(join(NATIVE, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '')).targets[0].sources.sort()).toEqual(['addon.c', 'at.c', 'scan.c', 'util.c', 'xattr.c']);
   });
 
   it('the finder finds a cycle when there is one', () => {
