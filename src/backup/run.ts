@@ -257,7 +257,12 @@ async function bothPhases(run: Run, naming: Naming, queuePath: string, cache: En
   const stages = op.disable_deduplication ? undefined : cache;
   const root = await runPhase2({ ...phase2Of(run, source, queuePath, metaSince(created)), client, cache: stages, plan: scan ? { listings: run.listings, written: scan.written } : undefined });
   // One request: on a night with no change, the only evidence that the grid has what the cache says.
-  await confirmRoot(client, root.cap, stages, naming.grid);
+  const confirmed = confirmRoot(client, root.cap, stages, naming.grid);
+  confirmed.catch(() => {});
+  // While the gateway answers: the generation bumps of the rows this run used, written. They
+  // count only once the backup is recorded (below), and a root the grid lacks forgets them all.
+  cache.flushUses();
+  await confirmed;
   // Rows recorded before names were configurable, named after the directory a glob matched,
   // join this series (backup/name.ts legacyMembers).
   const adopt = legacyMembers(cache.listBackups(), naming.name, naming.configured);
