@@ -4,10 +4,11 @@
  * the file phase 2 would read holds exactly the bytes the walk wrote (the same SHA-256), and
  * the cache knows every one of those listings, then reading the queue (reader.ts) would answer
  * every directory by its plan and look at no file: this gives the same answer from the plan
- * alone — each directory counted and its listing row raised, the root's edge made as the
- * reader makes it (stat'ed now, ACLs and capabilities read again if it changed since the
- * walk). Anything else — one directory unknown, the root gone, a byte of the queue different
- * — and it answers nothing: the reader does the work, from the first line, as before.
+ * alone — each directory stat'ed and counted and its listing row raised, the root's edge made
+ * as the reader makes it (owner and mode as stat'ed now, ACLs and capabilities read again if
+ * it changed since the walk). Anything else — one directory unknown, gone or no longer a
+ * directory, a byte of the queue different — and it answers nothing: the reader does the
+ * work, from the first line, as before.
  *
  * Why this is safe is why the reader's plan is (listing-plan.ts): the keys are made of the
  * facts this run's own walk took moments before, and are trusted only for directories whose
@@ -50,15 +51,19 @@ export async function answerByPlan(o: PlanAnswerOptions): Promise<Child | undefi
     root = d;
   }
   if (!root || root.path.length) return undefined;
-  const entry = { ...rootLine.entry };
+  // Every directory still there, as the reader would find it (it stats each directory again:
+  // one gone or no longer a directory is left out there, and its parent made again).
   let st;
-  try {
-    st = o.source.lstat(entry.path);
-  } catch {
-    return undefined;
+  for (const d of o.plan.planned()) {
+    try {
+      st = o.source.lstat(d.path);
+    } catch {
+      return undefined;
+    }
+    if (!st?.isDirectory()) return undefined;
   }
-  if (!st?.isDirectory()) return undefined;
-  asItIsNow(entry, st, o);
+  const entry = { ...rootLine.entry };
+  asItIsNow(entry, st!, o);
   for (const d of o.plan.planned()) if (d.path.length) o.dirs.listedWithin(d.path, d.key, counts(d));
   const child = o.dirs.listed(entry, st, root.key, counts(root));
   // Known a moment ago, in this same synchronous stretch, under the run's lock.

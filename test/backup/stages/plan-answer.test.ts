@@ -5,7 +5,7 @@
  * no event, no stat, no row raised — when a directory is unknown, the plan is not whole, or the
  * queue file is not the one the walk wrote.
  */
-import { appendFileSync, linkSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingSalt } from '../../../src/cache/keys.js';
@@ -69,7 +69,7 @@ function counts(events: EventLog): Record<string, unknown> {
 }
 
 describe("phase 2 answered from the walk's plan alone", () => {
-  it("on an unchanged tree: the reader's cap and counts, no line read, only the root stat'ed", async () => {
+  it("on an unchanged tree: the reader's cap and counts, no line read, only the directories stat'ed", async () => {
     const root = tree();
     const cache = new FakeCache();
     const first = await run(root, cache, { reader: true });
@@ -78,7 +78,9 @@ describe("phase 2 answered from the walk's plan alone", () => {
     const byPlan = await run(root, cache);
     expect(byPlan.cap).toBe(first.cap);
     expect(byPlan.cap).toBe(byReader.cap);
-    expect(byPlan.statted).toEqual(['']);
+    // As the reader: each directory stat'ed again (one gone is left out there), no file.
+    expect(byPlan.statted.sort()).toEqual(byReader.statted.sort());
+    expect(byPlan.statted.sort()).toEqual(['', 'a', 'b', 'b/c']);
     expect(byPlan.events.types()).toEqual(byReader.events.types());
     expect(counts(byPlan.events)).toEqual(counts(byReader.events));
     expect(counts(byPlan.events)).toMatchObject({ filesReused: 6, dirsReused: 4 });
@@ -108,6 +110,16 @@ describe("phase 2 answered from the walk's plan alone", () => {
     const r = await run(root, cache, { between: (q) => appendFileSync(q, '\n') });
     expect(r.cap).toBeUndefined();
     expect(r.events.list).toEqual([]);
+  });
+
+  it('answers nothing when a directory is gone since the walk (the reader leaves it out and makes its parent again)', async () => {
+    const root = tree();
+    const cache = new FakeCache();
+    await run(root, cache, { reader: true });
+    const r = await run(root, cache, { between: () => rmSync(join(root, 'b/c'), { recursive: true }) });
+    expect(r.cap).toBeUndefined();
+    expect(r.events.list).toEqual([]);
+    expect(r.raised).toBe(0);
   });
 
   it('answers nothing when the plan is not whole (a file with two links has no planned listing)', async () => {
