@@ -13,8 +13,9 @@
  * ctime), so they are given as having none. It returns the errno as a number
  * when the directory cannot be opened or read.
  *
- * Bounded: for a directory of more than `maxEntries` names it returns -1 and nothing else (the
- * walk lists that one the slow way, a name at a time, so a huge directory costs no records).
+ * Bounded: for a directory of more than `maxEntries` names, or whose records would take more
+ * than MAX_BYTES (long attribute lists), it returns -1 and nothing else (the walk lists that
+ * one the slow way, a name at a time, so a huge directory costs no records).
  * The result:
  *
  *   int64 count, int64 clean (1: every entry was stat'ed, and every one but a symlink had its
@@ -46,6 +47,7 @@
 
 #define HEAD 88
 #define NOT_LISTED INT32_MIN
+#define MAX_BYTES (32u << 20)
 
 struct name {
   char *s;
@@ -71,13 +73,18 @@ static int by_bytes(const void *a, const void *b) {
   return strcmp(((const struct name *)a)->s, ((const struct name *)b)->s);
 }
 
-/* The directory's names, sorted; 0 or an errno. The arena's pointers are fixed up after growth. */
-static int read_names(DIR *d, struct names *ns) {
+/* The directory's names, sorted; 0 or an errno. The arena's pointers are fixed up after growth.
+ * It stops (unsorted) once there are more than `max`: the caller lists no such directory. */
+static int read_names(DIR *d, struct names *ns, size_t max) {
   struct dirent *e;
   errno = 0;
   while ((e = readdir(d)) != NULL) {
     const char *s = e->d_name;
     if (s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0))) continue;
+    if (ns->n >= max) {
+      ns->n = max + 1;
+      return 0;
+    }
     size_t len = strlen(s);
     if (ns->n == ns->cap) {
       size_t cap = ns->cap ? ns->cap * 2 : 64;
@@ -238,7 +245,7 @@ static napi_value ScanDir(napi_env env, napi_callback_info info) {
     return result;
   }
   struct names ns = { 0 };
-  int e = read_names(d, &ns);
+  int e = read_names(d, &ns, max < 0 ? 0 : (size_t)max);
   struct out o = { 0 };
   char *path = NULL;
   size_t pathsize = 0;
@@ -250,8 +257,10 @@ static napi_value ScanDir(napi_env env, napi_callback_info info) {
     memcpy(o.buf, &count, 8);
     o.used = 16;
     size_t dirlen = strlen(dir);
-    for (size_t i = 0; i < ns.n && !e; i++)
+    for (size_t i = 0; i < ns.n && !e && !too_many; i++) {
       if (!record(&o, dirfd(d), dir, dirlen, &ns.v[i], xattrs, unchanged_before, &path, &pathsize, &clean)) e = ENOMEM;
+      else if (o.used > MAX_BYTES) too_many = true;
+    }
     int64_t flag = clean ? 1 : 0;
     memcpy(o.buf + 8, &flag, 8);
   }

@@ -7,7 +7,7 @@ import { commands } from './commands/index.js';
 import type { CommandSpec } from './commands/common.js';
 import { guardOutput, StdoutClosed, stdoutFailure } from './commands/output.js';
 import { VERSION } from './version.js';
-import { AppError, EXIT, UsageError } from './errors.js';
+import { AppError, EXIT, resourceLimit, UsageError } from './errors.js';
 import { log, oneLine } from './log.js';
 import { scrubCaps } from './core/redact.js';
 
@@ -31,6 +31,13 @@ export function report(err: unknown): number {
     return err.exitCode;
   }
   const e = err instanceof Error ? err : new Error(String(err));
+  // Out of descriptors or memory somewhere no step named it (yargs reading its strings, a
+  // module loading): still the limit's own line, not "internal error".
+  const limit = resourceLimit(e, 'lafs-backup could not go on');
+  if (limit) {
+    process.stderr.write(`lafs-backup: ${oneLine(limit.message)}\n`);
+    return limit.exitCode;
+  }
   process.stderr.write(`lafs-backup: internal error: ${oneLine(e.message)}\n`);
   log.debug({ stack: scrubCaps(e.stack ?? '') }, 'internal error');
   return EXIT.FAILURE;

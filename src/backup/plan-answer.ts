@@ -21,7 +21,7 @@ import type { DirStage } from './dir-stage.js';
 import type { ListingPlanner, PlannedDir } from './listing-plan.js';
 import type { DirCache } from './ports.js';
 import { asItIsNow, type ReaderOptions } from './reader.js';
-import type { SourceStats } from './source-stat.js';
+import type { EntryStat, SourceStats } from './source-stat.js';
 
 /** What the walk wrote: the queue file's size and SHA-256 (scan/phase1.ts ScanReport.written). */
 export interface Written {
@@ -53,7 +53,7 @@ export async function answerByPlan(o: PlanAnswerOptions): Promise<Child | undefi
   if (!root || root.path.length) return undefined;
   // Every directory still there, as the reader would find it (it stats each directory again:
   // one gone or no longer a directory is left out there, and its parent made again).
-  let st;
+  let st: EntryStat | undefined;
   for (const d of o.plan.planned()) {
     try {
       st = o.source.lstat(d.path);
@@ -62,10 +62,11 @@ export async function answerByPlan(o: PlanAnswerOptions): Promise<Child | undefi
     }
     if (!st?.isDirectory()) return undefined;
   }
+  // The root came last: `st` is its stat.
   const entry = { ...rootLine.entry };
   asItIsNow(entry, st!, o);
   for (const d of o.plan.planned()) if (d.path.length) o.dirs.listedWithin(d.path, d.key, counts(d));
-  const child = o.dirs.listed(entry, st, root.key, counts(root));
+  const child = o.dirs.listed(entry, st!, root.key, counts(root));
   // Known a moment ago, in this same synchronous stretch, under the run's lock.
   if (!child) throw new AppError('the entry cache lost the root listing while phase 2 read it');
   return child;
