@@ -20,12 +20,14 @@
  *   garbage, all of it resident. The maximum can only be set at start-up; the growth factor
  *   is read each time V8 would grow the space, so a GC observer turns growth off (factor 1)
  *   while the young generation is at the cap and back on (2) below it (V8 shrinks it when
- *   allocation is slow, e.g. waiting on a gateway). Not smaller: with 1–2 MiB semi-spaces
- *   more objects survive into the old generation and the rerun's peak went up (139 MiB).
- *   `dump` keeps its own, stricter rule (young-generation.ts: never grown at all).
+ *   allocation is slow, e.g. waiting on a gateway). The observer runs after the collection, so
+ *   a burst of survivors can take it one step further (16 MiB under test/cli/memory.test.ts's
+ *   probe); a backup stays at 8. Not smaller: with 1–2 MiB semi-spaces more objects survive
+ *   into the old generation and the rerun's peak went up (129 → 139 MiB).
+ *   `dump` keeps its own, stricter rule (young-generation.ts: growth off from the start).
  * - **Old generation grown by 20 % over what a full GC left live**, not by V8's own factor
- *   (up to 4 × for a fast allocator, with a floor of 8 MiB a step): garbage stops piling up to
- *   two or three times the live heap between full collections. More frequent full GCs on a
+ *   (which goes up to 4 × for a fast allocator): garbage stopped piling up to two or three
+ *   times the live heap between full collections (old space 50–70 MiB with 20–30 live). More frequent full GCs on a
  *   heap of 20–30 MiB live; marking is concurrent.
  * - **Buffer pool blocks of 1 KiB** (`Buffer.poolSize`, documented as changeable; Node's
  *   default 8 KiB). Small Buffers (< half the pool) are slices of a shared block, and one live
