@@ -55,15 +55,14 @@ function youngGeneration(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
 
-/** Keeps the young generation at most `cap` bytes: growth off at the cap, on below it. */
+/**
+ * Keeps the young generation at most `cap` bytes: growth off at the cap, on below it. Set
+ * again after every collection, not only when it changes: V8 puts the factor back to 2 when
+ * it configures another heap (a worker thread's, e.g. a log transport's), and the flag is the
+ * process's.
+ */
 function capYoungGeneration(cap: number): void {
-  let growing = true;
-  const check = (): void => {
-    const grow = youngGeneration() < cap;
-    if (grow === growing) return;
-    growing = grow;
-    setFlagsFromString(`--semi-space-growth-factor=${grow ? 2 : 1}`);
-  };
+  const check = (): void => setFlagsFromString(`--semi-space-growth-factor=${youngGeneration() < cap ? 2 : 1}`);
   check();
   // Not a handle: it keeps no command alive.
   new PerformanceObserver(check).observe({ entryTypes: ['gc'] });
