@@ -57,7 +57,7 @@ async function probe(args: string[]): Promise<{ young: number; pool: number; kep
 }
 
 describe('the memory policy of the command', () => {
-  it('stops the young generation short of V8\'s maximum and makes Buffer pool blocks 1 KiB (plain Node: 32 MiB and 8 KiB)', async () => {
+  it('stops the young generation short of the V8 maximum and makes Buffer pool blocks 1 KiB (plain Node: 32 MiB and 8 KiB)', async () => {
     const plain = await probe(['-e', '0']);
     expect(plain.kept).toBe(250_000);
     expect(plain.pool).toBe(8192);
@@ -69,7 +69,7 @@ describe('the memory policy of the command', () => {
     expect(command.young).toBeLessThanOrEqual(16 * MiB);
   });
 
-  it('dump too has pool blocks of 1 KiB (its young generation is young-generation.ts\'s)', async () => {
+  it('dump too has pool blocks of 1 KiB (its young generation follows young-generation.ts)', async () => {
     // `dump` with no arguments fails at once (usage); the probe still runs in its process.
     const dumped = await probe([CLI, 'dump']).catch((e: { stdout?: string }) => {
       const line = (e.stdout ?? '').split('\n').find((l) => l.startsWith('PROBE '));
