@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `lafs-backup` executable: runs main() and sets the exit code. */
 import './core/young-generation.js'; // first: before the bundle's start-up (see there)
+import './core/memory.js'; // and the memory policy of every command (see there)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';

@@ -21,7 +21,12 @@ export function openWritable(path: string): Database.Database {
     db = new Database(path, { timeout: 5000 });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('cache_size = -8000');
+    // SQLite's page cache: 2 MB (2000 KiB), not 8. A backup reads and writes the entries in
+    // key order (keys start with the path, the queue is in path order) and the pages it needs
+    // again are in the kernel's page cache anyway; the 6 MB more were resident for the whole
+    // run (malloc'd, never given back). Measured on the unchanged 100k rerun, in turns: peak
+    // RSS 102 → 95 MiB, no slower (issue 28.6: a million entries under 150 MB).
+    db.pragma('cache_size = -2000');
     db.pragma('foreign_keys = ON');
   } catch (e) {
     // Closed first: the reason is looked for with the files it held (cantOpenReason).
