@@ -269,6 +269,9 @@ class QueueReader {
   /** A subdirectory's outcome in its parent: its listing key added to the parent's, or the parent unlisted. */
   private attach(up: OpenDir, entry: QueueEntry, st: EntryStat | undefined, listing: Buffer | undefined, done: Saved): Promise<void> | undefined {
     if (up.deferred) {
+      // Held until the parent's own line (the root's: until the end). Its path in memory of its
+      // own: a small slice of Buffer's shared pool would keep its whole block for as long.
+      entry.path = ownCopy(entry.path);
       up.deferred.push({ entry, sub: { done, st, listing } });
       up.lines = addLine(up.lines, entry.path);
       return undefined;
@@ -371,6 +374,12 @@ export function asItIsNow(e: QueueEntry, st: EntryStat, o: Pick<ReaderOptions, '
     e.caps = m.caps;
     e.acls = m.acls;
   }
+}
+
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
 }
 
 function heldCounts(held: readonly Held[]): { files: number; symlinks: number; bytes: number } {
