@@ -5,7 +5,7 @@
  * no event, no stat, no row raised — when a directory is unknown, the plan is not whole, or the
  * queue file is not the one the walk wrote.
  */
-import { appendFileSync, linkSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingSalt } from '../../../src/cache/keys.js';
@@ -18,21 +18,11 @@ import { SourceStats } from '../../../src/backup/source-stat.js';
 import { tally } from '../../../src/backup/tally.js';
 import { buildQueue } from '../../../src/scan/phase1.js';
 import { tempDir } from '../../support/tree.js';
+import { FUTURE, HOUR_AGO, smallTree } from './small-tree.js';
 import { EventLog, FakeCache, FakeGrid, rawXz } from './fakes.js';
 
-const HOUR_AGO = new Date(Date.now() - 3600_000);
-const FUTURE = (BigInt(Date.now()) + 3_600_000n) * 1_000_000n;
 const SALT = listingSalt({ test: 'plan-answer' });
-
-function tree(): string {
-  const root = tempDir('lb-plan-');
-  for (const d of ['a', 'b', 'b/c']) mkdirSync(join(root, d), { recursive: true });
-  for (const f of ['a/1', 'a/2', 'b/3', 'b/c/4', 'b/c/5', 'top']) {
-    writeFileSync(join(root, f), `contents of ${f}\n`);
-    utimesSync(join(root, f), HOUR_AGO, HOUR_AGO);
-  }
-  return root;
-}
+const tree = () => smallTree('lb-plan-');
 
 /** Phase 1 with the planner; then the plan's answer (or, with `reader`, the reader's), as phase 2 would try them. */
 async function run(root: string, cache: FakeCache, opts: { reader?: boolean; between?: (queuePath: string) => void } = {}) {

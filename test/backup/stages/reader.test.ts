@@ -5,7 +5,7 @@
  * stat'ed again, and never answer one that changed or a queue the walk did not write. Phase 2's
  * stats are counted through the reader's `source` port.
  */
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listingSalt } from '../../../src/cache/keys.js';
@@ -16,22 +16,11 @@ import { readQueueFile } from '../../../src/backup/reader.js';
 import { SourceStats } from '../../../src/backup/source-stat.js';
 import { buildQueue } from '../../../src/scan/phase1.js';
 import { tempDir } from '../../support/tree.js';
+import { FUTURE, smallTree } from './small-tree.js';
 import { EventLog, FakeCache, FakeGrid, rawXz } from './fakes.js';
 
-const HOUR_AGO = new Date(Date.now() - 3600_000);
-/** Trusted: everything in these trees changed before it (the trees are made an hour "ago" by mtime, but their ctimes are now). */
-const FUTURE = (BigInt(Date.now()) + 3_600_000n) * 1_000_000n;
 const SALT = listingSalt({ test: 1 });
-
-function tree(): string {
-  const root = tempDir('lb-reader-');
-  for (const d of ['a', 'b', 'b/c']) mkdirSync(join(root, d), { recursive: true });
-  for (const f of ['a/1', 'a/2', 'b/3', 'b/c/4', 'b/c/5', 'top']) {
-    writeFileSync(join(root, f), `contents of ${f}\n`);
-    utimesSync(join(root, f), HOUR_AGO, HOUR_AGO);
-  }
-  return root;
-}
+const tree = () => smallTree('lb-reader-');
 
 /** Phase 1 (a real walk and queue file), with or without the planner, then phase 2 over it. */
 async function backup(root: string, cache: FakeCache, opts: { plan: boolean; between?: (queuePath: string) => Promise<void> }) {
