@@ -103,8 +103,9 @@ function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): 
 
 /**
  * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
- * (the walk gives the bare name while it is in the entry's directory: no lookup from /).
- * `trouble` hears of each entry whose ACL or capabilities could not be read.
+ * (the path the walk gives); `listed`: its attribute names as the walk's directory scan listed
+ * them, when it did (dir-scan.ts), so that they are not listed again. `trouble` hears of each
+ * entry whose ACL or capabilities could not be read.
  */
 export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore, warned: Warned = new Set(), listed?: Buffer | number): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};

@@ -1,6 +1,6 @@
 /**
- * Phase 1's lstat of one entry, by the path the walk gives (its bare name while the walk is in
- * its directory, else its absolute path): the addon's fstatat(AT_FDCWD, …) writing nine
+ * Phase 1's lstat of one entry of a directory listed the slow way (dir-scan.ts: no addon, or
+ * a directory too big for one call), by its absolute path: the addon's fstatat(AT_FDCWD, …) writing nine
  * numbers into one reused array — no Stats object of some twenty fields per entry, and the
  * nanosecond times and inode the listing keys need for every entry at no extra cost. Without
  * the addon (or for a time beyond 64-bit nanoseconds), Node's lstat.
