@@ -28,9 +28,13 @@ export class EntryStat {
   }
 }
 
-/** The stat the addon's lstatAt wrote into `o` (meta/xattr.ts LSTAT_FIELDS long) (dev and ino are unsigned in the kernel). */
-export function statOfArray(o: BigInt64Array): EntryStat {
-  return new EntryStat(Number(o[0]), o[1]!, BigInt.asUintN(64, o[2]!), BigInt.asUintN(64, o[3]!), o[4]!, o[5]!, o[6]!, Number(o[7]), Number(o[8]));
+/**
+ * The stat the addon wrote as nine int64s at `o[at…]` — mode, nlink, dev, ino, size, mtime ns,
+ * ctime ns, uid, gid: lstatAt's reused array, or a record of scan.c's directory scan (dev and
+ * ino are unsigned in the kernel).
+ */
+export function statOfArray(o: BigInt64Array, at = 0): EntryStat {
+  return new EntryStat(Number(o[at]), o[at + 1]!, BigInt.asUintN(64, o[at + 2]!), BigInt.asUintN(64, o[at + 3]!), o[at + 4]!, o[at + 5]!, o[at + 6]!, Number(o[at + 7]), Number(o[at + 8]));
 }
 
 /** The stat Node gave. */

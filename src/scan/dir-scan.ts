@@ -11,7 +11,7 @@
  * same entries in the same order (a test compares the queues they make).
  */
 import { readdirSync } from 'node:fs';
-import { EntryStat } from '../core/entry-stat.js';
+import { statOfArray, type EntryStat } from '../core/entry-stat.js';
 import { errnoError } from '../errors.js';
 import type { ScanCalls } from '../native.js';
 
@@ -85,11 +85,8 @@ class NativeScan implements DirScan {
     const st = this.i32[q + 19]!;
     const attrs = this.i32[q + 20]!;
     const e: ScanEntry = { name: Buffer.from(this.ab, o + HEAD, nameLen), type: this.i32[q + 21]! };
-    if (st === 0) {
-      const w = o >> 3;
-      const f = this.i64;
-      e.stat = new EntryStat(Number(f[w]), f[w + 1]!, BigInt.asUintN(64, f[w + 2]!), BigInt.asUintN(64, f[w + 3]!), f[w + 4]!, f[w + 5]!, f[w + 6]!, Number(f[w + 7]), Number(f[w + 8]));
-    } else if (st > 0) e.statErrno = st;
+    if (st === 0) e.stat = statOfArray(this.i64, o >> 3);
+    else if (st > 0) e.statErrno = st;
     let end = o + HEAD + nameLen;
     if (attrs > 0) {
       e.attrs = Buffer.from(this.ab, end, attrs);
