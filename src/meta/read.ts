@@ -54,11 +54,10 @@ function display(abs: Buffer): string {
 
 /**
  * The names listed for the entry (bytes as latin1 text, so they map back to the same bytes).
- * `at` is what the call is given (a name relative to the working directory, or `abs`); `abs`
- * names the entry in warnings. `listed`: what the walk's directory scan already listed (the
- * names NUL-separated, or a negative errno), taken as the call's answer.
+ * `listed`: what the walk's directory scan already listed (the names NUL-separated, or a
+ * negative errno), taken as the call's answer.
  */
-function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = at, listed?: Buffer | number): string[] | undefined {
+function names(trouble: MetaTrouble, warned: Warned, abs: Buffer, listed?: Buffer | number): string[] | undefined {
   if (!available()) {
     warnOnce(warned, 'addon', `extended attributes (ACLs, capabilities, xattrs) are not backed up: ${whyUnavailable()} (run "npm rebuild lafs-backup" where it is installed, or "npm run build:native" in a checkout)`);
     return undefined;
@@ -66,7 +65,7 @@ function names(trouble: MetaTrouble, warned: Warned, at: Buffer, abs: Buffer = a
   try {
     if (typeof listed === 'number') throw errnoError(-listed, 'llistxattr');
     if (listed) return splitNames(listed);
-    return listXattrs(at).map((n) => n.toString('latin1'));
+    return listXattrs(abs).map((n) => n.toString('latin1'));
   } catch (e) {
     const code = errnoCode(e);
     const limit = resourceLimit(e, `reading the extended attributes of ${display(abs)}`);
@@ -87,9 +86,9 @@ function splitNames(raw: Buffer): string[] {
   return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
 }
 
-function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): Buffer | undefined {
+function get(trouble: MetaTrouble, abs: Buffer, name: string): Buffer | undefined {
   try {
-    return getXattr(at, Buffer.from(name, 'latin1'));
+    return getXattr(abs, Buffer.from(name, 'latin1'));
   } catch (e) {
     const limit = resourceLimit(e, `reading ${name} of ${display(abs)}`);
     if (limit) throw limit;
@@ -102,19 +101,19 @@ function get(trouble: MetaTrouble, at: Buffer, name: string, abs: Buffer = at): 
 }
 
 /**
- * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry, read through `at`
- * (the path the walk gives); `listed`: its attribute names as the walk's directory scan listed
- * them, when it did (dir-scan.ts), so that they are not listed again. `trouble` hears of each
- * entry whose ACL or capabilities could not be read.
+ * Phase 1: capabilities (queue form, spaces as ';') and ACLs of an entry; `listed`: its
+ * attribute names as the walk's directory scan listed them, when it did (dir-scan.ts), so that
+ * they are not listed again. `trouble` hears of each entry whose ACL or capabilities could not
+ * be read.
  */
-export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at: Buffer = abs, trouble: MetaTrouble = ignore, warned: Warned = new Set(), listed?: Buffer | number): { caps?: string; acls?: string } {
+export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, trouble: MetaTrouble = ignore, warned: Warned = new Set(), listed?: Buffer | number): { caps?: string; acls?: string } {
   if (st.isSymbolicLink()) return {};
   if (listed !== undefined && typeof listed !== 'number' && !listed.length) return {};
-  const list = names(trouble, warned, at, abs, listed);
+  const list = names(trouble, warned, abs, listed);
   if (!list?.length) return {};
   const out: { caps?: string; acls?: string } = {};
-  const access = list.includes(ACCESS_ACL) ? get(trouble, at, ACCESS_ACL, abs) : undefined;
-  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(trouble, at, DEFAULT_ACL, abs) : undefined;
+  const access = list.includes(ACCESS_ACL) ? get(trouble, abs, ACCESS_ACL) : undefined;
+  const dflt = st.isDirectory() && list.includes(DEFAULT_ACL) ? get(trouble, abs, DEFAULT_ACL) : undefined;
   if (access || dflt) {
     try {
       out.acls = aclsToText(access, dflt);
@@ -124,7 +123,7 @@ export function readAclsAndCaps(abs: Buffer, st: { isFile(): boolean; isDirector
       log.warn(`the ACL of ${display(abs)} cannot be decoded (${e.message}); left out`);
     }
   }
-  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(trouble, at, CAPABILITY, abs) : undefined;
+  const capBlob = st.isFile() && list.includes(CAPABILITY) ? get(trouble, abs, CAPABILITY) : undefined;
   if (capBlob) {
     try {
       out.caps = capsToText(decodeCaps(capBlob)).replace(/ /g, ';');
@@ -175,12 +174,12 @@ export function readUserXattrs(abs: Buffer, st: { isSymbolicLink(): boolean }, l
  * metadata they could not read whole, and giving each warning about the whole run once.
  */
 export function metadataReaders(trouble: MetaTrouble = ignore): {
-  readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, at?: Buffer, listed?: Buffer | number) => { caps?: string; acls?: string };
+  readAclsAndCaps: (abs: Buffer, st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }, listed?: Buffer | number) => { caps?: string; acls?: string };
   readUserXattrs: (abs: Buffer, st: { isSymbolicLink(): boolean }) => Record<string, string> | undefined | null;
 } {
   const warned: Warned = new Set();
   return {
-    readAclsAndCaps: (abs, st, at = abs, listed) => readAclsAndCaps(abs, st, at, trouble, warned, listed),
+    readAclsAndCaps: (abs, st, listed) => readAclsAndCaps(abs, st, trouble, warned, listed),
     readUserXattrs: (abs, st) => readUserXattrs(abs, st, XATTR_LIMIT, trouble, warned),
   };
 }

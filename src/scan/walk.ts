@@ -67,11 +67,11 @@ export interface WalkOptions {
   /** What is left out besides the tool's own files: filters, excludes, markers, other file systems. */
   select?: Selector;
   /**
-   * Reads capabilities and ACLs of an entry (the metadata module); none when absent. `at` is
-   * the path to give the system calls. `listed`: the names of its attributes as the
-   * directory's scan listed them (dir-scan.ts ScanEntry.attrs), when it did.
+   * Reads capabilities and ACLs of an entry (the metadata module); none when absent.
+   * `listed`: the names of its attributes as the directory's scan listed them (dir-scan.ts
+   * ScanEntry.attrs), when it did.
    */
-  readMeta?: (abs: Buffer, st: EntryKind, at?: Buffer, listed?: Buffer | number) => EntryMeta;
+  readMeta?: (abs: Buffer, st: EntryKind, listed?: Buffer | number) => EntryMeta;
   /**
    * Told about every entry left out, and why. `detail` says what failed for unreadable ones;
    * `by` is the rule or pattern that excluded one.
@@ -240,7 +240,7 @@ class Walker {
       // Nothing to read when the scan listed no attributes (or the memo knows there are none),
       // or for a symlink (no ACL or capability is kept on one): most entries, most nights.
       const none = (n.d.attrs !== undefined && typeof n.d.attrs !== 'number' && !n.d.attrs.length) || (st.mode & S_IFMT) === S_IFLNK;
-      meta = none ? undefined : this.opts.readMeta?.(this.abs(n), st, this.abs(n), n.d.attrs);
+      meta = none ? undefined : this.opts.readMeta?.(this.abs(n), st, n.d.attrs);
     } catch (e) {
       this.skip(n.rel, 'unreadable', entryFailure(n.rel, e));
       return;
