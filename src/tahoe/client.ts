@@ -17,7 +17,8 @@ import { loadHttp } from './http.js';
 import { Attempt, type DeadlineSpec } from './attempt.js';
 import { chunksOf, LIMITS, readSome, readText } from './body.js';
 import { redact, scrubCaps } from '../core/redact.js';
-import { assertImmutableReadCap, assertWritableDirCap, parseCap, tryParseCap } from './caps.js';
+import { assertWritableDirCap, parseCap, tryParseCap } from './caps.js';
+import { childrenBody } from './mkdir-body.js';
 import { resumeDownload, type Opened } from './download.js';
 import { codeForStatus, readProcessLimits, TahoeError, toTahoeError } from './errors.js';
 import { describeGatewayError } from './gateway-errors.js';
@@ -155,9 +156,6 @@ export class TahoeClient {
   /** `POST /uri?t=mkdir-immutable`; every child cap is validated before anything is sent. */
   async mkdirImmutable(children: Child[]): Promise<string> {
     const op = 'POST /uri?t=mkdir-immutable';
-    // One Buffer of exactly the body's size, made once, sent as it is by every attempt: a
-    // directory of 10,000 children is ~3.5 MB, which as parts, their join and undici's copy of
-    // the string was three times that at the end of a million-entry first backup.
     const body = childrenBody(children);
     const text = await this.callText({ op, method: 'POST', path: '?t=mkdir-immutable', body: () => body, headers: { 'content-type': 'text/plain; charset=utf-8' }, upload: true });
     return this.expectCap(text, op, (c) => c.isDir && c.isImmutable && !c.isVerifier);
@@ -373,39 +371,4 @@ export class TahoeClient {
 /** Encodes `CAP/seg/seg` for a URL path: the cap as-is (it is URL-safe), names encoded. */
 function capPath(cap: string, path: string[]): string {
   return [cap, ...path.map((p) => encodeURIComponent(p))].join('/');
-}
-
-/**
- * The JSON body of `mkdir-immutable`. Children are validated first (a gateway accepts a
- * non-cap string as an "unknown" node without complaint). Metadata objects keep the key
- * order they were built with: the resulting dircap depends on it.
- */
-/** One child's member of the mkdir-immutable body, after checking it (names unique, caps immutable and of its type). */
-function childJson(c: Child, seen: Set<string>): string {
-  const what = `child ${JSON.stringify(c.name)}`;
-  if (seen.has(c.name)) throw new TahoeError('mkdir-immutable', 'bad-request', `${what} appears twice`);
-  seen.add(c.name);
-  const cap = assertImmutableReadCap(c.cap, what);
-  if (cap.isDir !== (c.type === 'dirnode')) {
-    throw new TahoeError('mkdir-immutable', 'bad-request', `${what} is a ${c.type} but its cap is a ${cap.kind}`);
-  }
-  return `${JSON.stringify(c.name)}: ["${c.type}", {"ro_uri": ${JSON.stringify(c.cap)}, "metadata": ${JSON.stringify(c.metadata)}}]`;
-}
-
-/**
- * The mkdir-immutable body (`{name: [type, {ro_uri, metadata}], …}`) as one Buffer of its exact
- * size: each member is made, measured and dropped, then made again and written in place — no
- * array of members, no joined string, no copy of either.
- */
-export function childrenBody(children: readonly Child[]): Buffer {
-  let size = 2;
-  let seen = new Set<string>();
-  for (let i = 0; i < children.length; i++) size += Buffer.byteLength(childJson(children[i]!, seen)) + (i ? 2 : 0);
-  const out = Buffer.allocUnsafeSlow(size);
-  let o = out.write('{');
-  seen = new Set<string>();
-  for (let i = 0; i < children.length; i++) o += out.write(`${i ? ', ' : ''}${childJson(children[i]!, seen)}`, o);
-  o += out.write('}', o);
-  if (o !== size) throw new Error(`mkdir-immutable body: ${o} bytes written, ${size} measured`);
-  return out;
 }
