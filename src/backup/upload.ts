@@ -11,6 +11,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import type { StoredAs } from '../cache/db.js';
 import { sampleBlocks, sampleOf, samplePays, type Choice, type CompressionPolicy } from '../core/compression.js';
 import type { Pool } from '../core/pool.js';
+import { passed } from '../core/scavenge.js';
 import { createXz, type XzSettings } from '../core/xz.js';
 import { fromSource, fromSourceAsync, sourceError } from '../errors.js';
 import type { ContentsInFlight, UploadedContents } from './contents.js';
@@ -285,6 +286,7 @@ function fileBytes(fh: FileHandle, shown: string, limit: number, onError: (e: un
       fh.read(buf, 0, buf.length, pos).then(
         ({ bytesRead }) => {
           pos += bytesRead;
+          passed(bytesRead);
           this.push(bytesRead ? buf.subarray(0, bytesRead) : null);
         },
         (e: unknown) => {

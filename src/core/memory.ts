@@ -28,7 +28,9 @@
  * - **Old generation grown by 20 % over what a full GC left live**, not by V8's own factor
  *   (which goes up to 4 × for a fast allocator): garbage stopped piling up to two or three
  *   times the live heap between full collections (old space 50–70 MiB with 20–30 live). More frequent full GCs on a
- *   heap of 20–30 MiB live; marking is concurrent.
+ *   heap of 20–30 MiB live; marking is concurrent. V8 counts live Buffers against that limit
+ *   too, so a stream of contents asks for scavenges as it goes (core/scavenge.ts): otherwise its
+ *   dead chunks set off a full collection every ~8 MiB.
  * - **Buffer pool blocks of 1 KiB** (`Buffer.poolSize`, documented as changeable; Node's
  *   default 8 KiB). Small Buffers (< half the pool) are slices of a shared block, and one live
  *   slice keeps its whole block: a small Buffer kept long — a queue path held until a

@@ -8,7 +8,7 @@
  * answer, the file's buffer, its listing entry) at a rate that makes V8 grow the young
  * generation to its maximum. Measured with the dump bench's 20,000 files of 4 KiB (2-core,
  * 24 GB machine): peak RSS 142 → 128 MiB (tar), 163 → 137 MiB (zip), the same speed within
- * noise. (Large files are scavenge.ts's business, in export/.) Set only once the bundle had been
+ * noise. (Large files are core/scavenge.ts's business.) Set only once the bundle had been
  * evaluated, part of the gain was lost. It is not a heap cap: the old generation is untouched.
  * The growth factor is read each time V8 would grow the space, so a flag set at run time takes
  * effect, as `--liftoff-only` in cli.ts does. Other commands are left as they were.

@@ -21,7 +21,7 @@ import { EntryError } from '../restore/dest.js';
 import { checkedDownload, refetching, type RetryPolicy } from '../restore/fetch.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { unxz as unxzAny } from '../restore/unxz.js';
-import { scavenged } from './scavenge.js';
+import { scavenged } from '../core/scavenge.js';
 
 /** xz decoded on the calling thread (restore/unxz.ts: a worker's malloc arena keeps its pages). */
 export const unxz = (src: AsyncIterable<Buffer>) => unxzAny(src, { synchronous: true });

@@ -30,7 +30,7 @@ import { TahoeError } from '../tahoe/errors.js';
 import type { NodeInfo } from '../tahoe/types.js';
 import { createArchive, GatheringSink, type Archive, type ArchiveFormat, type MemberMeta, type Sink } from './archive.js';
 import { openContents, spoolDirectory, unxz, wholeContents, type FetchContext } from './contents.js';
-import { scavenged } from './scavenge.js';
+import { scavenged } from '../core/scavenge.js';
 import { tarAcls } from './tar.js';
 import { MemberSizeError } from './zip.js';
 

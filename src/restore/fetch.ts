@@ -11,6 +11,7 @@
  * entry's failure: a warning naming it, the rest of the restore goes on, exit 3.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { scavenged } from '../core/scavenge.js';
 import { unxz, UndecodableError } from './unxz.js';
 import type { TahoeClient } from '../tahoe/client.js';
 import { log } from '../log.js';
@@ -64,14 +65,15 @@ export async function writeContents(client: TahoeClient, cap: string, expected: 
     // chunk's whole output at once). A short or long answer is reported as such; a stream
     // that does not decode is that entry's trouble, not the restore's.
     try {
-      for await (const chunk of unxz(body)) sink.write(chunk);
+      for await (const chunk of scavenged(unxz(body))) sink.write(chunk);
       sink.finish();
     } catch (e) {
       throw e instanceof UndecodableError ? new EntryError(`${e.message}; skipped`) : e;
     }
   } else {
     // Plain contents go straight from the socket to the file: no stream stages per file.
-    for await (const chunk of body) sink.write(chunk);
+    // Counted as they pass (core/scavenge.ts): the dead socket buffers are freed as they go.
+    for await (const chunk of scavenged(body)) sink.write(chunk);
     sink.finish();
   }
   return sink.size;

@@ -25,8 +25,8 @@ const ALLOWED: Record<string, string> = {
   'tahoe/errors.ts: limitsText': "memo: the process's resource limits, read once",
   'config/series-name.ts: mm': 'memo: minimatch, loaded on first use',
   'core/xz.ts: lzmaLoaded': 'memo: the xz binding, loaded on first use',
-  'export/scavenge.ts: gc': "memo: V8's scavenge function, reached once",
-  'export/scavenge.ts: since': "counter: bytes since the last scavenge — the heap it paces is the process's, one per process",
+  'core/scavenge.ts: gc': "memo: V8's scavenge function, reached once",
+  'core/scavenge.ts: since': "counter: bytes since the last scavenge — the heap it paces is the process's, one per process",
   'commands/output.ts: failure': "latch: how the process's one stdout failed (it stays failed)",
   'commands/output.ts: guarded': "latch: the process's stdout and stderr have their error listeners",
 };

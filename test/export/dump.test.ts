@@ -16,6 +16,7 @@ import { CLI, runCli } from '../support/cli.js';
 import { itEmbedded, useGrid } from '../support/grid.js';
 import { DIRMETA, handmade, META } from '../support/handmade.js';
 import { startShortBody } from '../restore/short-body.js';
+import { watchPeak } from '../support/peak.js';
 import { snapshot } from '../support/snapshot.js';
 import { isRoot, makeTree, tempDir, writeRaw } from '../support/tree.js';
 
@@ -262,25 +263,17 @@ describe('dump of files that cannot be read', () => {
 /** Peak RSS (VmHWM, MiB) of a dump whose reader takes nothing for `pauseMs`, then reads and drops; and the bytes it read. */
 async function dumpPeak(args: string[], pauseMs: number): Promise<{ code: number | null; stderr: string; peakMiB: number; bytes: number }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let peakKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peakKb = Math.max(peakKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 10);
+  const peak = watchPeak(child);
   let bytes = 0;
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   child.stdout.pause();
   const resume = setTimeout(() => child.stdout.on('data', (c: Buffer) => (bytes += c.length)).resume(), pauseMs);
   const code = await new Promise<number | null>((ok) => child.on('close', ok));
-  clearInterval(poll);
+  const peakMiB = peak.stop();
   clearTimeout(resume);
   if (/uri(:|%3a)[a-z0-9-]+(:|%3a)[a-z2-7]{5,}/i.test(stderr)) throw new Error(`a cap reached stderr: ${stderr}`);
-  return { code, stderr, peakMiB: peakKb / 1024, bytes };
+  return { code, stderr, peakMiB, bytes };
 }
 
 describe('dump in bounded memory', () => {
@@ -308,7 +301,7 @@ describe('dump in bounded memory', () => {
     expect(file.code, file.stderr).toBe(0);
     expect(file.bytes).toBe(size);
     // Measured (2-core, 24 GB machine): floor ~73 MiB; the 96 MiB file +8 to +10 MiB; before dump
-    // asked for scavenges (export/scavenge.ts), +32 to +34 MiB: dead socket buffers piled up.
+    // asked for scavenges (core/scavenge.ts), +32 to +34 MiB: dead socket buffers piled up.
     const growth = { tar: tar.peakMiB - floor.peakMiB, file: file.peakMiB - floor.peakMiB };
     console.log(`dump peak RSS: floor ${floor.peakMiB.toFixed(1)} MiB, tar +${growth.tar.toFixed(1)}, file +${growth.file.toFixed(1)}`);
     expect(growth.tar).toBeLessThan(20);

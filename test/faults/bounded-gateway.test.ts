@@ -14,6 +14,7 @@ import { backup, configArgs, project, type Project } from '../support/backup.js'
 import { CLI, runCli, spawnCli, type CliResult } from '../support/cli.js';
 import { startFlaky, type Fault, type FlakyOptions, type RequestInfo } from '../support/flaky.js';
 import { itEmbedded, useGrid } from '../support/grid.js';
+import { watchPeak } from '../support/peak.js';
 import { makeTree, tempDir } from '../support/tree.js';
 
 const env = useGrid();
@@ -91,18 +92,10 @@ describe('an answer that never ends', () => {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout!.resume();
-    let peakKiB = 0;
     // The child's peak RSS (VmHWM), polled; past the limit it is killed at once (the test fails).
-    const poll = setInterval(() => {
-      try {
-        peakKiB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
-        if (peakKiB > 300 * 1024) child.kill('SIGKILL');
-      } catch {
-        // exited meanwhile
-      }
-    }, 20);
+    const peak = watchPeak(child, 20, { kib: 300 * 1024, then: () => child.kill('SIGKILL') });
     const code = await new Promise<number | null>((ok) => child.on('close', ok));
-    clearInterval(poll);
+    const peakKiB = peak.stop() * 1024;
     await flaky.close();
     console.log(`endless PUT answer: peak RSS ${(peakKiB / 1024).toFixed(0)} MiB`);
     expect(peakKiB).toBeLessThan(300 * 1024);

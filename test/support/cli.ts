@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { watchPeak } from './peak.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'lafs-backup.js');
 
@@ -12,6 +13,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** The command's peak RSS in MiB, when asked for (`peak`). */
+  peakMiB?: number;
 }
 
 export interface CliOptions {
@@ -24,6 +27,8 @@ export interface CliOptions {
   /** Run as this uid/gid (tests of permission-denied paths when the suite runs as root). */
   uid?: number;
   gid?: number;
+  /** Watch the command's peak RSS (support/peak.ts) and give it as `peakMiB`. */
+  peak?: boolean;
 }
 
 function assertBuilt(): void {
@@ -59,6 +64,7 @@ export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const child = spawnCli(args, opts);
+  const peak = opts.peak ? watchPeak(child) : undefined;
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -68,10 +74,11 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   return new Promise((ok, fail) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const peakMiB = peak?.stop();
       // Every CLI run in the suite is a secrets audit: stderr carries logs and error lines,
       // and no cap may ever appear there.
       if (/uri(:|%3a)[a-z0-9-]+(:|%3a)[a-z2-7]{5,}/i.test(stderr)) fail(new Error(`a cap reached stderr of lafs-backup ${args.join(' ')}:\n${stderr}`));
-      else ok({ code, signal, stdout, stderr });
+      else ok({ code, signal, stdout, stderr, ...(peakMiB === undefined ? {} : { peakMiB }) });
     });
   });
 }
