@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CLI = new URL('../dist/bin/lafs-backup.js', import.meta.url).pathname;
+// LAFS_BENCH_CLI=FILE: measure another build of the command (an A/B of a setting: one bundle
+// changed, the same benches, in turns).
+export const CLI = process.env.LAFS_BENCH_CLI ?? new URL('../dist/bin/lafs-backup.js', import.meta.url).pathname;
 export const BENCH_DIR = process.env.LAFS_BENCH_DIR ?? '/tmp/lafs-backup-bench';
 
 /** Forgets a bench run's cache and queue in `dir`: the next backup is a first one. */
