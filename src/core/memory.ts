@@ -33,7 +33,7 @@
  *   (core/scavenge.ts): otherwise its dead chunks set off a full collection every ~8 MiB.
  *   Not for `dump`: its streams keep promoting buffers into the old generation (the 1 GiB
  *   bench tree as a zip: 243 full collections under the rule, 11 without; 25.6–26.5 s instead
- *   of 23.3–24.3), and its own rules keep it under its 150 MB target (zip 135–139 MiB; 100–114
+ *   of 23.3–24.3), and its own rules keep it under its 150 MB target (zip 131–139 MiB; 100–114
  *   with this one).
  * - **Buffer pool blocks of 1 KiB** (`Buffer.poolSize`, documented as changeable; Node's
  *   default 8 KiB). Small Buffers (< half the pool) are slices of a shared block, and one live

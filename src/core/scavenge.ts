@@ -46,7 +46,7 @@ function scavenger(): Gc | null {
 
 let since = 0;
 
-/** `n` more bytes were read (downloaded, decoded, or read back from a spool); past every `EVERY` in all, one scavenge. */
+/** `n` more bytes were read (from a file to upload, downloaded, decoded, or read back from a spool); past every `EVERY` in all, one scavenge. */
 export function passed(n: number): void {
   since += n;
   if (since < EVERY) return;
