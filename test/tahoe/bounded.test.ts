@@ -102,14 +102,16 @@ describe('deadlines: the whole exchange, grown only by whole units', () => {
   });
 
   it('a download longer than http.timeout completes while each MiB comes within it', async () => {
-    const data = randomBytes(4 << 20);
+    const data = randomBytes(6 << 20);
     const cap = await up(data);
-    // 'slow': 64 KiB every 20 ms, ~3 MB/s: 4 MiB take well over the 0.5 s deadline.
-    const { c } = await via(() => 'slow', { timeout: 0.5 });
+    // 'slow': 64 KiB every 20 ms, ~3 MB/s: 6 MiB take at least 1.9 s, well over the 1 s
+    // deadline, and each MiB ~0.32 s (a real gateway's first byte, under a loaded suite, took
+    // the first MiB past a 0.5 s deadline once).
+    const { c } = await via(() => 'slow', { timeout: 1 });
     const started = Date.now();
     const got = await bytesOf(await c.downloadChunks(cap));
     expect(got.equals(data)).toBe(true);
-    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(Date.now() - started).toBeGreaterThan(1000);
   });
 });
 
