@@ -53,20 +53,21 @@ export async function answerByPlan(o: PlanAnswerOptions): Promise<Child | undefi
   if (!root || root.path.length) return undefined;
   // Every directory still there, as the reader would find it (it stats each directory again:
   // one gone or no longer a directory is left out there, and its parent made again).
-  let st: EntryStat | undefined;
+  let rootStat: EntryStat | undefined;
   for (const d of o.plan.planned()) {
+    let st: EntryStat | undefined;
     try {
       st = o.source.lstat(d.path);
     } catch {
       return undefined;
     }
     if (!st?.isDirectory()) return undefined;
+    if (!d.path.length) rootStat = st; // the root (its path is empty)
   }
-  // The root came last: `st` is its stat.
   const entry = { ...rootLine.entry };
-  asItIsNow(entry, st!, o);
+  asItIsNow(entry, rootStat!, o);
   for (const d of o.plan.planned()) if (d.path.length) o.dirs.listedWithin(d.path, d.key, counts(d));
-  const child = o.dirs.listed(entry, st!, root.key, counts(root));
+  const child = o.dirs.listed(entry, rootStat!, root.key, counts(root));
   // Known a moment ago, in this same synchronous stretch, under the run's lock.
   if (!child) throw new AppError('the entry cache lost the root listing while phase 2 read it');
   return child;
